@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Subcommands of the domufs binary; each returns an exit status (0, 1, 2). */
+#ifndef CLI_H
+#define CLI_H
+
+#include "common/err.h"
+
+enum {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_RUNTIME = 1,
+	CLI_EXIT_USAGE = 2,
+};
+
+int cli_cmd_index(int argc, char **argv);
+int cli_cmd_mount(int argc, char **argv);
+
+/* One error line on stderr: "domufs: MESSAGE". */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints a usage error and a hint, returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The warning sink handed to library modules. */
+void cli_warn(void *ctx, const char *msg);
+/* --cache-dir or the default; writes into buf. */
+int cli_cache_dir(const char *opt, char *buf, size_t size);
+
+#endif

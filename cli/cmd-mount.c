@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * domufs mount: index (or find) the template in the foreground, so every
+ * error is reported before anything is mounted, then serve the view.
+ */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "fusefs/fll.h"
+#include "overlay/layer.h"
+#include "overlay/view.h"
+#include "templates/tmpl.h"
+
+static const char help[] =
+	"Usage: domufs mount [OPTIONS] TEMPLATE MOUNTPOINT\n"
+	"\n"
+	"Mounts TEMPLATE read-only at MOUNTPOINT. Returns once the mount is\n"
+	"ready (or has failed, with status 1). Unmount with fusermount3 -u.\n"
+	"\n"
+	"  --cache-dir DIR  cache location (default $XDG_CACHE_HOME/domufs,\n"
+	"                   /var/cache/domufs for root)\n"
+	"  -f, --foreground stay in the foreground until unmounted\n"
+	"  -o OPTS          FUSE mount options (allow_other, ...); repeatable\n"
+	"  --ready-fd FD    write \"ready\\n\" to FD once mounted\n"
+	"  -d, --debug      FUSE debug output (implies nothing else)\n";
+
+int cli_cmd_mount(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "cache-dir", required_argument, NULL, 'C' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *cache_opt = NULL;
+	char cache_dir[PATH_MAX];
+	const char *fuse_opts[64];
+	size_t nopts = 0;
+	struct fll_opts fo = { .ready_fd = -1 };
+	struct tmpl_open_opts to = { .warn = cli_warn };
+	struct tmpl_index *idx = NULL;
+	struct ovl_view *view = NULL;
+	struct ovl_layer lower;
+	struct dm_err err = { 0 };
+	char *end;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "+fo:dh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'C':
+			cache_opt = optarg;
+			break;
+		case 'f':
+			fo.foreground = true;
+			break;
+		case 'o':
+			if (nopts + 1 >= (sizeof(fuse_opts) / sizeof(fuse_opts[0])))
+				return cli_usage_error("mount", "too many -o");
+			fuse_opts[nopts++] = optarg;
+			break;
+		case 'r':
+			fo.ready_fd = (int)strtol(optarg, &end, 10);
+			if (*end || fo.ready_fd < 0)
+				return cli_usage_error("mount", "bad --ready-fd '%s'",
+						       optarg);
+			break;
+		case 'd':
+			fo.debug = true;
+			fo.foreground = true;
+			break;
+		case 'h':
+			fputs(help, stdout);
+			return CLI_EXIT_OK;
+		default:
+			return cli_usage_error("mount", "bad option");
+		}
+	}
+	if (argc - optind != 2)
+		return cli_usage_error("mount", "expected TEMPLATE MOUNTPOINT");
+	fuse_opts[nopts] = NULL;
+	fo.fuse_opts = fuse_opts;
+	fo.mountpoint = argv[optind + 1];
+	fo.fsname = argv[optind];
+	if (cli_cache_dir(cache_opt, cache_dir, sizeof(cache_dir)) < 0)
+		return cli_usage_error("mount", "cache directory name too long");
+	to.cache_dir = cache_dir;
+
+	/* Check the mountpoint first: no indexing for a mount that can't be. */
+	if (fll_check_mountpoint(fo.mountpoint, &err) < 0) {
+		cli_error("%s", err.msg);
+		return CLI_EXIT_RUNTIME;
+	}
+	if (tmpl_index_open(argv[optind], &to, &idx, &err) < 0) {
+		cli_error("%s", err.msg);
+		return CLI_EXIT_RUNTIME;
+	}
+	ovl_layer_template(idx, &lower);
+	r = ovl_view_new(&lower, &view);
+	if (r < 0) {
+		cli_error("%s: %s", argv[optind], strerror(-r));
+		tmpl_index_free(idx);
+		return CLI_EXIT_RUNTIME;
+	}
+	r = fll_run(view, &fo, &err);
+	ovl_view_free(view);
+	tmpl_index_free(idx);
+	if (r < 0) {
+		cli_error("%s", err.msg);
+		return CLI_EXIT_RUNTIME;
+	}
+	return CLI_EXIT_OK;
+}

@@ -1,0 +1,592 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * FUSE low-level operations over the view. Each handler calls one view
+ * function and sends exactly one reply (fuse_reply_err takes a positive
+ * errno). Immutable template nodes get long entry/attribute timeouts,
+ * cached negative lookups, kept page and readdir caches. No state of our
+ * own beyond the session: the view is thread-safe.
+ */
+#define FUSE_USE_VERSION 314
+#include "fusefs/fll.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "overlay/view.h"
+
+#define IMMUTABLE_TIMEOUT (86400.0 * 365)
+#define MUTABLE_TIMEOUT 1.0
+#define READ_MAX (1u << 20)
+
+static struct ovl_view *view_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static double timeout_for(struct ovl_view *v, uint64_t ino)
+{
+	return ovl_view_immutable(v, ino) ? IMMUTABLE_TIMEOUT :
+					    MUTABLE_TIMEOUT;
+}
+
+static void fll_init(void *userdata, struct fuse_conn_info *conn)
+{
+	unsigned wanted[] = {
+		FUSE_CAP_SPLICE_WRITE,
+		FUSE_CAP_SPLICE_MOVE,
+		FUSE_CAP_CACHE_SYMLINKS,
+		FUSE_CAP_POSIX_ACL,
+		FUSE_CAP_READDIRPLUS,
+		FUSE_CAP_PARALLEL_DIROPS,
+		FUSE_CAP_ASYNC_READ,
+	};
+
+	for (size_t i = 0; i < DM_ARRAY_SIZE(wanted); i++)
+		if (conn->capable & wanted[i])
+			conn->want |= wanted[i];
+	/* Always readdirplus: one round trip fills dentries and attributes. */
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	conn->time_gran = 1;
+}
+
+static void fill_entry(struct ovl_view *v, const struct stat *st,
+		       struct fuse_entry_param *e)
+{
+	double t = timeout_for(v, st->st_ino);
+
+	memset(e, 0, sizeof(*e));
+	e->ino = st->st_ino;
+	e->generation = 1;
+	e->attr = *st;
+	e->attr_timeout = t;
+	e->entry_timeout = t;
+}
+
+static void fll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ovl_view *v = view_of(req);
+	struct fuse_entry_param e;
+	struct stat st;
+	int r = ovl_view_lookup(v, parent, name, &st);
+
+	if (r == -ENOENT && ovl_view_immutable(v, parent)) {
+		/* A cached negative entry: the template never changes. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = IMMUTABLE_TIMEOUT;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fill_entry(v, &st, &e);
+	fuse_reply_entry(req, &e);
+}
+
+static void fll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	ovl_view_forget(view_of(req), ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void fll_forget_multi(fuse_req_t req, size_t count,
+			     struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		ovl_view_forget(view_of(req), forgets[i].ino,
+				forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void fll_getattr(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	struct ovl_view *v = view_of(req);
+	struct stat st;
+	int r = ovl_view_getattr(v, ino, &st);
+
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, timeout_for(v, ino));
+}
+
+static void fll_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[PATH_MAX + 1];
+	ssize_t n = ovl_view_readlink(view_of(req), ino, buf, PATH_MAX);
+
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	buf[n] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+static void fll_opendir(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	struct ovl_view *v = view_of(req);
+	struct ovl_dir *d;
+	int r = ovl_view_opendir(v, ino, &d);
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	if (ovl_view_immutable(v, ino)) {
+		fi->cache_readdir = 1;
+		fi->keep_cache = 1;
+	}
+	if (fuse_reply_open(req, fi) != 0)
+		ovl_dir_close(d);
+}
+
+static void do_readdir(fuse_req_t req, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct ovl_view *v = view_of(req);
+	struct ovl_dir *d = (struct ovl_dir *)(uintptr_t)fi->fh;
+	_cleanup_free_ char *buf = NULL;
+	size_t used = 0;
+	uint64_t n = ovl_dir_count(d);
+
+	if (size > READ_MAX)
+		size = READ_MAX;
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (uint64_t i = off < 0 ? 0 : (uint64_t)off; i < n; i++) {
+		const char *name;
+		struct stat st;
+		size_t need;
+		int r = ovl_dir_entry(d, i, &name, &st);
+
+		if (r < 0) {
+			if (used)
+				break;
+			fuse_reply_err(req, -r);
+			return;
+		}
+		if (plus) {
+			struct fuse_entry_param e;
+
+			fill_entry(v, &st, &e);
+			need = fuse_add_direntry_plus(req, buf + used,
+						      size - used, name, &e,
+						      (off_t)i + 1);
+		} else {
+			need = fuse_add_direntry(req, buf + used, size - used,
+						 name, &st, (off_t)i + 1);
+		}
+		/*
+		 * An entry that did not fit was not added, so no lookup
+		 * count was taken for it (the view counts none for
+		 * template nodes; see overlay/view.h).
+		 */
+		if (need > size - used)
+			break;
+		used += need;
+	}
+	fuse_reply_buf(req, buf, used);
+}
+
+static void fll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+			off_t off, struct fuse_file_info *fi)
+{
+	do_readdir(req, size, off, fi, false);
+}
+
+static void fll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			    off_t off, struct fuse_file_info *fi)
+{
+	do_readdir(req, size, off, fi, true);
+}
+
+static void fll_releasedir(fuse_req_t req, fuse_ino_t ino,
+			   struct fuse_file_info *fi)
+{
+	ovl_dir_close((struct ovl_dir *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void fll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ovl_view *v = view_of(req);
+	int r = ovl_view_open(v, ino, fi->flags);
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (ovl_view_immutable(v, ino))
+		fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+}
+
+static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct ovl_view *v = view_of(req);
+	_cleanup_free_ char *buf = NULL;
+	uint64_t pos, len;
+	ssize_t n;
+	int fd, r;
+
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (size > READ_MAX)
+		size = READ_MAX;
+	r = ovl_view_map(v, ino, (uint64_t)off, &fd, &pos, &len);
+	if (r == -ENXIO) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (r == 0 && fd >= 0 && len >= size) {
+		/* One contiguous run: let libfuse splice it from the file. */
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv.buf[0].fd = fd;
+		bv.buf[0].pos = (off_t)pos;
+		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+		return;
+	}
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = ovl_view_read(v, ino, buf, size, (uint64_t)off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+static void fll_release(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void fll_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs s = { 0 };
+	uint64_t files, bytes;
+
+	ovl_view_statfs(view_of(req), &files, &bytes);
+	s.f_bsize = 4096;
+	s.f_frsize = 4096;
+	s.f_blocks = (bytes + 4095) / 4096;
+	s.f_files = files;
+	s.f_namemax = 255;
+	s.f_flag = ovl_view_readonly(view_of(req)) ? ST_RDONLY : 0;
+	fuse_reply_statfs(req, &s);
+}
+
+static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf,
+			size_t size)
+{
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+static void fll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			 size_t size)
+{
+	_cleanup_free_ char *buf = NULL;
+	ssize_t n;
+
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	n = ovl_view_getxattr(view_of(req), ino, name, buf, size);
+	reply_xattr(req, n, buf, size);
+}
+
+static void fll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	_cleanup_free_ char *buf = NULL;
+	ssize_t n;
+
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	n = ovl_view_listxattr(view_of(req), ino, buf, size);
+	reply_xattr(req, n, buf, size);
+}
+
+static void fll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		      struct fuse_file_info *fi)
+{
+	int64_t pos;
+	int r;
+
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	r = ovl_view_lseek(view_of(req), ino, off, whence, &pos);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_lseek(req, pos);
+}
+
+/* Mutations: the read-only view refuses them all. */
+static void fll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			int to_set, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void fll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, dev_t rdev)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void fll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void fll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void fll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+			const char *name)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void fll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       fuse_ino_t newparent, const char *newname,
+		       unsigned int flags)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void fll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		     const char *newname)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void fll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       mode_t mode, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void fll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		      size_t size, off_t off, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void fll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			 const char *value, size_t size, int flags)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void fll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void fll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			  off_t offset, off_t length,
+			  struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static const struct fuse_lowlevel_ops fll_ops = {
+	.init = fll_init,
+	.lookup = fll_lookup,
+	.forget = fll_forget,
+	.forget_multi = fll_forget_multi,
+	.getattr = fll_getattr,
+	.readlink = fll_readlink,
+	.opendir = fll_opendir,
+	.readdir = fll_readdir,
+	.readdirplus = fll_readdirplus,
+	.releasedir = fll_releasedir,
+	.open = fll_open,
+	.read = fll_read,
+	.release = fll_release,
+	.statfs = fll_statfs,
+	.getxattr = fll_getxattr,
+	.listxattr = fll_listxattr,
+	.lseek = fll_lseek,
+	.setattr = fll_setattr,
+	.mknod = fll_mknod,
+	.mkdir = fll_mkdir,
+	.unlink = fll_unlink,
+	.rmdir = fll_unlink,
+	.symlink = fll_symlink,
+	.rename = fll_rename,
+	.link = fll_link,
+	.create = fll_create,
+	.write = fll_write,
+	.setxattr = fll_setxattr,
+	.removexattr = fll_removexattr,
+	.fallocate = fll_fallocate,
+};
+
+int fll_check_mountpoint(const char *path, struct dm_err *err)
+{
+	char parent[PATH_MAX];
+	struct stat st, pst;
+	int n;
+
+	if (stat(path, &st) < 0) {
+		if (errno == ENOTCONN)
+			return dm_err_set(err, EBUSY,
+					  "mountpoint %s: in use by a dead FUSE mount (run fusermount3 -u)",
+					  path);
+		return dm_err_set(err, errno, "mountpoint %s: %s", path,
+				  strerror(errno));
+	}
+	if (!S_ISDIR(st.st_mode))
+		return dm_err_set(err, ENOTDIR, "mountpoint %s: not a directory",
+				  path);
+	n = snprintf(parent, sizeof(parent), "%s/..", path);
+	if (n < 0 || (size_t)n >= sizeof(parent))
+		return dm_err_set(err, ENAMETOOLONG, "mountpoint %s: name too long",
+				  path);
+	if (stat(parent, &pst) < 0)
+		return dm_err_set(err, errno, "mountpoint %s: %s", path,
+				  strerror(errno));
+	if (st.st_dev != pst.st_dev ||
+	    (st.st_ino == pst.st_ino && st.st_dev == pst.st_dev))
+		return dm_err_set(err, EBUSY,
+				  "mountpoint %s: already a mount point", path);
+	return 0;
+}
+
+static int write_ready(int fd)
+{
+	static const char msg[] = "ready\n";
+
+	if (fd < 0)
+		return 0;
+	if (write(fd, msg, sizeof(msg) - 1) < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+int fll_run(struct ovl_view *v, const struct fll_opts *opts,
+	    struct dm_err *err)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	_cleanup_free_ char *optstr = NULL;
+	_cleanup_free_ char *fsname = NULL;
+	struct fuse_session *se = NULL;
+	struct fuse_loop_config *cfg = NULL;
+	int r;
+
+	r = fll_check_mountpoint(opts->mountpoint, err);
+	if (r < 0)
+		return r;
+	if (opts->fsname && asprintf(&fsname, "fsname=%s", opts->fsname) < 0)
+		return dm_err_set(err, ENOMEM, "out of memory");
+	if (fuse_opt_add_arg(&args, "domufs") < 0 ||
+	    fuse_opt_add_opt(&optstr, "subtype=domufs,default_permissions") < 0 ||
+	    (ovl_view_readonly(v) && fuse_opt_add_opt(&optstr, "ro") < 0) ||
+	    (fsname && fuse_opt_add_opt_escaped(&optstr, fsname) < 0)) {
+		r = dm_err_set(err, ENOMEM, "out of memory");
+		goto out_args;
+	}
+	for (const char *const *o = opts->fuse_opts; o && *o; o++)
+		if (fuse_opt_add_opt(&optstr, *o) < 0) {
+			r = dm_err_set(err, ENOMEM, "out of memory");
+			goto out_args;
+		}
+	if (fuse_opt_add_arg(&args, "-o") < 0 ||
+	    fuse_opt_add_arg(&args, optstr) < 0 ||
+	    (opts->debug && fuse_opt_add_arg(&args, "-d") < 0)) {
+		r = dm_err_set(err, ENOMEM, "out of memory");
+		goto out_args;
+	}
+	se = fuse_session_new(&args, &fll_ops, sizeof(fll_ops), v);
+	if (!se) {
+		r = dm_err_set(err, EINVAL, "mount %s: bad FUSE options '%s'",
+			       opts->mountpoint, optstr);
+		goto out_args;
+	}
+	if (fuse_set_signal_handlers(se) != 0) {
+		r = dm_err_set(err, EIO, "mount %s: cannot set signal handlers",
+			       opts->mountpoint);
+		goto out_destroy;
+	}
+	if (fuse_session_mount(se, opts->mountpoint) != 0) {
+		r = dm_err_set(err, EIO, "mount %s: FUSE mount failed",
+			       opts->mountpoint);
+		goto out_signals;
+	}
+	if (fuse_daemonize(opts->foreground) != 0) {
+		r = dm_err_set(err, EIO, "mount %s: cannot daemonize",
+			       opts->mountpoint);
+		goto out_unmount;
+	}
+	write_ready(opts->ready_fd);
+	cfg = fuse_loop_cfg_create();
+	if (!cfg) {
+		r = dm_err_set(err, ENOMEM, "out of memory");
+		goto out_unmount;
+	}
+	fuse_loop_cfg_set_clone_fd(cfg, 1);
+	fuse_loop_cfg_set_idle_threads(cfg, 4);
+	fuse_loop_cfg_set_max_threads(cfg, 16);
+	r = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	if (r < 0)
+		r = dm_err_set(err, -r, "mount %s: %s", opts->mountpoint,
+			       strerror(-r));
+	else
+		r = 0; /* a signal ended the loop: a clean unmount */
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_destroy:
+	fuse_session_destroy(se);
+out_args:
+	fuse_opt_free_args(&args);
+	return r;
+}

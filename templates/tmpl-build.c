@@ -1,0 +1,1023 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Builds a template index: one pass over the archive with libarchive, an
+ * in-memory tree (last member wins, as on extraction), then the immutable
+ * on-disk index described in tmpl-format.h.
+ *
+ * Member data: an uncompressed tar is read in place later, so headers are
+ * indexed by seeking over the data (only sparse members are walked, to
+ * learn where their data runs lie). A compressed tar is decompressed once
+ * and member data appended to the data file; nothing ever reads the
+ * compressed stream again. Never prints: warnings go to the caller's sink.
+ */
+#include "templates/tmpl-internal.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/hash.h"
+#include "common/path.h"
+#include "templates/tmpl.h"
+
+#define NO_ID UINT32_MAX
+
+struct bnode {
+	uint32_t mode, uid, gid;
+	uint64_t size, rdev;
+	int64_t mtime, atime, ctime;
+	uint32_t mtime_ns, atime_ns, ctime_ns;
+	uint32_t *kids; /* dirs: dirent indices */
+	uint32_t nkids, capkids;
+	char *link;
+	size_t link_len;
+	struct tmpl_dextent *ext;
+	uint32_t next, capext;
+	unsigned char *xa;
+	size_t xa_len;
+	uint32_t xa_count;
+	/* serialization */
+	uint32_t new_id;
+	uint32_t refs;
+	uint32_t new_parent;
+};
+
+struct bdirent {
+	char *name;
+	uint32_t len;
+	uint32_t parent;
+	uint32_t node;
+};
+
+struct builder {
+	const char *name;
+	dm_warn_fn warn;
+	void *warn_ctx;
+	struct dm_err *err;
+	struct archive *a;
+	bool in_place;
+	int data_fd;
+	uint64_t data_pos;
+	int64_t default_time;
+
+	struct bnode *nodes;
+	uint32_t nnodes, capnodes;
+	struct bdirent *dirents;
+	uint32_t ndirents, capdirents;
+	uint32_t *slots; /* hash of (parent, name) -> dirent index + 1 */
+	uint32_t capslots;
+};
+
+static int grow(void **p, uint32_t *cap, uint32_t need, size_t elem)
+{
+	uint32_t n;
+	void *q;
+
+	if (need <= *cap)
+		return 0;
+	n = *cap ? *cap : 16;
+	while (n < need) {
+		if (n > UINT32_MAX / 2)
+			return -EOVERFLOW;
+		n *= 2;
+	}
+	q = reallocarray(*p, n, elem);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = n;
+	return 0;
+}
+
+static uint64_t slot_hash(uint32_t parent, const char *name, size_t len)
+{
+	return dm_hash64(name, len, parent * 0x9e3779b97f4a7c15ULL + 1);
+}
+
+static int slots_insert(struct builder *b, uint32_t di);
+
+static int slots_rehash(struct builder *b)
+{
+	uint32_t ncap = b->capslots ? b->capslots * 2 : 1024;
+	uint32_t *old = b->slots;
+	uint32_t oldcap = b->capslots;
+
+	b->slots = calloc(ncap, sizeof(*b->slots));
+	if (!b->slots) {
+		b->slots = old;
+		return -ENOMEM;
+	}
+	b->capslots = ncap;
+	for (uint32_t i = 0; i < oldcap; i++)
+		if (old[i])
+			slots_insert(b, old[i] - 1);
+	free(old);
+	return 0;
+}
+
+static int slots_insert(struct builder *b, uint32_t di)
+{
+	struct bdirent *d = &b->dirents[di];
+	uint64_t h;
+	uint32_t mask;
+
+	if ((uint64_t)(b->ndirents + 1) * 4 > (uint64_t)b->capslots * 3) {
+		int r = slots_rehash(b);
+
+		if (r < 0)
+			return r;
+	}
+	mask = b->capslots - 1;
+	h = slot_hash(d->parent, d->name, d->len);
+	for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask)
+		if (!b->slots[i]) {
+			b->slots[i] = di + 1;
+			return 0;
+		}
+}
+
+static uint32_t dirent_find(const struct builder *b, uint32_t parent,
+			    const char *name, size_t len)
+{
+	uint32_t mask;
+	uint64_t h;
+
+	if (!b->capslots)
+		return NO_ID;
+	mask = b->capslots - 1;
+	h = slot_hash(parent, name, len);
+	for (uint32_t i = (uint32_t)h & mask; b->slots[i];
+	     i = (i + 1) & mask) {
+		const struct bdirent *d = &b->dirents[b->slots[i] - 1];
+
+		if (d->parent == parent && d->len == len &&
+		    memcmp(d->name, name, len) == 0)
+			return b->slots[i] - 1;
+	}
+	return NO_ID;
+}
+
+static int node_new(struct builder *b, uint32_t mode, uint32_t *ret)
+{
+	int r = grow((void **)&b->nodes, &b->capnodes, b->nnodes + 1,
+		     sizeof(*b->nodes));
+
+	if (r < 0)
+		return r;
+	memset(&b->nodes[b->nnodes], 0, sizeof(b->nodes[0]));
+	b->nodes[b->nnodes].mode = mode;
+	b->nodes[b->nnodes].mtime = b->default_time;
+	b->nodes[b->nnodes].atime = b->default_time;
+	b->nodes[b->nnodes].ctime = b->default_time;
+	*ret = b->nnodes++;
+	return 0;
+}
+
+static int dirent_add(struct builder *b, uint32_t parent, const char *name,
+		      size_t len, uint32_t node, uint32_t *ret)
+{
+	struct bnode *p;
+	uint32_t di;
+	int r;
+
+	if (len > UINT32_MAX)
+		return -ENAMETOOLONG;
+	r = grow((void **)&b->dirents, &b->capdirents, b->ndirents + 1,
+		 sizeof(*b->dirents));
+	if (r < 0)
+		return r;
+	di = b->ndirents;
+	b->dirents[di].name = strndup(name, len);
+	if (!b->dirents[di].name)
+		return -ENOMEM;
+	b->dirents[di].len = (uint32_t)len;
+	b->dirents[di].parent = parent;
+	b->dirents[di].node = node;
+	r = slots_insert(b, di);
+	if (r < 0) {
+		free(b->dirents[di].name);
+		return r;
+	}
+	b->ndirents++;
+	p = &b->nodes[parent];
+	r = grow((void **)&p->kids, &p->capkids, p->nkids + 1,
+		 sizeof(*p->kids));
+	if (r < 0)
+		return r;
+	p->kids[p->nkids++] = di;
+	if (ret)
+		*ret = di;
+	return 0;
+}
+
+/*
+ * Walks the directories of @path (all components but the last), creating
+ * the missing ones as extraction would. Returns the parent's id.
+ */
+static int walk_parents(struct builder *b, const char *path,
+			const char **ret_last, uint32_t *ret_parent)
+{
+	uint32_t dir = TMPL_ROOT_ID;
+	const char *p = path;
+
+	for (;;) {
+		const char *slash = strchr(p, '/');
+		uint32_t di, id;
+		int r;
+
+		if (!slash)
+			break;
+		di = dirent_find(b, dir, p, (size_t)(slash - p));
+		if (di != NO_ID && S_ISDIR(b->nodes[b->dirents[di].node].mode)) {
+			dir = b->dirents[di].node;
+		} else {
+			r = node_new(b, S_IFDIR | 0755, &id);
+			if (r < 0)
+				return r;
+			if (di != NO_ID) {
+				dm_warn(b->warn, b->warn_ctx,
+					"%s: member '%s': '%.*s' replaced by a directory",
+					b->name, path, (int)(slash - p), p);
+				b->dirents[di].node = id;
+			} else {
+				r = dirent_add(b, dir, p, (size_t)(slash - p),
+					       id, NULL);
+				if (r < 0)
+					return r;
+			}
+			dir = id;
+		}
+		p = slash + 1;
+	}
+	*ret_last = p;
+	*ret_parent = dir;
+	return 0;
+}
+
+static int lookup_path(struct builder *b, const char *path, uint32_t *ret)
+{
+	uint32_t dir = TMPL_ROOT_ID;
+	const char *p = path;
+
+	if (!*p) {
+		*ret = TMPL_ROOT_ID;
+		return 0;
+	}
+	for (;;) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+		uint32_t di;
+
+		if (!S_ISDIR(b->nodes[dir].mode))
+			return -ENOTDIR;
+		di = dirent_find(b, dir, p, len);
+		if (di == NO_ID)
+			return -ENOENT;
+		dir = b->dirents[di].node;
+		if (!slash)
+			break;
+		p = slash + 1;
+	}
+	*ret = dir;
+	return 0;
+}
+
+static void set_meta(struct bnode *n, struct archive_entry *e)
+{
+	n->mode = (uint32_t)archive_entry_mode(e);
+	n->uid = (uint32_t)archive_entry_uid(e);
+	n->gid = (uint32_t)archive_entry_gid(e);
+	n->mtime = archive_entry_mtime(e);
+	n->mtime_ns = (uint32_t)archive_entry_mtime_nsec(e);
+	if (archive_entry_atime_is_set(e)) {
+		n->atime = archive_entry_atime(e);
+		n->atime_ns = (uint32_t)archive_entry_atime_nsec(e);
+	} else {
+		n->atime = n->mtime;
+		n->atime_ns = n->mtime_ns;
+	}
+	if (archive_entry_ctime_is_set(e)) {
+		n->ctime = archive_entry_ctime(e);
+		n->ctime_ns = (uint32_t)archive_entry_ctime_nsec(e);
+	} else {
+		n->ctime = n->mtime;
+		n->ctime_ns = n->mtime_ns;
+	}
+	if (S_ISCHR(n->mode) || S_ISBLK(n->mode))
+		n->rdev = makedev(archive_entry_rdevmajor(e),
+				  archive_entry_rdevminor(e));
+	else
+		n->rdev = 0;
+}
+
+static int xattr_append(struct bnode *n, const char *name, const void *value,
+			size_t vlen)
+{
+	size_t nlen = strlen(name);
+	size_t need = 8 + nlen + 1 + vlen;
+	unsigned char *q;
+	uint32_t l;
+
+	if (nlen == 0 || nlen > 255 || vlen > 65536)
+		return -EINVAL;
+	q = realloc(n->xa, n->xa_len + need);
+	if (!q)
+		return -ENOMEM;
+	n->xa = q;
+	q += n->xa_len;
+	l = (uint32_t)nlen;
+	memcpy(q, &l, 4);
+	l = (uint32_t)vlen;
+	memcpy(q + 4, &l, 4);
+	memcpy(q + 8, name, nlen + 1);
+	if (vlen)
+		memcpy(q + 8 + nlen + 1, value, vlen);
+	n->xa_len += need;
+	n->xa_count++;
+	return 0;
+}
+
+static int set_xattrs(struct builder *b, struct bnode *n,
+		      struct archive_entry *e, const char *path)
+{
+	static const struct {
+		int type;
+		const char *name;
+	} acls[] = {
+		{ ARCHIVE_ENTRY_ACL_TYPE_ACCESS, "system.posix_acl_access" },
+		{ ARCHIVE_ENTRY_ACL_TYPE_DEFAULT, "system.posix_acl_default" },
+	};
+	bool have_acl[2] = { false, false };
+	const char *name;
+	const void *value;
+	size_t vlen;
+	int r;
+
+	free(n->xa);
+	n->xa = NULL;
+	n->xa_len = 0;
+	n->xa_count = 0;
+	archive_entry_xattr_reset(e);
+	while (archive_entry_xattr_next(e, &name, &value, &vlen) ==
+	       ARCHIVE_OK) {
+		if (!name || !*name)
+			continue;
+		for (size_t i = 0; i < DM_ARRAY_SIZE(acls); i++)
+			if (strcmp(name, acls[i].name) == 0)
+				have_acl[i] = true;
+		r = xattr_append(n, name, value, vlen);
+		if (r == -EINVAL) {
+			dm_warn(b->warn, b->warn_ctx,
+				"%s: member '%s': xattr '%s' too large, skipped",
+				b->name, path, name);
+			continue;
+		}
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < DM_ARRAY_SIZE(acls); i++) {
+		_cleanup_free_ void *v = NULL;
+		size_t len;
+
+		if (have_acl[i] || S_ISLNK(n->mode))
+			continue;
+		if (acls[i].type == ARCHIVE_ENTRY_ACL_TYPE_DEFAULT &&
+		    !S_ISDIR(n->mode))
+			continue;
+		r = tmpl_acl_to_xattr(e, acls[i].type, &v, &len);
+		if (r < 0)
+			return r;
+		if (v) {
+			r = xattr_append(n, acls[i].name, v, len);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static int archive_fail(struct builder *b, const char *member)
+{
+	const char *msg = archive_error_string(b->a);
+	int code = archive_errno(b->a);
+
+	/* libarchive's "misc" (-1) and "file format" (EILSEQ) become EIO */
+	if (code <= 0 || code == EILSEQ)
+		code = EIO;
+	if (!msg)
+		msg = "damaged archive";
+	if (member)
+		return dm_err_set(b->err, code, "%s: member '%s': %s", b->name,
+				  member, msg);
+	return dm_err_set(b->err, code, "%s: at byte %" PRId64 ": %s",
+			  b->name, archive_filter_bytes(b->a, 0), msg);
+}
+
+static int ext_add(struct bnode *n, uint64_t logical, uint64_t len,
+		   uint64_t pos)
+{
+	int r;
+
+	if (len == 0)
+		return 0;
+	if (n->next) {
+		struct tmpl_dextent *l = &n->ext[n->next - 1];
+
+		if (l->logical + l->length == logical &&
+		    l->pos + l->length == pos) {
+			l->length += len;
+			return 0;
+		}
+	}
+	r = grow((void **)&n->ext, &n->capext, n->next + 1, sizeof(*n->ext));
+	if (r < 0)
+		return r;
+	n->ext[n->next].logical = logical;
+	n->ext[n->next].length = len;
+	n->ext[n->next].pos = pos;
+	n->next++;
+	return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Reads the member's data blocks, recording where each run lives. */
+static int read_data(struct builder *b, uint32_t id, struct archive_entry *e,
+		     const char *path)
+{
+	struct bnode *n = &b->nodes[id];
+	uint64_t size = (uint64_t)archive_entry_size(e);
+	bool sparse = archive_entry_sparse_count(e) > 0;
+
+	free(n->ext);
+	n->ext = NULL;
+	n->next = n->capext = 0;
+	n->size = size;
+	if (size == 0)
+		return 0;
+	if (b->in_place && !sparse) {
+		/* Headers are consumed: the data starts here, contiguous. */
+		int64_t pos = archive_filter_bytes(b->a, 0);
+
+		return ext_add(n, 0, size, (uint64_t)pos);
+	}
+	for (;;) {
+		const void *buf;
+		size_t len;
+		la_int64_t off;
+		int r = archive_read_data_block(b->a, &buf, &len, &off);
+
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+			return archive_fail(b, path);
+		if (off < 0 || (uint64_t)off + len > size)
+			return dm_err_set(b->err, EIO,
+					  "%s: member '%s': data beyond its size",
+					  b->name, path);
+		if (b->in_place) {
+			/* The block's bytes are not consumed yet. */
+			r = ext_add(n, (uint64_t)off, len,
+				    (uint64_t)archive_filter_bytes(b->a, 0));
+		} else {
+			r = write_all(b->data_fd, buf, len);
+			if (r < 0)
+				return dm_err_set(b->err, -r,
+						  "%s: writing the cache: %s",
+						  b->name, strerror(-r));
+			r = ext_add(n, (uint64_t)off, len, b->data_pos);
+			b->data_pos += len;
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void node_drop_data(struct bnode *n)
+{
+	free(n->link);
+	n->link = NULL;
+	free(n->ext);
+	n->ext = NULL;
+	n->next = n->capext = 0;
+}
+
+static int add_member(struct builder *b, struct archive_entry *e)
+{
+	const char *raw = archive_entry_pathname(e);
+	const char *hl = archive_entry_hardlink(e);
+	_cleanup_free_ char *path = NULL;
+	_cleanup_free_ char *target = NULL;
+	unsigned flags;
+	const char *last;
+	uint32_t parent, di, id;
+	int r;
+
+	if (!raw)
+		return dm_err_set(b->err, EIO,
+				  "%s: at byte %" PRId64 ": member without a name",
+				  b->name, archive_filter_bytes(b->a, 0));
+	r = dm_path_normalize(raw, &path, &flags);
+	if (r < 0)
+		return r;
+	if (flags & DM_PATH_DOTDOT) {
+		dm_warn(b->warn, b->warn_ctx,
+			"%s: member '%s': name contains '..', skipped", b->name,
+			raw);
+		return 0;
+	}
+	if (flags & DM_PATH_ABSOLUTE)
+		dm_warn(b->warn, b->warn_ctx,
+			"%s: member '%s': leading '/' removed", b->name, raw);
+
+	if (hl) {
+		unsigned tflags;
+
+		r = dm_path_normalize(hl, &target, &tflags);
+		if (r < 0)
+			return r;
+		if (tflags & DM_PATH_DOTDOT) {
+			dm_warn(b->warn, b->warn_ctx,
+				"%s: member '%s': hardlink target '%s' contains '..', skipped",
+				b->name, raw, hl);
+			return 0;
+		}
+		r = lookup_path(b, target, &id);
+		if (r < 0 || S_ISDIR(b->nodes[id].mode)) {
+			dm_warn(b->warn, b->warn_ctx,
+				r < 0 ? "%s: member '%s': hardlink to missing member '%s', skipped" :
+					"%s: member '%s': hardlink to directory '%s', skipped",
+				b->name, raw, hl);
+			return 0;
+		}
+		if (flags & DM_PATH_ROOT)
+			return 0;
+		r = walk_parents(b, path, &last, &parent);
+		if (r < 0)
+			return r;
+		di = dirent_find(b, parent, last, strlen(last));
+		if (di != NO_ID)
+			b->dirents[di].node = id;
+		else {
+			r = dirent_add(b, parent, last, strlen(last), id, NULL);
+			if (r < 0)
+				return r;
+		}
+		/* pax "hardlink with data": the data belongs to the inode */
+		if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0 &&
+		    S_ISREG(b->nodes[id].mode))
+			return read_data(b, id, e, path);
+		return 0;
+	}
+
+	switch (archive_entry_filetype(e)) {
+	case AE_IFREG:
+	case AE_IFDIR:
+	case AE_IFLNK:
+	case AE_IFCHR:
+	case AE_IFBLK:
+	case AE_IFIFO:
+		break;
+	default:
+		dm_warn(b->warn, b->warn_ctx,
+			"%s: member '%s': unsupported type, skipped", b->name,
+			raw);
+		return 0;
+	}
+
+	if (flags & DM_PATH_ROOT) {
+		if (archive_entry_filetype(e) != AE_IFDIR) {
+			dm_warn(b->warn, b->warn_ctx,
+				"%s: member '%s': root must be a directory, skipped",
+				b->name, raw);
+			return 0;
+		}
+		set_meta(&b->nodes[TMPL_ROOT_ID], e);
+		return set_xattrs(b, &b->nodes[TMPL_ROOT_ID], e, raw);
+	}
+
+	r = walk_parents(b, path, &last, &parent);
+	if (r < 0)
+		return r;
+	di = dirent_find(b, parent, last, strlen(last));
+	if (di != NO_ID && archive_entry_filetype(e) == AE_IFDIR &&
+	    S_ISDIR(b->nodes[b->dirents[di].node].mode)) {
+		/* A directory again: its metadata, children kept. */
+		id = b->dirents[di].node;
+	} else {
+		r = node_new(b, (uint32_t)archive_entry_mode(e), &id);
+		if (r < 0)
+			return r;
+		if (di != NO_ID)
+			b->dirents[di].node = id;
+		else {
+			r = dirent_add(b, parent, last, strlen(last), id, NULL);
+			if (r < 0)
+				return r;
+		}
+	}
+
+	struct bnode *n = &b->nodes[id];
+
+	node_drop_data(n);
+	set_meta(n, e);
+	r = set_xattrs(b, n, e, raw);
+	if (r < 0)
+		return r;
+	switch (archive_entry_filetype(e)) {
+	case AE_IFLNK: {
+		const char *t = archive_entry_symlink(e);
+
+		if (!t)
+			t = "";
+		n->link = strdup(t);
+		if (!n->link)
+			return -ENOMEM;
+		n->link_len = strlen(t);
+		n->size = n->link_len;
+		return 0;
+	}
+	case AE_IFREG:
+		return read_data(b, id, e, path);
+	default:
+		n->size = 0;
+		return 0;
+	}
+}
+
+/* --- serialization --- */
+
+struct outbuf {
+	unsigned char *p;
+	size_t len, cap;
+};
+
+static int out_reserve(struct outbuf *o, size_t more)
+{
+	size_t n;
+	unsigned char *q;
+
+	if (o->len + more <= o->cap)
+		return 0;
+	n = o->cap ? o->cap : 65536;
+	while (n < o->len + more)
+		n *= 2;
+	q = realloc(o->p, n);
+	if (!q)
+		return -ENOMEM;
+	o->p = q;
+	o->cap = n;
+	return 0;
+}
+
+static int out_put(struct outbuf *o, const void *data, size_t len,
+		   uint64_t *ret_off)
+{
+	int r = out_reserve(o, len + 1);
+
+	if (r < 0)
+		return r;
+	if (ret_off)
+		*ret_off = o->len;
+	if (len)
+		memcpy(o->p + o->len, data, len);
+	o->len += len;
+	return 0;
+}
+
+static int kid_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct builder *bd = ctx;
+	const struct bdirent *x = &bd->dirents[*(const uint32_t *)a];
+	const struct bdirent *y = &bd->dirents[*(const uint32_t *)b];
+	size_t m = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->name, y->name, m);
+
+	if (c)
+		return c;
+	return x->len < y->len ? -1 : x->len > y->len;
+}
+
+static uint64_t align8(uint64_t v)
+{
+	return (v + 7) & ~(uint64_t)7;
+}
+
+static int serialize(struct builder *b, int idx_fd, const struct stat *st,
+		     uint64_t build_id, struct tmpl_build_result *ret)
+{
+	_cleanup_free_ uint32_t *order = NULL; /* new id -> old id */
+	_cleanup_free_ struct tmpl_dnode *dn = NULL;
+	_cleanup_free_ struct tmpl_ddirent *dd = NULL;
+	_cleanup_free_ struct tmpl_dextent *de = NULL;
+	struct outbuf strings = { 0 }, xattrs = { 0 };
+	_cleanup_free_ unsigned char *file = NULL;
+	uint32_t nnew = 0, ndd = 0, nde = 0;
+	uint64_t entries = 1, bytes = 0;
+	int r = -ENOMEM;
+
+	order = malloc(sizeof(*order) * b->nnodes);
+	dd = malloc(sizeof(*dd) * (b->ndirents ? b->ndirents : 1));
+	if (!order || !dd)
+		goto out_free;
+	for (uint32_t i = 0; i < b->nnodes; i++) {
+		b->nodes[i].new_id = NO_ID;
+		b->nodes[i].refs = 0;
+	}
+	/* Breadth-first from the root: reachable nodes only, dense ids. */
+	b->nodes[TMPL_ROOT_ID].new_id = 0;
+	b->nodes[TMPL_ROOT_ID].new_parent = 0;
+	order[nnew++] = TMPL_ROOT_ID;
+	for (uint32_t q = 0; q < nnew; q++) {
+		struct bnode *dir = &b->nodes[order[q]];
+
+		if (!S_ISDIR(dir->mode))
+			continue;
+		qsort_r(dir->kids, dir->nkids, sizeof(*dir->kids), kid_cmp, b);
+		for (uint32_t k = 0; k < dir->nkids; k++) {
+			struct bnode *kid =
+				&b->nodes[b->dirents[dir->kids[k]].node];
+
+			kid->refs++;
+			if (kid->new_id != NO_ID)
+				continue;
+			kid->new_id = nnew;
+			kid->new_parent = dir->new_id;
+			order[nnew++] = b->dirents[dir->kids[k]].node;
+		}
+	}
+	dn = calloc(nnew, sizeof(*dn));
+	if (!dn)
+		goto out_free;
+	for (uint32_t i = 0; i < nnew; i++) {
+		struct bnode *n = &b->nodes[order[i]];
+		struct tmpl_dnode *d = &dn[i];
+
+		d->mode = n->mode;
+		d->uid = n->uid;
+		d->gid = n->gid;
+		d->size = n->size;
+		d->rdev = n->rdev;
+		d->mtime_sec = n->mtime;
+		d->atime_sec = n->atime;
+		d->ctime_sec = n->ctime;
+		d->mtime_nsec = n->mtime_ns;
+		d->atime_nsec = n->atime_ns;
+		d->ctime_nsec = n->ctime_ns;
+		d->parent = n->new_parent;
+		d->nlink = S_ISDIR(n->mode) ? 2 : n->refs;
+		if (n->xa_count) {
+			r = out_put(&xattrs, n->xa, n->xa_len, &d->xattr_off);
+			if (r < 0)
+				goto out_free;
+			d->xattr_count = n->xa_count;
+		}
+		if (S_ISDIR(n->mode)) {
+			d->first = ndd;
+			d->count = n->nkids;
+			d->size = 4096;
+			d->blocks = 8;
+			for (uint32_t k = 0; k < n->nkids; k++) {
+				struct bdirent *e = &b->dirents[n->kids[k]];
+				struct bnode *kid = &b->nodes[e->node];
+
+				r = out_put(&strings, e->name, e->len + 1,
+					    &dd[ndd].name_off);
+				if (r < 0)
+					goto out_free;
+				dd[ndd].name_len = e->len;
+				dd[ndd].node = kid->new_id;
+				ndd++;
+				entries++;
+				if (S_ISDIR(kid->mode))
+					d->nlink++;
+			}
+		} else if (S_ISLNK(n->mode)) {
+			r = out_put(&strings, n->link ? n->link : "",
+				    n->link_len + 1, &d->first);
+			if (r < 0)
+				goto out_free;
+			d->count = (uint32_t)n->link_len;
+		} else if (S_ISREG(n->mode)) {
+			struct tmpl_dextent *q;
+			uint64_t stored = 0;
+
+			q = reallocarray(de, (size_t)nde + n->next + 1,
+					 sizeof(*de));
+			if (!q)
+				goto out_free;
+			de = q;
+			d->first = nde;
+			d->count = n->next;
+			for (uint32_t x = 0; x < n->next; x++) {
+				de[nde++] = n->ext[x];
+				stored += n->ext[x].length;
+			}
+			d->blocks = (stored + 511) / 512;
+			bytes += n->size;
+		}
+	}
+
+	struct tmpl_dheader h = { 0 };
+	uint64_t off = align8(sizeof(h));
+
+	memcpy(h.magic, TMPL_INDEX_MAGIC, 8);
+	h.version = TMPL_FORMAT_VERSION;
+	h.in_place = b->in_place;
+	h.tpl_dev = st->st_dev;
+	h.tpl_ino = st->st_ino;
+	h.tpl_size = (uint64_t)st->st_size;
+	h.tpl_mtime_sec = st->st_mtim.tv_sec;
+	h.tpl_mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+	h.tpl_ctime_sec = st->st_ctim.tv_sec;
+	h.tpl_ctime_nsec = (uint32_t)st->st_ctim.tv_nsec;
+	h.build_id = build_id;
+	h.data_size = b->in_place ? 0 : b->data_pos;
+	h.n_nodes = nnew;
+	h.nodes_off = off;
+	off = align8(off + (uint64_t)nnew * sizeof(*dn));
+	h.n_dirents = ndd;
+	h.dirents_off = off;
+	off = align8(off + (uint64_t)ndd * sizeof(*dd));
+	h.n_extents = nde;
+	h.extents_off = off;
+	off = align8(off + (uint64_t)nde * sizeof(*de));
+	h.strings_size = strings.len;
+	h.strings_off = off;
+	off = align8(off + strings.len);
+	h.xattrs_size = xattrs.len;
+	h.xattrs_off = off;
+	off = align8(off + xattrs.len);
+	h.file_size = off;
+	h.entries = entries;
+	h.bytes = bytes;
+
+	file = calloc(1, off);
+	if (!file)
+		goto out_free;
+	memcpy(file + h.nodes_off, dn, (size_t)nnew * sizeof(*dn));
+	if (ndd)
+		memcpy(file + h.dirents_off, dd, (size_t)ndd * sizeof(*dd));
+	if (nde)
+		memcpy(file + h.extents_off, de, (size_t)nde * sizeof(*de));
+	if (strings.len)
+		memcpy(file + h.strings_off, strings.p, strings.len);
+	if (xattrs.len)
+		memcpy(file + h.xattrs_off, xattrs.p, xattrs.len);
+	h.checksum = dm_hash64(file + sizeof(h), off - sizeof(h), 0);
+	h.hdr_checksum = tmpl_header_checksum(&h);
+	memcpy(file, &h, sizeof(h));
+	r = write_all(idx_fd, file, off);
+	if (r < 0) {
+		dm_err_set(b->err, -r, "%s: writing the cache index: %s",
+			   b->name, strerror(-r));
+		goto out_free;
+	}
+	ret->in_place = b->in_place;
+	ret->data_size = h.data_size;
+	ret->entries = entries;
+	ret->nodes = nnew;
+	ret->bytes = bytes;
+	r = 0;
+out_free:
+	free(strings.p);
+	free(xattrs.p);
+	return r;
+}
+
+static void builder_free(struct builder *b)
+{
+	for (uint32_t i = 0; i < b->nnodes; i++) {
+		free(b->nodes[i].kids);
+		free(b->nodes[i].link);
+		free(b->nodes[i].ext);
+		free(b->nodes[i].xa);
+	}
+	for (uint32_t i = 0; i < b->ndirents; i++)
+		free(b->dirents[i].name);
+	free(b->nodes);
+	free(b->dirents);
+	free(b->slots);
+	if (b->a)
+		archive_read_free(b->a);
+}
+
+uint64_t tmpl_header_checksum(const struct tmpl_dheader *h)
+{
+	return dm_hash64(h, offsetof(struct tmpl_dheader, hdr_checksum), 7);
+}
+
+int tmpl_build(int tpl_fd, const struct stat *st, const char *name,
+	       int idx_fd, int data_fd, uint64_t build_id, dm_warn_fn warn,
+	       void *warn_ctx, struct tmpl_build_result *ret,
+	       struct dm_err *err)
+{
+	struct builder b = {
+		.name = name,
+		.warn = warn,
+		.warn_ctx = warn_ctx,
+		.err = err,
+		.data_fd = data_fd,
+		.default_time = st->st_mtim.tv_sec,
+	};
+	struct tmpl_ddata_header dh = { 0 };
+	unsigned char pad[TMPL_DATA_HDR_SIZE] = { 0 };
+	struct archive_entry *e;
+	uint32_t root;
+	bool first = true;
+	int r;
+
+	if (lseek(tpl_fd, 0, SEEK_SET) < 0)
+		return dm_err_set(err, errno, "%s: %s", name, strerror(errno));
+	r = node_new(&b, S_IFDIR | 0755, &root);
+	if (r < 0)
+		goto out_free;
+	b.a = archive_read_new();
+	if (!b.a) {
+		r = -ENOMEM;
+		goto out_free;
+	}
+	archive_read_support_format_tar(b.a);
+	archive_read_support_filter_all(b.a);
+	if (archive_read_open_fd(b.a, tpl_fd, 1 << 20) != ARCHIVE_OK) {
+		r = archive_fail(&b, NULL);
+		goto out_free;
+	}
+	for (;;) {
+		r = archive_read_next_header(b.a, &e);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r == ARCHIVE_WARN) {
+			dm_warn(warn, warn_ctx, "%s: member '%s': %s", name,
+				archive_entry_pathname(e) ?
+					archive_entry_pathname(e) :
+					"?",
+				archive_error_string(b.a) ?
+					archive_error_string(b.a) :
+					"warning");
+		} else if (r != ARCHIVE_OK) {
+			r = archive_fail(&b, NULL);
+			goto out_free;
+		}
+		if (first) {
+			first = false;
+			/* filter 0 is the bidder's "none" for a plain tar */
+			b.in_place = archive_filter_count(b.a) <= 1 ||
+				     archive_filter_code(b.a, 0) ==
+					     ARCHIVE_FILTER_NONE;
+			if (!b.in_place) {
+				memcpy(dh.magic, TMPL_DATA_MAGIC, 8);
+				dh.version = TMPL_FORMAT_VERSION;
+				dh.build_id = build_id;
+				memcpy(pad, &dh, sizeof(dh));
+				r = write_all(data_fd, pad, sizeof(pad));
+				if (r < 0) {
+					dm_err_set(err, -r,
+						   "%s: writing the cache: %s",
+						   name, strerror(-r));
+					goto out_free;
+				}
+				b.data_pos = sizeof(pad);
+			}
+		}
+		r = add_member(&b, e);
+		if (r < 0) {
+			if (err && !err->code)
+				dm_err_set(err, -r, "%s: member '%s': %s", name,
+					   archive_entry_pathname(e),
+					   strerror(-r));
+			goto out_free;
+		}
+	}
+	if (first) {
+		/* An archive with no member at all. */
+		b.in_place = true;
+	}
+	r = serialize(&b, idx_fd, st, build_id, ret);
+out_free:
+	builder_free(&b);
+	return r;
+}

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The template cache: where an index lives, when it is stale, and how it is
+ * built safely. An entry is named by a hash of the template's identity
+ * (device, inode, size, mtime, ctime), so a replaced or modified template
+ * gets a new entry and is never served from an old one. Files are written
+ * under temporary names and renamed into place (data first, index last);
+ * builders of one entry serialize on an flock()ed lock file, and a waiter
+ * finds the entry ready when it gets the lock.
+ */
+#include "templates/tmpl-internal.h"
+#include "templates/tmpl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/hash.h"
+
+/* Implemented in tmpl-index.c. */
+int tmpl_index_map(int idx_fd, int data_fd, int tpl_fd, const struct stat *st,
+		   bool verify, struct tmpl_index **ret, const char **ret_why);
+void tmpl_index_set_info(struct tmpl_index *idx, bool built, double seconds,
+			 const char *index_path);
+
+int tmpl_cache_default_dir(char *buf, size_t size)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	int n;
+
+	if (geteuid() == 0)
+		n = snprintf(buf, size, "/var/cache/domufs");
+	else if (xdg && *xdg == '/')
+		n = snprintf(buf, size, "%s/domufs", xdg);
+	else {
+		if (!home || *home != '/') {
+			struct passwd *pw = getpwuid(geteuid());
+
+			home = pw ? pw->pw_dir : "/tmp";
+		}
+		n = snprintf(buf, size, "%s/.cache/domufs", home);
+	}
+	if (n < 0 || (size_t)n >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static uint64_t identity_key(const struct stat *st)
+{
+	uint64_t h = dm_hash_mix(0x646f6d756673ULL, TMPL_FORMAT_VERSION);
+
+	h = dm_hash_mix(h, st->st_dev);
+	h = dm_hash_mix(h, st->st_ino);
+	h = dm_hash_mix(h, (uint64_t)st->st_size);
+	h = dm_hash_mix(h, (uint64_t)st->st_mtim.tv_sec);
+	h = dm_hash_mix(h, (uint64_t)st->st_mtim.tv_nsec);
+	h = dm_hash_mix(h, (uint64_t)st->st_ctim.tv_sec);
+	h = dm_hash_mix(h, (uint64_t)st->st_ctim.tv_nsec);
+	return h;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Opens the entry if complete and fresh; -ENOENT or -ESTALE otherwise. */
+static int try_open(int dirfd, const char *key, int tpl_fd,
+		    const struct stat *st, bool verify,
+		    struct tmpl_index **ret, const char **ret_why)
+{
+	char name[64];
+	_cleanup_close_ int idx_fd = -1;
+	_cleanup_close_ int data_fd = -1;
+
+	snprintf(name, sizeof(name), "%s.idx", key);
+	idx_fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (idx_fd < 0)
+		return -errno;
+	snprintf(name, sizeof(name), "%s.data", key);
+	data_fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (data_fd < 0 && errno != ENOENT)
+		return -errno;
+	return tmpl_index_map(idx_fd, data_fd, tpl_fd, st, verify, ret,
+			      ret_why);
+}
+
+static int tmp_create(int dirfd, const char *key, const char *what,
+		      char *ret_name, size_t size)
+{
+	uint64_t rnd;
+	int fd;
+
+	for (int tries = 0; tries < 100; tries++) {
+		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+			rnd = (uint64_t)getpid() * 2654435761u + (uint64_t)tries;
+		snprintf(ret_name, size, ".%s.%s.%016" PRIx64 ".tmp", key,
+			 what, rnd);
+		fd = openat(dirfd, ret_name,
+			    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+			    0644);
+		if (fd >= 0 || errno != EEXIST)
+			return fd >= 0 ? fd : -errno;
+	}
+	return -EEXIST;
+}
+
+static int build_entry(int dirfd, const char *dir, const char *key,
+		       int tpl_fd, const struct stat *st, const char *path,
+		       const struct tmpl_open_opts *opts, struct dm_err *err)
+{
+	char idx_tmp[128], data_tmp[128], name[64];
+	_cleanup_close_ int idx_fd = -1;
+	_cleanup_close_ int data_fd = -1;
+	struct tmpl_build_result res = { 0 };
+	uint64_t build_id;
+	int r;
+
+	if (getrandom(&build_id, sizeof(build_id), 0) != sizeof(build_id))
+		build_id = identity_key(st) ^ (uint64_t)getpid();
+	idx_fd = tmp_create(dirfd, key, "idx", idx_tmp, sizeof(idx_tmp));
+	if (idx_fd < 0)
+		return dm_err_set(err, -idx_fd, "cache %s: %s", dir,
+				  strerror(-idx_fd));
+	data_fd = tmp_create(dirfd, key, "data", data_tmp, sizeof(data_tmp));
+	if (data_fd < 0) {
+		r = dm_err_set(err, -data_fd, "cache %s: %s", dir,
+			       strerror(-data_fd));
+		goto out_unlink;
+	}
+	r = tmpl_build(tpl_fd, st, path, idx_fd, data_fd, build_id,
+		       opts->warn, opts->warn_ctx, &res, err);
+	if (r < 0)
+		goto out_unlink;
+	snprintf(name, sizeof(name), "%s.data", key);
+	if (res.in_place) {
+		unlinkat(dirfd, data_tmp, 0);
+		data_tmp[0] = '\0';
+		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT) {
+			r = dm_err_set(err, errno, "cache %s: %s", dir,
+				       strerror(errno));
+			goto out_unlink;
+		}
+	} else if (renameat(dirfd, data_tmp, dirfd, name) < 0) {
+		r = dm_err_set(err, errno, "cache %s: %s", dir,
+			       strerror(errno));
+		goto out_unlink;
+	} else
+		data_tmp[0] = '\0';
+	snprintf(name, sizeof(name), "%s.idx", key);
+	if (renameat(dirfd, idx_tmp, dirfd, name) < 0) {
+		r = dm_err_set(err, errno, "cache %s: %s", dir,
+			       strerror(errno));
+		goto out_unlink;
+	}
+	return 0;
+
+out_unlink:
+	unlinkat(dirfd, idx_tmp, 0);
+	if (data_tmp[0])
+		unlinkat(dirfd, data_tmp, 0);
+	return r;
+}
+
+int tmpl_index_open(const char *path, const struct tmpl_open_opts *opts,
+		    struct tmpl_index **ret, struct dm_err *err)
+{
+	_cleanup_close_ int tpl_fd = -1;
+	_cleanup_close_ int dirfd = -1;
+	_cleanup_close_ int lock_fd = -1;
+	struct tmpl_index *idx = NULL;
+	bool verify = opts->flags & TMPL_OPEN_VERIFY;
+	const char *why = NULL;
+	char key[32], lockname[64], index_path[PATH_MAX];
+	double t0 = now();
+	bool built = false;
+	struct stat st;
+	int r;
+
+	tpl_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (tpl_fd < 0)
+		return dm_err_set(err, errno, "%s: %s", path, strerror(errno));
+	if (fstat(tpl_fd, &st) < 0)
+		return dm_err_set(err, errno, "%s: %s", path, strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		return dm_err_set(err, EISDIR, "%s: is a directory, not a template tarball", path);
+	if (!S_ISREG(st.st_mode))
+		return dm_err_set(err, EINVAL, "%s: not a regular file", path);
+
+	r = mkdir_p(opts->cache_dir, 0755);
+	if (r < 0)
+		return dm_err_set(err, -r, "cache %s: %s", opts->cache_dir,
+				  strerror(-r));
+	dirfd = open(opts->cache_dir,
+		     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return dm_err_set(err, errno, "cache %s: %s", opts->cache_dir,
+				  strerror(errno));
+	snprintf(key, sizeof(key), "%016" PRIx64, identity_key(&st));
+	snprintf(index_path, sizeof(index_path), "%s/%s.idx", opts->cache_dir,
+		 key);
+
+	if (!(opts->flags & TMPL_OPEN_REBUILD)) {
+		r = try_open(dirfd, key, tpl_fd, &st, verify, &idx, &why);
+		if (r == 0)
+			goto out_ok;
+		if (r != -ENOENT && r != -ESTALE)
+			return dm_err_set(err, -r, "cache %s: %s", index_path,
+					  strerror(-r));
+	}
+
+	snprintf(lockname, sizeof(lockname), "%s.lock", key);
+	lock_fd = openat(dirfd, lockname,
+			 O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (lock_fd < 0)
+		return dm_err_set(err, errno, "cache %s: %s", opts->cache_dir,
+				  strerror(errno));
+	while (flock(lock_fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return dm_err_set(err, errno, "cache %s: lock: %s",
+					  opts->cache_dir, strerror(errno));
+	/* Another process may have built it while we waited. */
+	if (!(opts->flags & TMPL_OPEN_REBUILD)) {
+		r = try_open(dirfd, key, tpl_fd, &st, verify, &idx, &why);
+		if (r == 0)
+			goto out_ok;
+	}
+	r = build_entry(dirfd, opts->cache_dir, key, tpl_fd, &st, path, opts,
+			err);
+	if (r < 0)
+		return r;
+	built = true;
+	r = try_open(dirfd, key, tpl_fd, &st, false, &idx, &why);
+	if (r < 0)
+		return dm_err_set(err, -r, "cache %s: freshly built index unusable: %s",
+				  index_path, why ? why : strerror(-r));
+out_ok:
+	/* The lock is held only while building; lock_fd closes on return. */
+	tmpl_index_set_info(idx, built, now() - t0, index_path);
+	*ret = idx;
+	return 0;
+}

@@ -1,0 +1,279 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The mounted template equals GNU tar's extraction of it, entry by entry:
+type, all 12 mode bits, owners, size, mtime in ns, rdev, symlink targets,
+content, xattrs and ACLs, hardlink structure; plus holes, capabilities, deep
+paths, stable inode numbers and large directories through the mount."""
+
+import ctypes
+import os
+import stat
+import subprocess
+
+import pytest
+
+import fixtures as F
+
+ALL_VARIANTS = sorted(F.VARIANTS)
+SPARSE_VARIANTS = ["pax-none", "pax-zst", "gnu-none", "gnu-gz", "pax-sparse0.1-none",
+                   "pax-sparse1.0-none", "pax-sparse1.0-zst"]
+
+DEEP1 = b"deep1/" + b"d23456789/" * 120 + b"leaf"
+DEEP2 = b"deep2/" + (b"D" * 99 + b"/") * 30 + b"leaf"
+
+
+def drop_caches():
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("2\n")
+
+
+def fmt_diffs(diffs, limit=40):
+    more = f"\n... and {len(diffs) - limit} more" if len(diffs) > limit else ""
+    return "\n".join(diffs[:limit]) + more
+
+
+def test_oracle_extraction_matches_stage(stage, archive, extracted):
+    """Guards the oracle: GNU tar round-trips the staging tree exactly (pax)."""
+    want = F.snapshot(stage.root)
+    got = F.snapshot(extracted(archive("pax-none")))
+    diffs = F.compare_trees(want, got, xattrs=True)
+    assert not diffs, "GNU tar does not round-trip the stage:\n" + fmt_diffs(diffs)
+    # the stage really has what the tests rely on
+    assert got[b"xattrs/ping"]["xattrs"].get("security.capability")
+    assert got[b"acl/default-dir"]["xattrs"].get("system.posix_acl_default")
+    assert got[b"acl/file"]["xattrs"].get("system.posix_acl_access")
+    assert len({got[p]["ino"] for p in (b"hard/a", b"hard/sub/b", b"other/c")}) == 1
+    assert got[b"hard/a"]["nlink"] == 3
+    assert len(DEEP1) > 1024 and DEEP1.count(b"/") > 100 and DEEP1 in got
+    assert len(DEEP2) > 2900 and DEEP2 in got
+    for p, (size, regions) in stage.sparse.items():
+        assert size > 1 << 20
+        assert F.data_regions(os.path.join(os.fsencode(str(stage.root)), p)) == regions
+
+
+@pytest.mark.parametrize("variant", ALL_VARIANTS)
+def test_mount_matches_extraction(variant, archive, extracted, domufs):
+    path = archive(variant)
+    want = F.snapshot(extracted(path))
+    if F.VARIANTS[variant].get("dup"):
+        # the oracle keeps the last of duplicate members
+        assert want[b"etc/hostname"]["mode"] == oct(0o600)
+        assert want[b"links/rel"]["type"] == stat.S_IFREG
+        assert want[b"usr/bin/su"]["type"] == stat.S_IFLNK
+        assert want[b"etc"]["mode"] == oct(0o700)
+    m = domufs.mount(path)
+    got = F.snapshot(m.path)
+    include_root = F.VARIANTS[variant].get("dot", False)
+    diffs = F.compare_trees(want, got, xattrs=F.variant_has_xattrs(variant), include_root=include_root)
+    assert not diffs, f"{variant}: mount differs from tar extraction:\n" + fmt_diffs(diffs)
+    assert stat.S_ISDIR(got[b"."]["type"])
+
+
+@pytest.mark.parametrize("variant", SPARSE_VARIANTS)
+def test_sparse_files_have_holes(variant, stage, archive, extracted, domufs):
+    path = archive(variant)
+    ex = extracted(path)
+    m = domufs.mount(path)
+    problems = []
+    for rel, (size, regions) in sorted(stage.sparse.items()):
+        p = m.b(rel)
+        st = os.lstat(p)
+        if st.st_size != size:
+            problems.append(f"{rel!r}: size {st.st_size} != {size}")
+        if not st.st_blocks * 512 < st.st_size:
+            problems.append(f"{rel!r}: st_blocks {st.st_blocks} (x512) not smaller than size {st.st_size}")
+        found = F.data_regions(p)
+        if found != regions:
+            problems.append(f"{rel!r}: SEEK_DATA/SEEK_HOLE found data {found}, expected {regions}")
+        if F.sha256_file(p) != F.sha256_file(os.path.join(os.fsencode(str(ex)), rel)):
+            problems.append(f"{rel!r}: content differs from extraction")
+    assert not problems, "\n".join(problems)
+
+
+def test_seek_hole_data_semantics(archive, domufs):
+    """lseek on the mount behaves like on a local file system at the edges."""
+    m = domufs.mount(archive("pax-none"))
+    fd = os.open(m.b(b"sparse/holes-everywhere"), os.O_RDONLY)
+    try:
+        assert os.lseek(fd, 0, os.SEEK_DATA) == 524288
+        assert os.lseek(fd, 524288 + 100, os.SEEK_DATA) == 524288 + 100
+        assert os.lseek(fd, 524288, os.SEEK_HOLE) == 524288 + 65536
+        assert os.lseek(fd, 2621440 + 131072, os.SEEK_HOLE) == 2621440 + 131072
+        with pytest.raises(OSError) as ei:
+            os.lseek(fd, 2621440 + 131072, os.SEEK_DATA)
+        assert ei.value.errno == 6  # ENXIO: only a hole remains
+        assert os.lseek(fd, 4194304 - 1, os.SEEK_HOLE) == 4194304 - 1
+        with pytest.raises(OSError) as ei:
+            os.lseek(fd, 4194304, os.SEEK_DATA)
+        assert ei.value.errno == 6  # ENXIO at EOF
+        os.lseek(fd, 0, os.SEEK_SET)
+        assert os.pread(fd, 16, 0) == b"\0" * 16
+        assert os.pread(fd, 16, 524288) == F._fill(16, 524288)
+    finally:
+        os.close(fd)
+    fd = os.open(m.b(b"usr/lib/big.bin"), os.O_RDONLY)
+    try:
+        assert os.lseek(fd, 0, os.SEEK_DATA) == 0
+        assert os.lseek(fd, 0, os.SEEK_HOLE) == 1300000
+    finally:
+        os.close(fd)
+
+
+def _getfattr_cap(path: bytes) -> str:
+    r = subprocess.run(["getfattr", "--absolute-names", "-n", "security.capability", "-e", "hex", path],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert r.returncode == 0, f"getfattr {path!r}: {r.stderr}"
+    lines = [x for x in r.stdout.splitlines() if x.startswith("security.capability=")]
+    assert len(lines) == 1, r.stdout
+    return lines[0]
+
+
+def test_capabilities_readable_with_getfattr_and_getcap(archive, extracted, domufs):
+    path = archive("pax-zst")
+    ex = os.fsencode(str(extracted(path)))
+    m = domufs.mount(path)
+    for rel in (b"xattrs/ping", b"xattrs/caps-many"):
+        assert _getfattr_cap(m.b(rel)) == _getfattr_cap(os.path.join(ex, rel))
+        want = subprocess.run(["getcap", os.path.join(ex, rel)], stdout=subprocess.PIPE, text=True).stdout
+        got = subprocess.run(["getcap", m.b(rel)], stdout=subprocess.PIPE, text=True).stdout
+        assert got.split()[-1:] == want.split()[-1:] and got.strip(), (got, want)
+    # a plain getfattr dump of all namespaces lists the same names and values
+    for rel in (b"xattrs/plain", b"xattrs/binary", b"acl/file", b"acl/default-dir"):
+        def dump(p):
+            r = subprocess.run(["getfattr", "--absolute-names", "-d", "-m", "-", "-e", "hex", p],
+                               stdout=subprocess.PIPE, text=True)
+            return sorted(x for x in r.stdout.splitlines() if "=" in x)
+        assert dump(m.b(rel)) == dump(os.path.join(ex, rel)), rel
+
+
+def test_deep_paths_open_by_full_path(archive, domufs):
+    m = domufs.mount(archive("pax-gz"))
+    # a fresh mount: the kernel looks up every component of the full path
+    for rel, content in ((DEEP2, b"deep-two"), (DEEP1, b"deep-one")):
+        full = m.b(rel)
+        assert len(full) < 4096
+        with open(full, "rb") as f:
+            assert f.read() == content
+        assert os.stat(full).st_size == len(content)
+    # the long symlink target resolves through the mount, the long hardlink shares the inode
+    with open(m.b(b"links/long"), "rb") as f:
+        assert f.read() == b"deep-one"
+    assert os.readlink(m.b(b"links/long")) == b"../" + DEEP1
+    assert os.stat(m.b(b"hard/deep-link")).st_ino == os.stat(m.b(DEEP1)).st_ino
+    assert os.stat(m.b(DEEP1)).st_nlink == 2
+    # openat walk with O_PATH dirfds, one component at a time
+    fd = os.open(m.b(), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for comp in DEEP2.split(b"/")[:-1]:
+            nfd = os.open(comp, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        leaf = os.open(b"leaf", os.O_RDONLY, dir_fd=fd)
+        assert os.read(leaf, 100) == b"deep-two"
+        os.close(leaf)
+    finally:
+        os.close(fd)
+
+
+def _inodes(root):
+    snap = F.snapshot(root, content=False, xattrs=False)
+    return {p: (d["ino"], d["type"]) for p, d in snap.items()}
+
+
+@pytest.mark.parametrize("variant", ["pax-none", "gnu-zst"])
+def test_inode_numbers_stable(variant, archive, domufs):
+    m = domufs.mount(archive(variant))
+    first = _inodes(m.path)
+    second = _inodes(m.path)
+    assert first == second, "inode numbers changed between two lookups"
+    drop_caches()
+    third = _inodes(m.path)
+    changed = [p for p in first if first[p] != third.get(p)]
+    assert not changed, "inode numbers changed after drop_caches: " + ", ".join(F.short(p) for p in changed[:20])
+    inos = [v[0] for p, v in first.items()]
+    hard = {first[b"hard/a"][0]}
+    assert first[b"hard/sub/b"][0] in hard and first[b"other/c"][0] in hard
+    # apart from hardlinks, every entry has its own inode number
+    groups = F.inode_partition(F.snapshot(m.path, content=False, xattrs=False), include_root=True)
+    assert len(groups) == len(set(inos))
+    assert {len(g) for g in groups} <= {1, 2, 3}
+
+
+def test_large_directory_readdir(bigdir_archive, domufs):
+    m = domufs.mount(bigdir_archive)
+    big = m.b(b"big")
+    expected = {b"f%05d" % i for i in range(5000)}
+    first = os.listdir(big)
+    assert len(first) == len(set(first)), "duplicate names in readdir"
+    assert set(first) == expected
+    second = os.listdir(big)
+    assert second == first, "readdir order not stable"
+    # lookups interleaved with a running readdir (readdirplus/forget traffic)
+    seen = []
+    with os.scandir(big) as it:
+        for e in it:
+            seen.append(e.name)
+            st = e.stat(follow_symlinks=False)
+            assert stat.S_ISREG(st.st_mode)
+            assert e.is_file(follow_symlinks=False)
+    assert len(seen) == 5000 and set(seen) == expected
+    drop_caches()
+    third = os.listdir(big)
+    assert third == first
+    for i in (0, 1, 2499, 4999):
+        with open(os.path.join(big, b"f%05d" % i), "rb") as f:
+            assert f.read() == b"%d\n" % i
+    assert sorted(os.listdir(m.b())) == [b"after-big", b"big"]
+    st = os.stat(big)
+    assert st.st_nlink in (2, 1)
+
+
+class _Dirent(ctypes.Structure):
+    _fields_ = [("d_ino", ctypes.c_uint64), ("d_off", ctypes.c_int64), ("d_reclen", ctypes.c_ushort),
+                ("d_type", ctypes.c_ubyte), ("d_name", ctypes.c_char * 256)]
+
+
+def _libc():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.opendir.restype = ctypes.c_void_p
+    libc.opendir.argtypes = [ctypes.c_char_p]
+    libc.readdir.restype = ctypes.POINTER(_Dirent)
+    libc.readdir.argtypes = [ctypes.c_void_p]
+    libc.telldir.restype = ctypes.c_long
+    libc.telldir.argtypes = [ctypes.c_void_p]
+    libc.seekdir.restype = None
+    libc.seekdir.argtypes = [ctypes.c_void_p, ctypes.c_long]
+    libc.closedir.argtypes = [ctypes.c_void_p]
+    return libc
+
+
+def test_readdir_seekdir_offsets_stable(bigdir_archive, domufs):
+    """telldir/seekdir: restarting at a saved directory offset yields exactly the
+    names that followed it, so offsets are stable for the whole opendir."""
+    m = domufs.mount(bigdir_archive)
+    libc = _libc()
+    d = libc.opendir(m.b(b"big"))
+    assert d, f"opendir failed: {os.strerror(ctypes.get_errno())}"
+    try:
+        entries = []        # (offset before reading the entry, name)
+        while True:
+            pos = libc.telldir(d)
+            ent = libc.readdir(d)
+            if not ent:
+                break
+            name = ent.contents.d_name
+            if name not in (b".", b".."):
+                entries.append((pos, name))
+        names = [n for _, n in entries]
+        assert len(names) == 5000 and set(names) == {b"f%05d" % i for i in range(5000)}
+        for k in (4999, 2500, 1, 0, 1234):
+            libc.seekdir(d, entries[k][0])
+            rest = []
+            while True:
+                ent = libc.readdir(d)
+                if not ent:
+                    break
+                if ent.contents.d_name not in (b".", b".."):
+                    rest.append(ent.contents.d_name)
+            assert rest == names[k:], f"after seekdir to the offset of entry {k}"
+    finally:
+        libc.closedir(d)
