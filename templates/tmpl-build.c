@@ -24,6 +24,7 @@
 #include "common/cleanup.h"
 #include "common/hash.h"
 #include "common/path.h"
+#include "common/seqwriter.h"
 #include "templates/tmpl.h"
 
 #define NO_ID UINT32_MAX
@@ -63,6 +64,7 @@ struct builder {
 	struct archive *a;
 	bool in_place;
 	int data_fd;
+	struct dm_seqw *data_w; /* compressed templates: the data file */
 	uint64_t data_pos;
 	int64_t default_time;
 
@@ -502,7 +504,7 @@ static int read_data(struct builder *b, uint32_t id, struct archive_entry *e,
 			r = ext_add(n, (uint64_t)off, len,
 				    (uint64_t)archive_filter_bytes(b->a, 0));
 		} else {
-			r = write_all(b->data_fd, buf, len);
+			r = dm_seqw_write(b->data_w, buf, len);
 			if (r < 0)
 				return dm_err_set(b->err, -r,
 						  "%s: writing the cache: %s",
@@ -923,6 +925,7 @@ static void builder_free(struct builder *b)
 	free(b->slots);
 	if (b->a)
 		archive_read_free(b->a);
+	dm_seqw_free(b->data_w);
 }
 
 uint64_t tmpl_header_checksum(const struct tmpl_dheader *h)
@@ -962,7 +965,7 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name,
 	}
 	archive_read_support_format_tar(b.a);
 	archive_read_support_filter_all(b.a);
-	if (archive_read_open_fd(b.a, tpl_fd, 1 << 20) != ARCHIVE_OK) {
+	if (archive_read_open_fd(b.a, tpl_fd, 64 << 10) != ARCHIVE_OK) {
 		r = archive_fail(&b, NULL);
 		goto out_free;
 	}
@@ -993,7 +996,11 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name,
 				dh.version = TMPL_FORMAT_VERSION;
 				dh.build_id = build_id;
 				memcpy(pad, &dh, sizeof(dh));
-				r = write_all(data_fd, pad, sizeof(pad));
+				r = dm_seqw_new(data_fd, 4u << 20, 4,
+						&b.data_w);
+				if (r == 0)
+					r = dm_seqw_write(b.data_w, pad,
+							  sizeof(pad));
 				if (r < 0) {
 					dm_err_set(err, -r,
 						   "%s: writing the cache: %s",
@@ -1015,6 +1022,14 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name,
 	if (first) {
 		/* An archive with no member at all. */
 		b.in_place = true;
+	}
+	if (b.data_w) {
+		r = dm_seqw_finish(b.data_w);
+		if (r < 0) {
+			dm_err_set(err, -r, "%s: writing the cache: %s", name,
+				   strerror(-r));
+			goto out_free;
+		}
 	}
 	r = serialize(&b, idx_fd, st, build_id, ret);
 out_free:
