@@ -53,7 +53,8 @@ int cli_cmd_index(int argc, char **argv)
 	if (argc - optind != 1)
 		return cli_usage_error("index", "expected one TEMPLATE");
 	if (cli_cache_dir(cache_opt, cache_dir, sizeof(cache_dir)) < 0)
-		return cli_usage_error("index", "cache directory name too long");
+		return cli_usage_error("index",
+				       "cache directory name too long");
 	o.cache_dir = cache_dir;
 	o.flags |= TMPL_OPEN_VERIFY;
 	if (tmpl_index_open(argv[optind], &o, &idx, &err) < 0) {

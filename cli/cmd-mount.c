@@ -60,15 +60,16 @@ int cli_cmd_mount(int argc, char **argv)
 			fo.foreground = true;
 			break;
 		case 'o':
-			if (nopts + 1 >= (sizeof(fuse_opts) / sizeof(fuse_opts[0])))
+			if (nopts + 1 >=
+			    (sizeof(fuse_opts) / sizeof(fuse_opts[0])))
 				return cli_usage_error("mount", "too many -o");
 			fuse_opts[nopts++] = optarg;
 			break;
 		case 'r':
 			fo.ready_fd = (int)strtol(optarg, &end, 10);
 			if (*end || fo.ready_fd < 0)
-				return cli_usage_error("mount", "bad --ready-fd '%s'",
-						       optarg);
+				return cli_usage_error(
+					"mount", "bad --ready-fd '%s'", optarg);
 			break;
 		case 'd':
 			fo.debug = true;
@@ -88,7 +89,8 @@ int cli_cmd_mount(int argc, char **argv)
 	fo.mountpoint = argv[optind + 1];
 	fo.fsname = argv[optind];
 	if (cli_cache_dir(cache_opt, cache_dir, sizeof(cache_dir)) < 0)
-		return cli_usage_error("mount", "cache directory name too long");
+		return cli_usage_error("mount",
+				       "cache directory name too long");
 	to.cache_dir = cache_dir;
 
 	/* Check the mountpoint first: no indexing for a mount that can't be. */

@@ -38,18 +38,18 @@ static inline void dm_fclosep(FILE **f)
 #define _cleanup_close_ _cleanup_(dm_closep)
 #define _cleanup_fclose_ _cleanup_(dm_fclosep)
 
-#define TAKE_PTR(p)                                                            \
-	({                                                                     \
-		__typeof__(p) _ptr_ = (p);                                     \
-		(p) = NULL;                                                    \
-		_ptr_;                                                         \
+#define TAKE_PTR(p)                        \
+	({                                 \
+		__typeof__(p) _ptr_ = (p); \
+		(p) = NULL;                \
+		_ptr_;                     \
 	})
 
-#define TAKE_FD(fd)                                                            \
-	({                                                                     \
-		int _fd_ = (fd);                                               \
-		(fd) = -1;                                                     \
-		_fd_;                                                          \
+#define TAKE_FD(fd)              \
+	({                       \
+		int _fd_ = (fd); \
+		(fd) = -1;       \
+		_fd_;            \
 	})
 
 #define DM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 struct dm_err {
-	int code;       /* positive errno, 0 when unset */
+	int code; /* positive errno, 0 when unset */
 	char msg[1024]; /* one line, no trailing newline */
 };
 

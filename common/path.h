@@ -5,8 +5,9 @@
 
 enum {
 	DM_PATH_ABSOLUTE = 1 << 0, /* had leading '/' (removed) */
-	DM_PATH_DOTDOT = 1 << 1,   /* had a '..' component (kept, caller decides) */
-	DM_PATH_ROOT = 1 << 2,     /* names the root itself ("", ".", "/", "./") */
+	DM_PATH_DOTDOT = 1
+			 << 1, /* had a '..' component (kept, caller decides) */
+	DM_PATH_ROOT = 1 << 2, /* names the root itself ("", ".", "/", "./") */
 };
 
 /*

@@ -20,16 +20,16 @@ struct dm_seqw {
 	unsigned nbufs;
 	char **bufs;
 	size_t *lens;
-	unsigned fill;  /* producer's buffer */
-	size_t used;    /* bytes in bufs[fill] */
+	unsigned fill; /* producer's buffer */
+	size_t used; /* bytes in bufs[fill] */
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	unsigned head;  /* oldest queued buffer (lock) */
+	unsigned head; /* oldest queued buffer (lock) */
 	unsigned count; /* queued buffers (lock) */
-	int error;      /* first write error, -errno (lock) */
-	bool stop;      /* (lock) */
+	int error; /* first write error, -errno (lock) */
+	bool stop; /* (lock) */
 };
 
 static int write_all(int fd, const char *p, size_t len)

@@ -33,19 +33,15 @@ static struct ovl_view *view_of(fuse_req_t req)
 
 static double timeout_for(struct ovl_view *v, uint64_t ino)
 {
-	return ovl_view_immutable(v, ino) ? IMMUTABLE_TIMEOUT :
-					    MUTABLE_TIMEOUT;
+	return ovl_view_immutable(v, ino) ? IMMUTABLE_TIMEOUT : MUTABLE_TIMEOUT;
 }
 
 static void fll_init(void *userdata, struct fuse_conn_info *conn)
 {
 	unsigned wanted[] = {
-		FUSE_CAP_SPLICE_WRITE,
-		FUSE_CAP_SPLICE_MOVE,
-		FUSE_CAP_CACHE_SYMLINKS,
-		FUSE_CAP_POSIX_ACL,
-		FUSE_CAP_READDIRPLUS,
-		FUSE_CAP_PARALLEL_DIROPS,
+		FUSE_CAP_SPLICE_WRITE,	 FUSE_CAP_SPLICE_MOVE,
+		FUSE_CAP_CACHE_SYMLINKS, FUSE_CAP_POSIX_ACL,
+		FUSE_CAP_READDIRPLUS,	 FUSE_CAP_PARALLEL_DIROPS,
 		FUSE_CAP_ASYNC_READ,
 	};
 
@@ -204,8 +200,8 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 	fuse_reply_buf(req, buf, used);
 }
 
-static void fll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-			off_t off, struct fuse_file_info *fi)
+static void fll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			struct fuse_file_info *fi)
 {
 	do_readdir(req, size, off, fi, false);
 }
@@ -300,8 +296,7 @@ static void fll_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &s);
 }
 
-static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf,
-			size_t size)
+static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf, size_t size)
 {
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -428,8 +423,7 @@ static void fll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 }
 
 static void fll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
-			  off_t offset, off_t length,
-			  struct fuse_file_info *fi)
+			  off_t offset, off_t length, struct fuse_file_info *fi)
 {
 	fuse_reply_err(req, EROFS);
 }
@@ -475,19 +469,20 @@ int fll_check_mountpoint(const char *path, struct dm_err *err)
 
 	if (stat(path, &st) < 0) {
 		if (errno == ENOTCONN)
-			return dm_err_set(err, EBUSY,
-					  "mountpoint %s: in use by a dead FUSE mount (run fusermount3 -u)",
-					  path);
+			return dm_err_set(
+				err, EBUSY,
+				"mountpoint %s: in use by a dead FUSE mount (run fusermount3 -u)",
+				path);
 		return dm_err_set(err, errno, "mountpoint %s: %s", path,
 				  strerror(errno));
 	}
 	if (!S_ISDIR(st.st_mode))
-		return dm_err_set(err, ENOTDIR, "mountpoint %s: not a directory",
-				  path);
+		return dm_err_set(err, ENOTDIR,
+				  "mountpoint %s: not a directory", path);
 	n = snprintf(parent, sizeof(parent), "%s/..", path);
 	if (n < 0 || (size_t)n >= sizeof(parent))
-		return dm_err_set(err, ENAMETOOLONG, "mountpoint %s: name too long",
-				  path);
+		return dm_err_set(err, ENAMETOOLONG,
+				  "mountpoint %s: name too long", path);
 	if (stat(parent, &pst) < 0)
 		return dm_err_set(err, errno, "mountpoint %s: %s", path,
 				  strerror(errno));
@@ -510,8 +505,7 @@ static int write_ready(int fd)
 	return 0;
 }
 
-int fll_run(struct ovl_view *v, const struct fll_opts *opts,
-	    struct dm_err *err)
+int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	_cleanup_free_ char *optstr = NULL;
@@ -526,7 +520,8 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts,
 	if (opts->fsname && asprintf(&fsname, "fsname=%s", opts->fsname) < 0)
 		return dm_err_set(err, ENOMEM, "out of memory");
 	if (fuse_opt_add_arg(&args, "domufs") < 0 ||
-	    fuse_opt_add_opt(&optstr, "subtype=domufs,default_permissions") < 0 ||
+	    fuse_opt_add_opt(&optstr, "subtype=domufs,default_permissions") <
+		    0 ||
 	    (ovl_view_readonly(v) && fuse_opt_add_opt(&optstr, "ro") < 0) ||
 	    (fsname && fuse_opt_add_opt_escaped(&optstr, fsname) < 0)) {
 		r = dm_err_set(err, ENOMEM, "out of memory");

@@ -14,10 +14,11 @@ struct ovl_view;
 
 struct fll_opts {
 	const char *mountpoint;
-	const char *fsname;      /* shown in /proc/mounts; may be NULL */
-	const char *const *fuse_opts; /* -o strings, NULL-terminated; may be NULL */
-	bool foreground;         /* else daemonize once mounted */
-	int ready_fd;            /* >= 0: "ready\n" is written once mounted */
+	const char *fsname; /* shown in /proc/mounts; may be NULL */
+	const char *const
+		*fuse_opts; /* -o strings, NULL-terminated; may be NULL */
+	bool foreground; /* else daemonize once mounted */
+	int ready_fd; /* >= 0: "ready\n" is written once mounted */
 	bool debug;
 };
 

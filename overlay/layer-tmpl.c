@@ -20,9 +20,8 @@ static int64_t t_dir_count(void *l, uint32_t dir)
 	return tmpl_dir_count(l, dir);
 }
 
-static int t_dir_entry(void *l, uint32_t dir, uint64_t i,
-		       const char **ret_name, size_t *ret_len,
-		       uint32_t *ret_id)
+static int t_dir_entry(void *l, uint32_t dir, uint64_t i, const char **ret_name,
+		       size_t *ret_len, uint32_t *ret_id)
 {
 	return tmpl_dir_entry(l, dir, i, ret_name, ret_len, ret_id);
 }
@@ -49,8 +48,7 @@ static int t_map(void *l, uint32_t id, uint64_t off, int *ret_fd,
 	return tmpl_node_map(l, id, off, ret_fd, ret_pos, ret_len);
 }
 
-static int t_lseek(void *l, uint32_t id, int64_t off, int whence,
-		   int64_t *ret)
+static int t_lseek(void *l, uint32_t id, int64_t off, int whence, int64_t *ret)
 {
 	return tmpl_node_lseek(l, id, off, whence, ret);
 }

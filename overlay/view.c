@@ -197,8 +197,8 @@ int ovl_view_open(struct ovl_view *v, uint64_t ino, int flags)
 	return 0;
 }
 
-ssize_t ovl_view_read(struct ovl_view *v, uint64_t ino, void *buf,
-		      size_t size, uint64_t off)
+ssize_t ovl_view_read(struct ovl_view *v, uint64_t ino, void *buf, size_t size,
+		      uint64_t off)
 {
 	uint32_t id;
 

@@ -70,8 +70,8 @@ int ovl_dir_entry(struct ovl_dir *d, uint64_t i, const char **ret_name,
 /* Checks that @ino can be opened with @flags (O_ACCMODE, O_TRUNC...). */
 int ovl_view_open(struct ovl_view *v, uint64_t ino, int flags);
 
-ssize_t ovl_view_read(struct ovl_view *v, uint64_t ino, void *buf,
-		      size_t size, uint64_t off);
+ssize_t ovl_view_read(struct ovl_view *v, uint64_t ino, void *buf, size_t size,
+		      uint64_t off);
 
 /* As tmpl_node_map(): where bytes from @off live, for zero-copy reads. */
 int ovl_view_map(struct ovl_view *v, uint64_t ino, uint64_t off, int *ret_fd,

@@ -78,9 +78,9 @@ int tmpl_acl_to_xattr(struct archive_entry *e, int type, void **ret,
 	recs = calloc((size_t)n, sizeof(*recs));
 	if (!recs)
 		return -ENOMEM;
-	while (count < n && archive_entry_acl_next(e, type, &etype, &permset,
-						   &tag, &qual,
-						   &name) == ARCHIVE_OK) {
+	while (count < n &&
+	       archive_entry_acl_next(e, type, &etype, &permset, &tag, &qual,
+				      &name) == ARCHIVE_OK) {
 		int t = map_tag(tag);
 
 		if (t < 0)

@@ -154,8 +154,7 @@ static uint32_t dirent_find(const struct builder *b, uint32_t parent,
 		return NO_ID;
 	mask = b->capslots - 1;
 	h = slot_hash(parent, name, len);
-	for (uint32_t i = (uint32_t)h & mask; b->slots[i];
-	     i = (i + 1) & mask) {
+	for (uint32_t i = (uint32_t)h & mask; b->slots[i]; i = (i + 1) & mask) {
 		const struct bdirent *d = &b->dirents[b->slots[i] - 1];
 
 		if (d->parent == parent && d->len == len &&
@@ -236,7 +235,8 @@ static int walk_parents(struct builder *b, const char *path,
 		if (!slash)
 			break;
 		di = dirent_find(b, dir, p, (size_t)(slash - p));
-		if (di != NO_ID && S_ISDIR(b->nodes[b->dirents[di].node].mode)) {
+		if (di != NO_ID &&
+		    S_ISDIR(b->nodes[b->dirents[di].node].mode)) {
 			dir = b->dirents[di].node;
 		} else {
 			r = node_new(b, S_IFDIR | 0755, &id);
@@ -417,8 +417,8 @@ static int archive_fail(struct builder *b, const char *member)
 	if (member)
 		return dm_err_set(b->err, code, "%s: member '%s': %s", b->name,
 				  member, msg);
-	return dm_err_set(b->err, code, "%s: at byte %" PRId64 ": %s",
-			  b->name, archive_filter_bytes(b->a, 0), msg);
+	return dm_err_set(b->err, code, "%s: at byte %" PRId64 ": %s", b->name,
+			  archive_filter_bytes(b->a, 0), msg);
 }
 
 static int ext_add(struct bnode *n, uint64_t logical, uint64_t len,
@@ -496,9 +496,10 @@ static int read_data(struct builder *b, uint32_t id, struct archive_entry *e,
 		if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
 			return archive_fail(b, path);
 		if (off < 0 || (uint64_t)off + len > size)
-			return dm_err_set(b->err, EIO,
-					  "%s: member '%s': data beyond its size",
-					  b->name, path);
+			return dm_err_set(
+				b->err, EIO,
+				"%s: member '%s': data beyond its size",
+				b->name, path);
 		if (b->in_place) {
 			/* The block's bytes are not consumed yet. */
 			r = ext_add(n, (uint64_t)off, len,
@@ -540,7 +541,8 @@ static int add_member(struct builder *b, struct archive_entry *e)
 
 	if (!raw)
 		return dm_err_set(b->err, EIO,
-				  "%s: at byte %" PRId64 ": member without a name",
+				  "%s: at byte %" PRId64
+				  ": member without a name",
 				  b->name, archive_filter_bytes(b->a, 0));
 	r = dm_path_normalize(raw, &path, &flags);
 	if (r < 0)
@@ -933,10 +935,9 @@ uint64_t tmpl_header_checksum(const struct tmpl_dheader *h)
 	return dm_hash64(h, offsetof(struct tmpl_dheader, hdr_checksum), 7);
 }
 
-int tmpl_build(int tpl_fd, const struct stat *st, const char *name,
-	       int idx_fd, int data_fd, uint64_t build_id, dm_warn_fn warn,
-	       void *warn_ctx, struct tmpl_build_result *ret,
-	       struct dm_err *err)
+int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
+	       int data_fd, uint64_t build_id, dm_warn_fn warn, void *warn_ctx,
+	       struct tmpl_build_result *ret, struct dm_err *err)
 {
 	struct builder b = {
 		.name = name,

@@ -102,8 +102,8 @@ static double now(void)
 
 /* Opens the entry if complete and fresh; -ENOENT or -ESTALE otherwise. */
 static int try_open(int dirfd, const char *key, int tpl_fd,
-		    const struct stat *st, bool verify,
-		    struct tmpl_index **ret, const char **ret_why)
+		    const struct stat *st, bool verify, struct tmpl_index **ret,
+		    const char **ret_why)
 {
 	char name[64];
 	_cleanup_close_ int idx_fd = -1;
@@ -129,9 +129,10 @@ static int tmp_create(int dirfd, const char *key, const char *what,
 
 	for (int tries = 0; tries < 100; tries++) {
 		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-			rnd = (uint64_t)getpid() * 2654435761u + (uint64_t)tries;
-		snprintf(ret_name, size, ".%s.%s.%016" PRIx64 ".tmp", key,
-			 what, rnd);
+			rnd = (uint64_t)getpid() * 2654435761u +
+			      (uint64_t)tries;
+		snprintf(ret_name, size, ".%s.%s.%016" PRIx64 ".tmp", key, what,
+			 rnd);
 		fd = openat(dirfd, ret_name,
 			    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 			    0644);
@@ -141,8 +142,8 @@ static int tmp_create(int dirfd, const char *key, const char *what,
 	return -EEXIST;
 }
 
-static int build_entry(int dirfd, const char *dir, const char *key,
-		       int tpl_fd, const struct stat *st, const char *path,
+static int build_entry(int dirfd, const char *dir, const char *key, int tpl_fd,
+		       const struct stat *st, const char *path,
 		       const struct tmpl_open_opts *opts, struct dm_err *err)
 {
 	char idx_tmp[128], data_tmp[128], name[64];
@@ -164,8 +165,8 @@ static int build_entry(int dirfd, const char *dir, const char *key,
 			       strerror(-data_fd));
 		goto out_unlink;
 	}
-	r = tmpl_build(tpl_fd, st, path, idx_fd, data_fd, build_id,
-		       opts->warn, opts->warn_ctx, &res, err);
+	r = tmpl_build(tpl_fd, st, path, idx_fd, data_fd, build_id, opts->warn,
+		       opts->warn_ctx, &res, err);
 	if (r < 0)
 		goto out_unlink;
 	snprintf(name, sizeof(name), "%s.data", key);
@@ -219,7 +220,9 @@ int tmpl_index_open(const char *path, const struct tmpl_open_opts *opts,
 	if (fstat(tpl_fd, &st) < 0)
 		return dm_err_set(err, errno, "%s: %s", path, strerror(errno));
 	if (S_ISDIR(st.st_mode))
-		return dm_err_set(err, EISDIR, "%s: is a directory, not a template tarball", path);
+		return dm_err_set(err, EISDIR,
+				  "%s: is a directory, not a template tarball",
+				  path);
 	if (!S_ISREG(st.st_mode))
 		return dm_err_set(err, EINVAL, "%s: not a regular file", path);
 
@@ -227,8 +230,7 @@ int tmpl_index_open(const char *path, const struct tmpl_open_opts *opts,
 	if (r < 0)
 		return dm_err_set(err, -r, "cache %s: %s", opts->cache_dir,
 				  strerror(-r));
-	dirfd = open(opts->cache_dir,
-		     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dirfd = open(opts->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return dm_err_set(err, errno, "cache %s: %s", opts->cache_dir,
 				  strerror(errno));
@@ -268,7 +270,8 @@ int tmpl_index_open(const char *path, const struct tmpl_open_opts *opts,
 	built = true;
 	r = try_open(dirfd, key, tpl_fd, &st, false, &idx, &why);
 	if (r < 0)
-		return dm_err_set(err, -r, "cache %s: freshly built index unusable: %s",
+		return dm_err_set(err, -r,
+				  "cache %s: freshly built index unusable: %s",
 				  index_path, why ? why : strerror(-r));
 out_ok:
 	/* The lock is held only while building; lock_fd closes on return. */

@@ -41,7 +41,7 @@ struct tmpl_dheader {
 	uint64_t xattrs_size, xattrs_off;
 	uint64_t file_size;
 	uint64_t entries, bytes;
-	uint64_t checksum;    /* dm_hash64 of the file from sizeof(header) on */
+	uint64_t checksum; /* dm_hash64 of the file from sizeof(header) on */
 	uint64_t hdr_checksum; /* dm_hash64 of the header up to this field */
 };
 
@@ -55,11 +55,11 @@ struct tmpl_dnode {
 	int64_t mtime_sec, atime_sec, ctime_sec;
 	uint32_t mtime_nsec, atime_nsec, ctime_nsec;
 	uint32_t parent; /* directories: the parent's id */
-	uint64_t first;  /* dir: first dirent; reg: first extent; lnk: string */
-	uint32_t count;  /* dir: dirents; reg: extents; lnk: target length */
+	uint64_t first; /* dir: first dirent; reg: first extent; lnk: string */
+	uint32_t count; /* dir: dirents; reg: extents; lnk: target length */
 	uint32_t xattr_count;
 	uint64_t xattr_off; /* records: u32 name_len, u32 value_len, name\0, value */
-	uint64_t blocks;    /* 512-byte units of data actually stored */
+	uint64_t blocks; /* 512-byte units of data actually stored */
 };
 
 struct tmpl_ddirent {

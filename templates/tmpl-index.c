@@ -116,7 +116,8 @@ static const char *validate(const struct tmpl_index *x)
 			break;
 		case S_IFLNK:
 			if (n->first > h->strings_size ||
-			    (uint64_t)n->count + 1 > h->strings_size - n->first ||
+			    (uint64_t)n->count + 1 >
+				    h->strings_size - n->first ||
 			    x->strings[n->first + n->count] != '\0')
 				return "symlink target out of range";
 			break;
@@ -195,9 +196,8 @@ int tmpl_index_map(int idx_fd, int data_fd, int tpl_fd, const struct stat *st,
 		why = "index sections out of range";
 		goto out_free;
 	}
-	if (verify &&
-	    dm_hash64((const char *)x->map + sizeof(*h),
-		      x->map_len - sizeof(*h), 0) != h->checksum) {
+	if (verify && dm_hash64((const char *)x->map + sizeof(*h),
+				x->map_len - sizeof(*h), 0) != h->checksum) {
 		why = "index checksum mismatch";
 		goto out_free;
 	}
@@ -268,8 +268,7 @@ uint32_t tmpl_index_nodes(const struct tmpl_index *idx)
 	return (uint32_t)idx->h->n_nodes;
 }
 
-static const struct tmpl_dnode *node(const struct tmpl_index *idx,
-				     uint32_t id)
+static const struct tmpl_dnode *node(const struct tmpl_index *idx, uint32_t id)
 {
 	if (id >= idx->h->n_nodes)
 		return NULL;

@@ -22,10 +22,9 @@ struct tmpl_build_result {
  * member data to @data_fd. @st is the template's stat, recorded as its
  * identity; @name is used in messages. Returns 0 or -errno with @err set.
  */
-int tmpl_build(int tpl_fd, const struct stat *st, const char *name,
-	       int idx_fd, int data_fd, uint64_t build_id, dm_warn_fn warn,
-	       void *warn_ctx, struct tmpl_build_result *ret,
-	       struct dm_err *err);
+int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
+	       int data_fd, uint64_t build_id, dm_warn_fn warn, void *warn_ctx,
+	       struct tmpl_build_result *ret, struct dm_err *err);
 
 /* Converts libarchive's ACL of an entry to system.posix_acl_* values. */
 struct archive_entry;

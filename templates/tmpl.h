@@ -27,25 +27,26 @@
 struct tmpl_index;
 
 enum {
-	TMPL_OPEN_VERIFY = 1 << 0,  /* checksum the whole cached index and data */
+	TMPL_OPEN_VERIFY = 1
+			   << 0, /* checksum the whole cached index and data */
 	TMPL_OPEN_REBUILD = 1 << 1, /* ignore an existing cache entry */
 };
 
 struct tmpl_open_opts {
 	const char *cache_dir; /* required: where index and data are cached */
-	unsigned flags;        /* TMPL_OPEN_* */
-	dm_warn_fn warn;       /* hostile or odd members; may be NULL */
+	unsigned flags; /* TMPL_OPEN_* */
+	dm_warn_fn warn; /* hostile or odd members; may be NULL */
 	void *warn_ctx;
 };
 
 struct tmpl_info {
-	uint64_t entries;    /* names in the tree, root included */
-	uint64_t nodes;      /* distinct inodes */
-	uint64_t bytes;      /* sum of regular file sizes (each inode once) */
+	uint64_t entries; /* names in the tree, root included */
+	uint64_t nodes; /* distinct inodes */
+	uint64_t bytes; /* sum of regular file sizes (each inode once) */
 	uint64_t data_bytes; /* bytes stored in the cache's data file */
-	bool built;          /* this open built the cache entry */
-	bool in_place;       /* member data is read from the template itself */
-	double seconds;      /* time spent building or verifying */
+	bool built; /* this open built the cache entry */
+	bool in_place; /* member data is read from the template itself */
+	double seconds; /* time spent building or verifying */
 	char index_path[4096];
 };
 

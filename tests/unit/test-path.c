@@ -56,7 +56,8 @@ static void dots_inside_names_are_names(void **state)
 
 static void odd_bytes_pass_through(void **state)
 {
-	check("a b/new\nline/\xc3\xa9t\xc3\xa9", "a b/new\nline/\xc3\xa9t\xc3\xa9", 0);
+	check("a b/new\nline/\xc3\xa9t\xc3\xa9",
+	      "a b/new\nline/\xc3\xa9t\xc3\xa9", 0);
 }
 
 int main(void)

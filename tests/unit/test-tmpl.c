@@ -27,7 +27,7 @@ struct member {
 	const char *path;
 	unsigned mode; /* with type bits; 0 ends the list */
 	const char *data;
-	const char *link;     /* symlink target */
+	const char *link; /* symlink target */
 	const char *hardlink; /* hardlink target */
 	unsigned rmajor, rminor;
 	const char *xattr_name, *xattr_value;
@@ -129,9 +129,10 @@ static void write_tar(const char *path, int filter, const struct member *m)
 			char *full = calloc(1, (size_t)m->sparse_size);
 
 			memcpy(full + m->sparse_size / 2, m->data, len);
-			assert_int_equal(archive_write_data(a, full,
-							    (size_t)m->sparse_size),
-					 m->sparse_size);
+			assert_int_equal(
+				archive_write_data(a, full,
+						   (size_t)m->sparse_size),
+				m->sparse_size);
 			free(full);
 		} else if (len && !m->hardlink) {
 			assert_int_equal(archive_write_data(a, m->data, len),
@@ -185,7 +186,8 @@ static const struct member basic[] = {
 	{ "./dev/null", S_IFCHR | 0666, .rmajor = 1, .rminor = 3 },
 	{ "./deep/er/file", S_IFREG | 0644, "x" },
 	{ "./acl", S_IFREG | 0640, "a",
-	  .acl_text = "user::rw-,user:1234:rwx,group::r--,mask::rwx,other::---" },
+	  .acl_text =
+		  "user::rw-,user:1234:rwx,group::r--,mask::rwx,other::---" },
 	{ "./sparse", S_IFREG | 0644, "DATA", .sparse_size = 1 << 20 },
 	{ 0 },
 };
@@ -248,9 +250,8 @@ static void symlinks_and_devices_keep_their_data(void **state)
 	write_tar(f->tar, ARCHIVE_FILTER_GZIP, basic);
 	idx = open_idx(f, 0, &err);
 	assert_non_null(idx);
-	assert_int_equal(tmpl_node_readlink(idx, walk(idx, "etc/link"), &t,
-					    &len),
-			 0);
+	assert_int_equal(
+		tmpl_node_readlink(idx, walk(idx, "etc/link"), &t, &len), 0);
 	assert_string_equal(t, "../../../etc/shadow");
 	assert_int_equal(tmpl_node_stat(idx, walk(idx, "dev/null"), &st), 0);
 	assert_true(S_ISCHR(st.st_mode));
@@ -278,8 +279,8 @@ static void acl_becomes_posix_acl_xattr(void **state)
 	write_tar(f->tar, ARCHIVE_FILTER_NONE, basic);
 	idx = open_idx(f, 0, &err);
 	assert_non_null(idx);
-	n = tmpl_node_getxattr(idx, walk(idx, "acl"),
-			       "system.posix_acl_access", v, sizeof(v));
+	n = tmpl_node_getxattr(idx, walk(idx, "acl"), "system.posix_acl_access",
+			       v, sizeof(v));
 	/* version + user_obj, user:1234, group_obj, mask, other */
 	assert_int_equal(n, 4 + 5 * 8);
 	memcpy(&tag, v + 4 + 8, 2);

@@ -1,0 +1,49 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The README's first command: installs what is missing, builds domufs, makes
+# the small default template offline, indexes it, mounts it read-only, shows
+# around, and unmounts. Everything lands under build/demo/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "dependencies (apt, only what is missing)"
+bash scripts/deps.sh
+
+step "build"
+[ -f build/build.ninja ] || meson setup build >/dev/null
+ninja -C build domufs
+
+demo=build/demo
+mnt=$demo/mnt
+mkdir -p "$demo" "$mnt"
+mountpoint -q "$mnt" && fusermount3 -u "$mnt"
+trap 'mountpoint -q "$mnt" && fusermount3 -u "$mnt"' EXIT
+
+step "make the default template (busybox, offline)"
+scripts/mktemplate templates/recipes/default.recipe "$demo/default.tar.zst"
+
+step "domufs index"
+rm -rf "$demo/cache"
+./build/domufs index --cache-dir "$demo/cache" "$demo/default.tar.zst"
+./build/domufs index --cache-dir "$demo/cache" "$demo/default.tar.zst"
+
+step "domufs mount (read-only)"
+./build/domufs mount --cache-dir "$demo/cache" "$demo/default.tar.zst" "$mnt"
+grep " $(realpath "$mnt") " /proc/mounts
+
+step "look around"
+ls -l "$mnt" "$mnt/dev"
+echo "--- /etc/inittab"
+cat "$mnt/etc/inittab"
+echo "--- /etc/fstab"
+cat "$mnt/etc/fstab"
+echo "--- stat /etc/shadow"
+stat -c '%A %u:%g %s bytes %n' "$mnt/etc/shadow"
+echo "--- a write is refused:"
+if touch "$mnt/etc/new-file" 2>&1; then echo "unexpected: write succeeded"; exit 1; fi
+
+step "unmount"
+fusermount3 -u "$mnt"
+echo "demo: done"

@@ -1,0 +1,29 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Installs what domufs needs to build, test and demo on Debian 12, with apt.
+# Does nothing when everything is already installed. Needs root (or sudo).
+set -euo pipefail
+
+PKGS=(
+	# build
+	meson ninja-build pkg-config gcc libc6-dev
+	libfuse3-dev libext2fs-dev libarchive-dev libxen-dev libcmocka-dev
+	# run and test
+	fuse3 e2fsprogs attr acl libcap2-bin zstd xz-utils bzip2 gzip tar
+	fdisk util-linux python3 python3-pytest busybox-static
+	# sanitizers, fuzzing, style
+	clang libclang-rt-14-dev clang-format-14
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "deps: installing ${missing[*]}" >&2
+$SUDO apt-get update -q >&2
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
