@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* main(): subcommand dispatch, shared reporting helpers, --help text. */
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -76,6 +77,13 @@ int main(int argc, char **argv)
 		{ "mount", cli_cmd_mount },
 	};
 
+	/*
+	 * Member names are bytes; a UTF-8 locale lets libarchive hand pax
+	 * names (stored as UTF-8) through unchanged whatever the caller's
+	 * locale is.
+	 */
+	if (!setlocale(LC_CTYPE, "C.UTF-8"))
+		setlocale(LC_CTYPE, "");
 	if (argc < 2) {
 		fputs(usage, stderr);
 		return CLI_EXIT_USAGE;

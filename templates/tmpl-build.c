@@ -67,6 +67,8 @@ struct builder {
 	struct dm_seqw *data_w; /* compressed templates: the data file */
 	uint64_t data_pos;
 	int64_t default_time;
+	char *last_member; /* for messages about the header that follows */
+	struct tmpl_gz *gz; /* gzip templates: our CRC-checking source */
 
 	struct bnode *nodes;
 	uint32_t nnodes, capnodes;
@@ -290,23 +292,47 @@ static int lookup_path(struct builder *b, const char *path, uint32_t *ret)
 	return 0;
 }
 
+/*
+ * Times before the epoch. libarchive before 3.8 parses a pax time such as
+ * "-1.5" as -1 s + 0.5 s (the sign applies to the seconds only; fixed
+ * upstream in 3.8.0), so a negative time with a fraction is mirrored back
+ * here. (A time in (-1, 0) loses its sign there and cannot be recovered.)
+ * Whatever the source, the result is normalized to 0 <= nsec < 1e9.
+ */
+static void norm_time(int64_t *sec, uint32_t *ret_nsec, long nsec)
+{
+	if (*sec < 0 && nsec > 0 && archive_version_number() < 3008000) {
+		(*sec)--;
+		nsec = 1000000000L - nsec;
+	}
+	while (nsec < 0) {
+		nsec += 1000000000L;
+		(*sec)--;
+	}
+	while (nsec >= 1000000000L) {
+		nsec -= 1000000000L;
+		(*sec)++;
+	}
+	*ret_nsec = (uint32_t)nsec;
+}
+
 static void set_meta(struct bnode *n, struct archive_entry *e)
 {
 	n->mode = (uint32_t)archive_entry_mode(e);
 	n->uid = (uint32_t)archive_entry_uid(e);
 	n->gid = (uint32_t)archive_entry_gid(e);
 	n->mtime = archive_entry_mtime(e);
-	n->mtime_ns = (uint32_t)archive_entry_mtime_nsec(e);
+	norm_time(&n->mtime, &n->mtime_ns, archive_entry_mtime_nsec(e));
 	if (archive_entry_atime_is_set(e)) {
 		n->atime = archive_entry_atime(e);
-		n->atime_ns = (uint32_t)archive_entry_atime_nsec(e);
+		norm_time(&n->atime, &n->atime_ns, archive_entry_atime_nsec(e));
 	} else {
 		n->atime = n->mtime;
 		n->atime_ns = n->mtime_ns;
 	}
 	if (archive_entry_ctime_is_set(e)) {
 		n->ctime = archive_entry_ctime(e);
-		n->ctime_ns = (uint32_t)archive_entry_ctime_nsec(e);
+		norm_time(&n->ctime, &n->ctime_ns, archive_entry_ctime_nsec(e));
 	} else {
 		n->ctime = n->mtime;
 		n->ctime_ns = n->mtime_ns;
@@ -343,6 +369,41 @@ static int xattr_append(struct bnode *n, const char *name, const void *value,
 	n->xa_len += need;
 	n->xa_count++;
 	return 0;
+}
+
+/*
+ * libarchive folds an access ACL's group entry into the mode it reports;
+ * with a mask entry, POSIX.1e wants the mode's group bits to be the mask.
+ * Taken from the ACL actually stored, whichever way it came.
+ */
+static void acl_fix_mode(struct bnode *n)
+{
+	static const char acl_name[] = "system.posix_acl_access";
+	size_t off = 0;
+
+	for (uint32_t k = 0; k < n->xa_count; k++) {
+		uint32_t nl, vl;
+		const unsigned char *name, *val;
+
+		memcpy(&nl, n->xa + off, 4);
+		memcpy(&vl, n->xa + off + 4, 4);
+		name = n->xa + off + 8;
+		val = name + nl + 1;
+		if (nl == sizeof(acl_name) - 1 &&
+		    memcmp(name, acl_name, nl) == 0 && vl >= 4) {
+			for (uint32_t p = 4; p + 8 <= vl; p += 8) {
+				uint16_t tag, perm;
+
+				memcpy(&tag, val + p, 2);
+				memcpy(&perm, val + p + 2, 2);
+				if (tag == 0x10) /* ACL_MASK */
+					n->mode = (n->mode & ~(uint32_t)070) |
+						  ((uint32_t)(perm & 7) << 3);
+			}
+			return;
+		}
+		off += 8 + (size_t)nl + 1 + vl;
+	}
 }
 
 static int set_xattrs(struct builder *b, struct bnode *n,
@@ -401,6 +462,7 @@ static int set_xattrs(struct builder *b, struct bnode *n,
 				return r;
 		}
 	}
+	acl_fix_mode(n);
 	return 0;
 }
 
@@ -417,8 +479,15 @@ static int archive_fail(struct builder *b, const char *member)
 	if (member)
 		return dm_err_set(b->err, code, "%s: member '%s': %s", b->name,
 				  member, msg);
-	return dm_err_set(b->err, code, "%s: at byte %" PRId64 ": %s", b->name,
-			  archive_filter_bytes(b->a, 0), msg);
+	/* A header failed: say where it starts and what came before it. */
+	if (b->last_member)
+		return dm_err_set(b->err, code,
+				  "%s: header at byte %" PRId64
+				  " (after member '%s'): %s",
+				  b->name, archive_read_header_position(b->a),
+				  b->last_member, msg);
+	return dm_err_set(b->err, code, "%s: header at byte %" PRId64 ": %s",
+			  b->name, archive_read_header_position(b->a), msg);
 }
 
 static int ext_add(struct bnode *n, uint64_t logical, uint64_t len,
@@ -928,6 +997,8 @@ static void builder_free(struct builder *b)
 	if (b->a)
 		archive_read_free(b->a);
 	dm_seqw_free(b->data_w);
+	free(b->last_member);
+	tmpl_gz_free(b->gz);
 }
 
 uint64_t tmpl_header_checksum(const struct tmpl_dheader *h)
@@ -966,7 +1037,15 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 	}
 	archive_read_support_format_tar(b.a);
 	archive_read_support_filter_all(b.a);
-	if (archive_read_open_fd(b.a, tpl_fd, 64 << 10) != ARCHIVE_OK) {
+	if (tmpl_gz_detect(tpl_fd)) {
+		r = tmpl_gz_open(b.a, tpl_fd, &b.gz);
+		if (r == -ENOMEM)
+			goto out_free;
+		if (r < 0) {
+			r = archive_fail(&b, NULL);
+			goto out_free;
+		}
+	} else if (archive_read_open_fd(b.a, tpl_fd, 64 << 10) != ARCHIVE_OK) {
 		r = archive_fail(&b, NULL);
 		goto out_free;
 	}
@@ -989,9 +1068,9 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 		if (first) {
 			first = false;
 			/* filter 0 is the bidder's "none" for a plain tar */
-			b.in_place = archive_filter_count(b.a) <= 1 ||
-				     archive_filter_code(b.a, 0) ==
-					     ARCHIVE_FILTER_NONE;
+			b.in_place = !b.gz && (archive_filter_count(b.a) <= 1 ||
+					       archive_filter_code(b.a, 0) ==
+						       ARCHIVE_FILTER_NONE);
 			if (!b.in_place) {
 				memcpy(dh.magic, TMPL_DATA_MAGIC, 8);
 				dh.version = TMPL_FORMAT_VERSION;
@@ -1011,6 +1090,10 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 				b.data_pos = sizeof(pad);
 			}
 		}
+		free(b.last_member);
+		b.last_member = strdup(archive_entry_pathname(e) ?
+					       archive_entry_pathname(e) :
+					       "?");
 		r = add_member(&b, e);
 		if (r < 0) {
 			if (err && !err->code)
@@ -1023,6 +1106,10 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 	if (first) {
 		/* An archive with no member at all. */
 		b.in_place = true;
+	}
+	if (b.gz && tmpl_gz_drain(b.gz) < 0) {
+		r = dm_err_set(err, EIO, "%s: %s", name, tmpl_gz_error(b.gz));
+		goto out_free;
 	}
 	if (b.data_w) {
 		r = dm_seqw_finish(b.data_w);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include "common/err.h"
 #include "templates/tmpl-format.h"
@@ -26,10 +27,27 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 	       int data_fd, uint64_t build_id, dm_warn_fn warn, void *warn_ctx,
 	       struct tmpl_build_result *ret, struct dm_err *err);
 
-/* Converts libarchive's ACL of an entry to system.posix_acl_* values. */
+/*
+ * Converts libarchive's ACL of an entry to a system.posix_acl_* value
+ * (*ret NULL when there is none).
+ */
 struct archive_entry;
 int tmpl_acl_to_xattr(struct archive_entry *e, int type, void **ret,
 		      size_t *ret_len);
+
+/*
+ * gzip read with CRC checks (tmpl-gzip.c); libarchive reads the
+ * decompressed stream through tmpl_gz_open()'s callbacks.
+ */
+struct archive;
+struct tmpl_gz;
+bool tmpl_gz_detect(int fd);
+int tmpl_gz_open(struct archive *a, int fd, struct tmpl_gz **ret);
+ssize_t tmpl_gz_read(struct tmpl_gz *g, const void **ret);
+/* Reads to the end of the stream, so the last trailer is checked. */
+int tmpl_gz_drain(struct tmpl_gz *g);
+const char *tmpl_gz_error(const struct tmpl_gz *g);
+struct tmpl_gz *tmpl_gz_free(struct tmpl_gz *g);
 
 uint64_t tmpl_header_checksum(const struct tmpl_dheader *h);
 
