@@ -14,6 +14,27 @@ enum {
 int cli_cmd_index(int argc, char **argv);
 int cli_cmd_mount(int argc, char **argv);
 
+struct tmpl_index;
+struct ovl_view;
+
+struct cli_view_opts {
+	const char *template_path;
+	const char *cache_dir; /* NULL: the default */
+	unsigned tmpl_flags; /* TMPL_OPEN_* */
+};
+
+struct cli_view {
+	struct tmpl_index *tmpl;
+	struct ovl_view *view;
+};
+
+/*
+ * Opens the template (indexing it if needed) and the view over it.
+ * Reports errors on stderr; returns an exit status (CLI_EXIT_OK on success).
+ */
+int cli_view_open(const struct cli_view_opts *o, struct cli_view *ret);
+void cli_view_close(struct cli_view *v);
+
 /* One error line on stderr: "domufs: MESSAGE". */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints a usage error and a hint, returns CLI_EXIT_USAGE. */

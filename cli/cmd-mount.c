@@ -11,9 +11,6 @@
 
 #include "cli/cli.h"
 #include "fusefs/fll.h"
-#include "overlay/layer.h"
-#include "overlay/view.h"
-#include "templates/tmpl.h"
 
 static const char help[] =
 	"Usage: domufs mount [OPTIONS] TEMPLATE MOUNTPOINT\n"
@@ -38,15 +35,11 @@ int cli_cmd_mount(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *cache_opt = NULL;
-	char cache_dir[PATH_MAX];
+	struct cli_view_opts vo = { 0 };
+	struct cli_view cv;
 	const char *fuse_opts[64];
 	size_t nopts = 0;
 	struct fll_opts fo = { .ready_fd = -1 };
-	struct tmpl_open_opts to = { .warn = cli_warn };
-	struct tmpl_index *idx = NULL;
-	struct ovl_view *view = NULL;
-	struct ovl_layer lower;
 	struct dm_err err = { 0 };
 	char *end;
 	int c, r;
@@ -54,7 +47,7 @@ int cli_cmd_mount(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+fo:dh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'C':
-			cache_opt = optarg;
+			vo.cache_dir = optarg;
 			break;
 		case 'f':
 			fo.foreground = true;
@@ -88,30 +81,18 @@ int cli_cmd_mount(int argc, char **argv)
 	fo.fuse_opts = fuse_opts;
 	fo.mountpoint = argv[optind + 1];
 	fo.fsname = argv[optind];
-	if (cli_cache_dir(cache_opt, cache_dir, sizeof(cache_dir)) < 0)
-		return cli_usage_error("mount",
-				       "cache directory name too long");
-	to.cache_dir = cache_dir;
+	vo.template_path = argv[optind];
 
 	/* Check the mountpoint first: no indexing for a mount that can't be. */
 	if (fll_check_mountpoint(fo.mountpoint, &err) < 0) {
 		cli_error("%s", err.msg);
 		return CLI_EXIT_RUNTIME;
 	}
-	if (tmpl_index_open(argv[optind], &to, &idx, &err) < 0) {
-		cli_error("%s", err.msg);
-		return CLI_EXIT_RUNTIME;
-	}
-	ovl_layer_template(idx, &lower);
-	r = ovl_view_new(&lower, &view);
-	if (r < 0) {
-		cli_error("%s: %s", argv[optind], strerror(-r));
-		tmpl_index_free(idx);
-		return CLI_EXIT_RUNTIME;
-	}
-	r = fll_run(view, &fo, &err);
-	ovl_view_free(view);
-	tmpl_index_free(idx);
+	r = cli_view_open(&vo, &cv);
+	if (r != CLI_EXIT_OK)
+		return r;
+	r = fll_run(cv.view, &fo, &err);
+	cli_view_close(&cv);
 	if (r < 0) {
 		cli_error("%s", err.msg);
 		return CLI_EXIT_RUNTIME;
