@@ -68,6 +68,7 @@ struct builder {
 	uint64_t data_pos;
 	int64_t default_time;
 	char *last_member; /* for messages about the header that follows */
+	int64_t next_header; /* where the next header starts (stream bytes) */
 	struct tmpl_gz *gz; /* gzip templates: our CRC-checking source */
 
 	struct bnode *nodes;
@@ -479,15 +480,17 @@ static int archive_fail(struct builder *b, const char *member)
 	if (member)
 		return dm_err_set(b->err, code, "%s: member '%s': %s", b->name,
 				  member, msg);
-	/* A header failed: say where it starts and what came before it. */
+	/*
+	 * A header failed: say where it starts and what came before it (the
+	 * archive is in its fatal state now and no longer answers that).
+	 */
 	if (b->last_member)
 		return dm_err_set(b->err, code,
 				  "%s: header at byte %" PRId64
 				  " (after member '%s'): %s",
-				  b->name, archive_read_header_position(b->a),
-				  b->last_member, msg);
+				  b->name, b->next_header, b->last_member, msg);
 	return dm_err_set(b->err, code, "%s: header at byte %" PRId64 ": %s",
-			  b->name, archive_read_header_position(b->a), msg);
+			  b->name, b->next_header, msg);
 }
 
 static int ext_add(struct bnode *n, uint64_t logical, uint64_t len,
@@ -829,7 +832,9 @@ static int serialize(struct builder *b, int idx_fd, const struct stat *st,
 
 		if (!S_ISDIR(dir->mode))
 			continue;
-		qsort_r(dir->kids, dir->nkids, sizeof(*dir->kids), kid_cmp, b);
+		if (dir->nkids > 1)
+			qsort_r(dir->kids, dir->nkids, sizeof(*dir->kids),
+				kid_cmp, b);
 		for (uint32_t k = 0; k < dir->nkids; k++) {
 			struct bnode *kid =
 				&b->nodes[b->dirents[dir->kids[k]].node];
@@ -1095,6 +1100,14 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 					       archive_entry_pathname(e) :
 					       "?");
 		r = add_member(&b, e);
+		if (r == 0) {
+			/* Skip what is left of the data: the next header. */
+			if (archive_read_data_skip(b.a) != ARCHIVE_OK) {
+				r = archive_fail(&b, b.last_member);
+				goto out_free;
+			}
+			b.next_header = archive_filter_bytes(b.a, 0);
+		}
 		if (r < 0) {
 			if (err && !err->code)
 				dm_err_set(err, -r, "%s: member '%s': %s", name,

@@ -235,7 +235,10 @@ def ustar_members(stage: Stage) -> list:
             out.append(rel)
     # drop anything whose parent directory was dropped
     kept = set(out)
-    return [r for r in out if os.path.dirname(r) in kept or os.path.dirname(r) == b""]
+    out = [r for r in out if os.path.dirname(r) in kept or os.path.dirname(r) == b""]
+    # depth-first, each directory followed by its contents (as tar's own recursion),
+    # so that GNU tar's delayed directory mtimes are restored on extraction
+    return sorted(out, key=lambda r: r.split(b"/"))
 
 
 # --------------------------------------------------------------------------
@@ -522,7 +525,7 @@ def _variants() -> dict:
 
 
 VARIANTS = _variants()
-DUP_MEMBERS = [b"etc/hostname", b"links/rel", b"usr/bin/su", b"etc"]
+DUP_MEMBERS = [b"etc/hostname", b"links/dangling", b"usr/bin/su", b"etc"]
 
 
 def variant_has_xattrs(name: str) -> bool:

@@ -1,0 +1,558 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The mount and index commands: read-only semantics, options, daemon modes,
+the index summary and cache (never stale), usage and runtime errors."""
+
+import errno
+import hashlib
+import io
+import os
+import re
+import signal
+import stat
+import subprocess
+import tarfile
+import uuid
+
+import pytest
+
+import fixtures as F
+from conftest import assert_one_error_line, fusermount_u, pids_mentioning, unexpected_stderr, wait_pid_gone
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+SUMMARY = re.compile(r"(\d+) entries.*?(\d+) bytes")
+
+
+def file_hash(p):
+    return hashlib.sha256(open(p, "rb").read()).hexdigest()
+
+
+# ---------------------------------------------------------------- read-only
+
+def test_writes_fail_with_erofs(archive, domufs):
+    m = domufs.mount(archive("pax-none"))
+    p = lambda rel: os.path.join(m.b(), rel)  # noqa: E731
+    before = F.snapshot(m.path)
+
+    def open_close(path, flags):
+        os.close(os.open(path, flags, 0o644))
+
+    ops = {
+        "create": lambda: open_close(p(b"etc/new-file"), os.O_WRONLY | os.O_CREAT),
+        "create-excl": lambda: open_close(p(b"new-at-root"), os.O_RDWR | os.O_CREAT | os.O_EXCL),
+        "open-wronly": lambda: open_close(p(b"etc/hostname"), os.O_WRONLY),
+        "open-rdwr": lambda: open_close(p(b"etc/hostname"), os.O_RDWR),
+        "open-trunc": lambda: open_close(p(b"etc/hostname"), os.O_WRONLY | os.O_TRUNC),
+        "open-append": lambda: open_close(p(b"etc/hostname"), os.O_WRONLY | os.O_APPEND),
+        "mkdir": lambda: os.mkdir(p(b"etc/newdir")),
+        "rmdir": lambda: os.rmdir(p(b"emptydir")),
+        "unlink": lambda: os.unlink(p(b"etc/hostname")),
+        "unlink-symlink": lambda: os.unlink(p(b"links/rel")),
+        "rename": lambda: os.rename(p(b"etc/hostname"), p(b"etc/hostname2")),
+        "rename-over": lambda: os.rename(p(b"etc/hostname"), p(b"etc/empty")),
+        "rename-dir": lambda: os.rename(p(b"emptydir"), p(b"emptydir2")),
+        "chmod": lambda: os.chmod(p(b"etc/hostname"), 0o600),
+        "chown": lambda: os.chown(p(b"etc/hostname"), 1, 1),
+        "utime": lambda: os.utime(p(b"etc/hostname"), ns=(1, 1)),
+        "setxattr": lambda: os.setxattr(p(b"etc/hostname"), "user.new", b"v"),
+        "setxattr-replace": lambda: os.setxattr(p(b"xattrs/plain"), "user.comment", b"changed"),
+        "removexattr": lambda: os.removexattr(p(b"xattrs/plain"), "user.comment"),
+        "truncate": lambda: os.truncate(p(b"etc/hostname"), 0),
+        "truncate-grow": lambda: os.truncate(p(b"etc/hostname"), 1 << 20),
+        "symlink": lambda: os.symlink(b"target", p(b"etc/newlink")),
+        "link": lambda: os.link(p(b"etc/hostname"), p(b"etc/hardlink")),
+        "mkfifo": lambda: os.mkfifo(p(b"etc/fifo")),
+        "mknod": lambda: os.mknod(p(b"etc/node"), stat.S_IFCHR | 0o600, os.makedev(1, 3)),
+    }
+    wrong = []
+    for name, op in ops.items():
+        try:
+            op()
+        except OSError as e:
+            if e.errno != errno.EROFS:
+                wrong.append(f"{name}: errno {errno.errorcode.get(e.errno)} ({e}), expected EROFS")
+        else:
+            wrong.append(f"{name}: succeeded, expected EROFS")
+    assert not wrong, "\n".join(wrong)
+    after = F.snapshot(m.path)
+    assert F.compare_trees(before, after, include_root=True) == []
+
+
+# ---------------------------------------------------------------- options and daemon modes
+
+def test_fsname_option_is_passed(archive, domufs):
+    name = "domufs-test-" + uuid.uuid4().hex[:8]
+    m = domufs.mount(archive("pax-none"), opts=f"fsname={name}")
+    entries = [x for x in F.mounts() if x[0] == str(m.path)]
+    assert len(entries) == 1
+    assert entries[0][2] == name, f"mount source is {entries[0][2]!r}, expected {name!r}"
+    assert entries[0][1].startswith("fuse"), entries[0]
+
+
+def test_allow_other_option(archive, public_dir, domufs):
+    """-o allow_other lets other users in; without it FUSE keeps them out."""
+    tpl = archive("pax-none")
+    with_ao = public_dir / "with"
+    without = public_dir / "without"
+    with_ao.mkdir()
+    without.mkdir()
+    domufs.mount(tpl, mountpoint=with_ao, opts="allow_other")
+    domufs.mount(tpl, mountpoint=without)
+    assert "allow_other" in next(x for x in F.mounts() if x[0] == str(with_ao))[3]
+    r = subprocess.run(NOBODY + ["cat", str(with_ao / "etc/hostname")],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert r.returncode == 0 and r.stdout == b"template\n", r
+    r = subprocess.run(NOBODY + ["cat", str(without / "etc/hostname")],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert r.returncode != 0, "uid 65534 could read a mount made without allow_other"
+
+
+def test_several_fuse_options(archive, domufs):
+    name = "domufs-multi-" + uuid.uuid4().hex[:8]
+    m = domufs.mount(archive("pax-none"), opts=f"fsname={name},allow_other,subtype=tmpl")
+    entry = next(x for x in F.mounts() if x[0] == str(m.path))
+    assert entry[2] == name
+    assert entry[1] == "fuse.tmpl", entry
+    assert "allow_other" in entry[3]
+    assert open(m.b(b"etc/hostname"), "rb").read() == b"template\n"
+
+
+def test_background_mount_returns_ready_and_unmounts(archive, domufs):
+    mp = domufs.mountpoint()
+    res = domufs.mount_bg(archive("pax-zst"), mp)
+    assert res.returncode == 0, str(res)
+    assert res.errors() == [], str(res)
+    # ready as soon as the command returned: no waiting
+    assert F.is_mountpoint(mp)
+    assert open(os.path.join(str(mp), "etc/hostname"), "rb").read() == b"template\n"
+    pids = pids_mentioning(str(mp))
+    r = fusermount_u(mp)
+    assert r.returncode == 0, r.stderr
+    assert not F.is_mountpoint(mp)
+    for pid in pids:
+        assert wait_pid_gone(pid, 30), f"daemon {pid} still running after fusermount3 -u"
+    assert os.listdir(mp) == []
+
+
+def test_sigterm_unmounts_and_exits_zero(archive, domufs):
+    m = domufs.mount(archive("pax-none"))
+    assert open(m.b(b"etc/hostname"), "rb").read() == b"template\n"
+    m.proc.send_signal(signal.SIGTERM)
+    rc = m.proc.wait(timeout=30)
+    m.finished = True
+    problems = m.check_exit(rc, expect_rc=0)
+    assert not problems, "\n".join(problems)
+    assert not F.is_mountpoint(m.path)
+
+
+def test_sigint_unmounts_and_exits_zero(archive, domufs):
+    m = domufs.mount(archive("pax-none"))
+    m.proc.send_signal(signal.SIGINT)
+    rc = m.proc.wait(timeout=30)
+    m.finished = True
+    problems = m.check_exit(rc, expect_rc=0)
+    assert not problems, "\n".join(problems)
+
+
+def test_fusermount_unmount_makes_foreground_daemon_exit_zero(archive, domufs):
+    m = domufs.mount(archive("gnu-none"))
+    r = fusermount_u(m.path)
+    assert r.returncode == 0, r.stderr
+    rc = m.proc.wait(timeout=30)
+    m.finished = True
+    assert not m.check_exit(rc, expect_rc=0)
+
+
+def test_busy_reads_from_many_threads(archive, extracted, domufs):
+    """Concurrent readers get the right bytes (the daemon is multi-threaded or serializes)."""
+    from concurrent.futures import ThreadPoolExecutor
+    path = archive("pax-xz")
+    ex = os.fsencode(str(extracted(path)))
+    m = domufs.mount(path)
+    rels = [b"usr/lib/big.bin", b"usr/lib/odd-size", b"sparse/holes-everywhere", b"sparse/hole-middle",
+            b"etc/hostname", b"hard/sub/b"] * 4
+
+    def check(rel):
+        want = open(os.path.join(ex, rel), "rb").read()
+        fd = os.open(m.b(rel), os.O_RDONLY)
+        try:
+            # random-ish access pattern: backwards in 100000-byte steps
+            size = len(want)
+            for off in range(max(0, size - 100000), -1, -100000):
+                if os.pread(fd, 100000, off) != want[off:off + 100000]:
+                    return f"{rel!r} at {off}"
+            if os.pread(fd, 10, size) != b"":
+                return f"{rel!r}: read past EOF returned data"
+        finally:
+            os.close(fd)
+        return None
+
+    with ThreadPoolExecutor(8) as pool:
+        bad = [x for x in pool.map(check, rels) if x]
+    assert not bad, bad
+
+
+# ---------------------------------------------------------------- index summary and cache
+
+def _summary(res, template):
+    assert res.returncode == 0, str(res)
+    lines = [x for x in res.stdout.splitlines() if x.strip()]
+    assert len(lines) == 1, f"expected one summary line\n{res}"
+    line = lines[0]
+    assert os.path.basename(str(template)) in line, f"summary does not name the template\n{res}"
+    m = SUMMARY.search(line)
+    assert m, f"summary lacks 'N entries ... M bytes'\n{res}"
+    return line, int(m.group(1)), int(m.group(2))
+
+
+def _expected_counts(archive_path, extracted_root):
+    members = F.archive_members(archive_path)
+    names = {m.name.rstrip("/") for m in members}
+    n = len(names)
+    entries_ok = {n, n + 1, len(members), len(members) + 1}
+    regular, regular_once, inos = 0, 0, set()
+    for p, d in F.snapshot(extracted_root, content=False, xattrs=False).items():
+        if d["type"] == stat.S_IFREG:
+            regular += d["size"]
+            if d["ino"] not in inos:
+                inos.add(d["ino"])
+                regular_once += d["size"]
+    stored = sum(sum(s for _, s in m.sparse) if m.sparse else m.size for m in members if m.isreg())
+    bytes_ok = {regular, regular_once, stored, os.path.getsize(archive_path), len(F.decompressed(archive_path))}
+    return entries_ok, bytes_ok
+
+
+@pytest.mark.parametrize("variant", ["pax-none", "pax-zst", "gnu-gz", "dotslash-none", "ustar-xz"])
+def test_index_summary_then_verified(variant, archive, extracted, domufs):
+    tpl = archive(variant)
+    cache = domufs.cache_dir()
+    first = domufs.index(tpl, cache)
+    line, n, nbytes = _summary(first, tpl)
+    assert "indexed" in line and "verified" not in line, line
+    assert unexpected_stderr(first) == [], str(first)
+    entries_ok, bytes_ok = _expected_counts(tpl, extracted(tpl))
+    assert n in entries_ok, f"{n} entries, expected one of {sorted(entries_ok)}: {line}"
+    assert nbytes in bytes_ok, f"{nbytes} bytes, expected one of {sorted(bytes_ok)}: {line}"
+    second = domufs.index(tpl, cache)
+    line2, n2, nbytes2 = _summary(second, tpl)
+    assert "verified" in line2, line2
+    assert (n2, nbytes2) == (n, nbytes)
+    # the cached index serves a mount with the right content
+    m = domufs.mount(tpl, cache_dir=cache)
+    assert open(m.b(b"etc/hostname"), "rb").read() == b"template\n"
+
+
+def test_index_then_mount_from_warm_cache_matches(archive, extracted, domufs):
+    tpl = archive("pax-bz2")
+    cache = domufs.cache_dir()
+    assert domufs.index(tpl, cache).returncode == 0
+    m = domufs.mount(tpl, cache_dir=cache)
+    diffs = F.compare_trees(F.snapshot(extracted(tpl)), F.snapshot(m.path))
+    assert not diffs, "\n".join(diffs[:30])
+
+
+def _small_tar(files: dict) -> bytes:
+    """An uncompressed tar (padded to 10240 bytes, like GNU tar) of name -> content."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, data in files.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.mtime = 1700000000
+            ti.mode = 0o644
+            t.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+OLD = {"a": b"AAAA-old-content\n", "b": b"bbb\n", "c": b"ccc\n"}
+NEW = {"a": b"ZZZZ-new-content\n", "b": b"BBB\n", "c": b"CCC\n", "d": b"new member\n"}
+
+
+def _rewrite_check(domufs, tmp_path, rewrite, compress="none"):
+    tpl = tmp_path / ("t" + F.SUFFIX[compress])
+    old, new = _small_tar(OLD), _small_tar(NEW)
+    if compress != "none":
+        raw = tmp_path / "raw.tar"
+        raw.write_bytes(old)
+        old = F.compress(raw, compress, tmp_path / "o").read_bytes()
+        raw.write_bytes(new)
+        new = F.compress(raw, compress, tmp_path / "n").read_bytes()
+    tpl.write_bytes(old)
+    cache = domufs.cache_dir()
+    line, n_old, _ = _summary(domufs.index(tpl, cache), tpl)
+    m = domufs.mount(tpl, cache_dir=cache)
+    assert open(m.b(b"a"), "rb").read() == OLD["a"]
+    problems = m.unmount()
+    assert not problems, problems
+    rewrite(tpl, new)
+    m = domufs.mount(tpl, cache_dir=cache)
+    assert sorted(os.listdir(m.path)) == ["a", "b", "c", "d"], "stale index after the template changed"
+    for k, v in NEW.items():
+        assert open(m.b(k.encode()), "rb").read() == v, f"stale content for {k}"
+    assert not m.unmount()
+    line, n_new, _ = _summary(domufs.index(tpl, cache), tpl)
+    assert n_new == n_old + 1, f"index summary after the change: {line}"
+
+
+def test_cache_rewritten_template_different_size(domufs, tmp_path):
+    def rewrite(tpl, new):
+        tpl.write_bytes(new + b"\0" * 10240)
+    _rewrite_check(domufs, tmp_path, rewrite)
+
+
+def test_cache_rewritten_in_place_same_size(domufs, tmp_path):
+    def rewrite(tpl, new):
+        assert len(new) == tpl.stat().st_size
+        with open(tpl, "r+b") as f:
+            f.write(new)
+    _rewrite_check(domufs, tmp_path, rewrite)
+
+
+def test_cache_rewritten_in_place_same_size_and_mtime(domufs, tmp_path):
+    """Same inode, same size, mtime put back (as cp -p / rsync -t / tar -x would)."""
+    def rewrite(tpl, new):
+        st = tpl.stat()
+        assert len(new) == st.st_size
+        with open(tpl, "r+b") as f:
+            f.write(new)
+        os.utime(tpl, ns=(st.st_atime_ns, st.st_mtime_ns))
+    _rewrite_check(domufs, tmp_path, rewrite)
+
+
+def test_cache_replaced_by_rename_same_size_and_mtime(domufs, tmp_path):
+    def rewrite(tpl, new):
+        st = tpl.stat()
+        tmp = tpl.with_name(tpl.name + ".new")
+        tmp.write_bytes(new)
+        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.replace(tmp, tpl)
+    _rewrite_check(domufs, tmp_path, rewrite)
+
+
+def test_cache_rewritten_compressed_template(domufs, tmp_path):
+    def rewrite(tpl, new):
+        tpl.write_bytes(new)
+    _rewrite_check(domufs, tmp_path, rewrite, compress="zst")
+
+
+def test_cache_two_templates_same_name_different_dirs(domufs, tmp_path):
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    t1, t2 = tmp_path / "one/t.tar", tmp_path / "two/t.tar"
+    t1.write_bytes(_small_tar(OLD))
+    t2.write_bytes(_small_tar(NEW))
+    cache = domufs.cache_dir()
+    assert domufs.index(t1, cache).returncode == 0
+    assert domufs.index(t2, cache).returncode == 0
+    m1 = domufs.mount(t1, cache_dir=cache)
+    m2 = domufs.mount(t2, cache_dir=cache)
+    assert open(m1.b(b"a"), "rb").read() == OLD["a"]
+    assert open(m2.b(b"a"), "rb").read() == NEW["a"]
+
+
+def test_concurrent_index_on_cold_cache(archive, domufs):
+    tpl = archive("pax-xz")
+    cache = domufs.cache_dir()
+    argv = [domufs.binary, "index", "--cache-dir", str(cache), str(tpl)]
+    from conftest import child_env, sanitizer_report
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
+             for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    counts = set()
+    for p, (out, err) in zip(procs, outs):
+        err = err.decode(errors="replace")
+        assert not sanitizer_report(err), err
+        assert p.returncode == 0, f"concurrent index exited {p.returncode}: {err}"
+        m = SUMMARY.search(out.decode())
+        assert m, out
+        counts.add((m.group(1), m.group(2)))
+    assert len(counts) == 1, counts
+    line, n, nbytes = _summary(domufs.index(tpl, cache), tpl)
+    assert "verified" in line
+    assert {(str(n), str(nbytes))} == counts
+    m = domufs.mount(tpl, cache_dir=cache)
+    assert open(m.b(b"usr/lib/small.txt"), "rb").read() == b"small file\nwith two lines\n"
+
+
+def test_concurrent_mounts_on_cold_cache(archive, domufs):
+    tpl = archive("gnu-zst")
+    cache = domufs.cache_dir()
+    ms = [domufs.start_mount(tpl, cache_dir=cache) for _ in range(3)]
+    for m in ms:
+        ok, why = domufs.wait_ready(m)
+        assert ok, f"{why}\n{m.stderr()}"
+    for m in ms:
+        assert open(m.b(b"etc/hostname"), "rb").read() == b"template\n"
+
+
+def test_cache_dir_created_if_missing(archive, domufs, tmp_path):
+    tpl = archive("pax-none")
+    cache = tmp_path / "not" / "yet" / "there"
+    res = domufs.index(tpl, cache)
+    assert res.returncode == 0, str(res)
+    assert cache.is_dir()
+    assert "verified" in domufs.index(tpl, cache).stdout
+
+
+def test_template_unchanged_by_index_and_mount(archive, domufs):
+    tpl = archive("pax-gz")
+    h = file_hash(tpl)
+    st = os.stat(tpl)
+    domufs.index(tpl)
+    m = domufs.mount(tpl)
+    F.snapshot(m.path)
+    assert file_hash(tpl) == h
+    assert os.stat(tpl).st_mtime_ns == st.st_mtime_ns
+
+
+# ---------------------------------------------------------------- usage errors (exit 2)
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["no-such-subcommand"],
+    ["index"],
+    ["index", "--no-such-option", "T"],
+    ["index", "--cache-dir"],
+    ["index", "T", "extra-argument"],
+    ["mount"],
+    ["mount", "T"],
+    ["mount", "--no-such-option", "T", "M"],
+    ["mount", "-o"],
+    ["mount", "--ready-fd", "not-a-number", "-f", "T", "M"],
+    ["mount", "T", "M", "extra-argument"],
+], ids=lambda a: " ".join(a) or "no-arguments")
+def test_usage_errors_exit_2(args, domufs, tmp_path, archive):
+    tpl = archive("pax-none")
+    mp = domufs.mountpoint()
+    argv = [str(tpl) if a == "T" else str(mp) if a == "M" else a for a in args]
+    res = domufs.run(*argv)
+    assert res.returncode == 2, str(res)
+    assert res.stderr.strip(), f"usage error without a message\n{res}"
+    assert not F.is_mountpoint(mp)
+
+
+# ---------------------------------------------------------------- runtime errors (exit 1)
+
+def test_index_missing_template(domufs, tmp_path):
+    tpl = tmp_path / "no-such-template.tar.zst"
+    res = domufs.index(tpl)
+    assert res.returncode == 1, str(res)
+    assert_one_error_line(res, tpl)
+
+
+@pytest.mark.parametrize("foreground", [False, True], ids=["background", "foreground"])
+def test_mount_missing_template(foreground, domufs, tmp_path):
+    tpl = tmp_path / "no-such-template.tar"
+    mp = domufs.mountpoint()
+    if foreground:
+        m = domufs.start_mount(tpl, mountpoint=mp)
+        ok, _ = domufs.wait_ready(m)
+        assert not ok, "ready signalled for a missing template"
+        rc = m.proc.wait(timeout=30)
+        m.finished = True
+        assert rc == 1, m.stderr()
+        lines = [x for x in m.stderr().splitlines() if x.strip()]
+        assert len(lines) == 1 and lines[0].startswith("domufs: ") and str(tpl) in lines[0], lines
+        assert not m.check_exit(None)
+    else:
+        res = domufs.mount_bg(tpl, mp)
+        assert res.returncode == 1, str(res)
+        assert_one_error_line(res, tpl)
+    assert not F.is_mountpoint(mp)
+
+
+def test_template_is_a_directory(domufs, tmp_path):
+    tpl = tmp_path / "dir.tar"
+    tpl.mkdir()
+    res = domufs.index(tpl)
+    assert res.returncode == 1, str(res)
+    assert_one_error_line(res, tpl)
+
+
+def test_unreadable_template_as_unprivileged_user(archive, public_dir, domufs):
+    tpl = public_dir / "secret.tar"
+    tpl.write_bytes(archive("pax-none").read_bytes())
+    os.chmod(tpl, 0o000)
+    cache = public_dir / "cache"
+    cache.mkdir()
+    os.chown(cache, 65534, 65534)
+    res = domufs.run("index", "--cache-dir", cache, tpl, prefix=NOBODY)
+    assert res.returncode == 1, str(res)
+    line = assert_one_error_line(res, tpl)
+    assert "ermission" in line or "EACCES" in line, line
+    mp = public_dir / "mnt"
+    mp.mkdir()
+    os.chown(mp, 65534, 65534)
+    res = domufs.run("mount", "--cache-dir", cache, tpl, mp, prefix=NOBODY)
+    assert res.returncode == 1, str(res)
+    assert_one_error_line(res, tpl)
+    assert not F.is_mountpoint(mp)
+
+
+def test_unprivileged_user_can_index_a_readable_template(archive, public_dir, domufs):
+    tpl = public_dir / "t.tar.zst"
+    tpl.write_bytes(archive("pax-zst").read_bytes())
+    os.chmod(tpl, 0o644)
+    cache = public_dir / "cache"
+    cache.mkdir()
+    os.chown(cache, 65534, 65534)
+    res = domufs.run("index", "--cache-dir", cache, tpl, prefix=NOBODY)
+    _summary(res, tpl)
+
+
+def test_unwritable_cache_dir(archive, public_dir, domufs):
+    tpl = public_dir / "t.tar"
+    tpl.write_bytes(archive("pax-none").read_bytes())
+    os.chmod(tpl, 0o644)
+    cache = public_dir / "root-only-cache"
+    cache.mkdir(mode=0o755)
+    res = domufs.run("index", "--cache-dir", cache, tpl, prefix=NOBODY)
+    assert res.returncode == 1, str(res)
+    assert_one_error_line(res, cache)
+
+
+@pytest.mark.parametrize("foreground", [False, True], ids=["background", "foreground"])
+def test_missing_mountpoint(foreground, archive, domufs, tmp_path):
+    mp = tmp_path / "no-such-mountpoint"
+    if foreground:
+        m = domufs.start_mount(archive("pax-none"), mountpoint=mp)
+        ok, _ = domufs.wait_ready(m)
+        assert not ok
+        rc = m.proc.wait(timeout=30)
+        m.finished = True
+        lines = [x for x in m.stderr().splitlines() if x.strip()]
+        assert rc == 1, lines
+        assert len(lines) == 1 and lines[0].startswith("domufs: ") and str(mp) in lines[0], lines
+        assert not m.check_exit(None)
+    else:
+        res = domufs.mount_bg(archive("pax-none"), mp)
+        assert res.returncode == 1, str(res)
+        assert_one_error_line(res, mp)
+    assert not mp.exists()
+
+
+def test_mountpoint_is_a_file(archive, domufs, tmp_path):
+    mp = tmp_path / "a-file"
+    mp.write_text("x")
+    res = domufs.mount_bg(archive("pax-none"), mp)
+    assert res.returncode == 1, str(res)
+    assert_one_error_line(res, mp)
+    assert not F.is_mountpoint(mp)
+
+
+def test_mountpoint_already_a_mountpoint(archive, domufs):
+    first = domufs.mount(archive("pax-none"))
+    res = domufs.mount_bg(archive("gnu-none"), first.path)
+    assert res.returncode == 1, str(res)
+    assert_one_error_line(res, first.path)
+    assert F.mount_count(first.path) == 1
+    assert open(first.b(b"etc/hostname"), "rb").read() == b"template\n"
+    # and with -f
+    m = domufs.start_mount(archive("gnu-none"), mountpoint=first.path)
+    ok, _ = domufs.wait_ready(m)
+    assert not ok, "second mount on the same mountpoint signalled ready"
+    rc = m.proc.wait(timeout=30)
+    m.finished = True
+    lines = [x for x in m.stderr().splitlines() if x.strip()]
+    assert rc == 1 and len(lines) == 1 and str(first.path) in lines[0], (rc, lines)
+    assert F.mount_count(first.path) == 1
+    assert open(first.b(b"etc/hostname"), "rb").read() == b"template\n"
