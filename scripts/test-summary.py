@@ -27,7 +27,7 @@ def count_build(bdir):
         for line in f:
             t = json.loads(line)
             res = t.get("result")
-            out = t.get("stdout") or ""
+            out = (t.get("stdout") or "") + (t.get("stderr") or "")
             name = t.get("name", "")
             if "integration" in name:
                 xml = os.path.join(bdir, "tests", "integration.xml")
