@@ -20,6 +20,7 @@ struct ovl_view;
 struct cli_view_opts {
 	const char *template_path;
 	const char *cache_dir; /* NULL: the default */
+	const char *overlay_dir; /* NULL: read-only */
 	unsigned tmpl_flags; /* TMPL_OPEN_* */
 };
 

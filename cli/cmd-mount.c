@@ -15,9 +15,11 @@
 static const char help[] =
 	"Usage: domufs mount [OPTIONS] TEMPLATE MOUNTPOINT\n"
 	"\n"
-	"Mounts TEMPLATE read-only at MOUNTPOINT. Returns once the mount is\n"
-	"ready (or has failed, with status 1). Unmount with fusermount3 -u.\n"
+	"Mounts TEMPLATE at MOUNTPOINT: read-only, or writable with every change\n"
+	"kept in the overlay directory. Returns once the mount is ready (or has\n"
+	"failed, with status 1). Unmount with fusermount3 -u.\n"
 	"\n"
+	"  --overlay DIR    the per-domain overlay directory (writable mount)\n"
 	"  --cache-dir DIR  cache location (default $XDG_CACHE_HOME/domufs,\n"
 	"                   /var/cache/domufs for root)\n"
 	"  -f, --foreground stay in the foreground until unmounted\n"
@@ -29,6 +31,7 @@ int cli_cmd_mount(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "cache-dir", required_argument, NULL, 'C' },
+		{ "overlay", required_argument, NULL, 'O' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "debug", no_argument, NULL, 'd' },
@@ -48,6 +51,9 @@ int cli_cmd_mount(int argc, char **argv)
 		switch (c) {
 		case 'C':
 			vo.cache_dir = optarg;
+			break;
+		case 'O':
+			vo.overlay_dir = optarg;
 			break;
 		case 'f':
 			fo.foreground = true;

@@ -30,9 +30,14 @@ int cli_view_open(const struct cli_view_opts *o, struct cli_view *ret)
 		return CLI_EXIT_RUNTIME;
 	}
 	ovl_layer_template(ret->tmpl, &lower);
-	r = ovl_view_new(&lower, &ret->view);
+	r = ovl_view_new(&lower,
+			 &(struct ovl_view_opts){ .upper_dir = o->overlay_dir },
+			 &ret->view, &err);
 	if (r < 0) {
-		cli_error("%s: %s", o->template_path, strerror(-r));
+		if (err.code)
+			cli_error("%s", err.msg);
+		else
+			cli_error("%s: %s", o->template_path, strerror(-r));
 		cli_view_close(ret);
 		return CLI_EXIT_RUNTIME;
 	}

@@ -31,6 +31,11 @@ static struct ovl_view *view_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+static struct ovl_file *file_of(struct fuse_file_info *fi)
+{
+	return fi ? (struct ovl_file *)(uintptr_t)fi->fh : NULL;
+}
+
 static double timeout_for(struct ovl_view *v, uint64_t ino)
 {
 	return ovl_view_immutable(v, ino) ? IMMUTABLE_TIMEOUT : MUTABLE_TIMEOUT;
@@ -110,6 +115,11 @@ static void fll_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct stat st;
 	int r = ovl_view_getattr(v, ino, &st);
 
+	if (r == -ENOENT && fi) {
+		/* unlinked while open: the handle still knows it */
+		r = ovl_file_stat(file_of(fi), &st);
+		st.st_ino = ino;
+	}
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -189,12 +199,14 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 						 name, &st, (off_t)i + 1);
 		}
 		/*
-		 * An entry that did not fit was not added, so no lookup
-		 * count was taken for it (the view counts none for
-		 * template nodes; see overlay/view.h).
+		 * An entry that did not fit was not added: the lookup
+		 * count is taken only below, once it is in the reply.
 		 */
 		if (need > size - used)
 			break;
+		/* sent: the kernel now holds a reference (not on . and ..) */
+		if (plus && i >= 2)
+			ovl_view_ref(v, st.st_ino);
 		used += need;
 	}
 	fuse_reply_buf(req, buf, used);
@@ -222,21 +234,24 @@ static void fll_releasedir(fuse_req_t req, fuse_ino_t ino,
 static void fll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ovl_view *v = view_of(req);
-	int r = ovl_view_open(v, ino, fi->flags);
+	struct ovl_file *f;
+	int r = ovl_view_open(v, ino, fi->flags, &f);
 
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
 	}
+	fi->fh = (uintptr_t)f;
 	if (ovl_view_immutable(v, ino))
 		fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) != 0)
+		ovl_file_close(f);
 }
 
 static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	struct ovl_view *v = view_of(req);
+	struct ovl_file *f = file_of(fi);
 	_cleanup_free_ char *buf = NULL;
 	uint64_t pos, len;
 	ssize_t n;
@@ -248,7 +263,7 @@ static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (size > READ_MAX)
 		size = READ_MAX;
-	r = ovl_view_map(v, ino, (uint64_t)off, &fd, &pos, &len);
+	r = ovl_file_map(f, (uint64_t)off, &fd, &pos, &len);
 	if (r == -ENXIO) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
@@ -268,28 +283,59 @@ static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = ovl_view_read(v, ino, buf, size, (uint64_t)off);
+	n = ovl_file_read(f, buf, size, (uint64_t)off);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 }
 
+static void fll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		      size_t size, off_t off, struct fuse_file_info *fi)
+{
+	ssize_t n = ovl_file_write(file_of(fi), buf, size, (uint64_t)off);
+
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void fll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void fll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		      struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, -ovl_file_fsync(file_of(fi), datasync));
+}
+
+static void fll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			 struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, -ovl_view_fsyncdir(view_of(req), ino, datasync));
+}
+
 static void fll_release(fuse_req_t req, fuse_ino_t ino,
 			struct fuse_file_info *fi)
 {
+	ovl_file_close(file_of(fi));
 	fuse_reply_err(req, 0);
 }
 
 static void fll_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs s = { 0 };
-	uint64_t files, bytes;
+	uint64_t files, bytes, avail;
 
-	ovl_view_statfs(view_of(req), &files, &bytes);
+	ovl_view_statfs(view_of(req), &files, &bytes, &avail);
 	s.f_bsize = 4096;
 	s.f_frsize = 4096;
-	s.f_blocks = (bytes + 4095) / 4096;
+	s.f_blocks = (bytes + avail + 4095) / 4096;
+	s.f_bfree = avail / 4096;
+	s.f_bavail = avail / 4096;
 	s.f_files = files;
 	s.f_namemax = 255;
 	s.f_flag = ovl_view_readonly(view_of(req)) ? ST_RDONLY : 0;
@@ -349,83 +395,182 @@ static void fll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	r = ovl_view_lseek(view_of(req), ino, off, whence, &pos);
+	r = fi ? ovl_file_lseek(file_of(fi), off, whence, &pos) :
+		 ovl_view_lseek(view_of(req), ino, off, whence, &pos);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_lseek(req, pos);
 }
 
-/* Mutations: the read-only view refuses them all. */
+/* Mutations: the view refuses them (EROFS) when it has no upper layer. */
+static void reply_new_entry(fuse_req_t req, int r, const struct stat *st)
+{
+	struct fuse_entry_param e;
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fill_entry(view_of(req), st, &e);
+	if (fuse_reply_entry(req, &e) != 0)
+		ovl_view_forget(view_of(req), st->st_ino, 1);
+}
+
+static void cred_of(fuse_req_t req, struct ovl_cred *c)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	c->uid = ctx->uid;
+	c->gid = ctx->gid;
+}
+
 static void fll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			int to_set, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, EROFS);
+	static const struct {
+		int fuse;
+		unsigned ovl;
+	} map[] = {
+		{ FUSE_SET_ATTR_MODE, OVL_SET_MODE },
+		{ FUSE_SET_ATTR_UID, OVL_SET_UID },
+		{ FUSE_SET_ATTR_GID, OVL_SET_GID },
+		{ FUSE_SET_ATTR_SIZE, OVL_SET_SIZE },
+		{ FUSE_SET_ATTR_ATIME, OVL_SET_ATIME },
+		{ FUSE_SET_ATTR_MTIME, OVL_SET_MTIME },
+		{ FUSE_SET_ATTR_ATIME_NOW, OVL_SET_ATIME_NOW },
+		{ FUSE_SET_ATTR_MTIME_NOW, OVL_SET_MTIME_NOW },
+		{ FUSE_SET_ATTR_CTIME, OVL_SET_CTIME },
+	};
+	struct ovl_view *v = view_of(req);
+	struct ovl_setattr a = {
+		.mode = attr->st_mode,
+		.uid = attr->st_uid,
+		.gid = attr->st_gid,
+		.size = attr->st_size,
+		.atime = attr->st_atim,
+		.mtime = attr->st_mtim,
+	};
+	struct stat st;
+	int r;
+
+	for (size_t i = 0; i < DM_ARRAY_SIZE(map); i++)
+		if (to_set & map[i].fuse)
+			a.valid |= map[i].ovl;
+	r = ovl_view_setattr(v, ino, &a, file_of(fi), &st);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, timeout_for(v, ino));
 }
 
 static void fll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, dev_t rdev)
 {
-	fuse_reply_err(req, EROFS);
+	struct ovl_cred c;
+	struct stat st;
+
+	cred_of(req, &c);
+	reply_new_entry(req,
+			ovl_view_mknod(view_of(req), &c, parent, name, mode,
+				       rdev, &st),
+			&st);
 }
 
 static void fll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode)
 {
-	fuse_reply_err(req, EROFS);
-}
+	struct ovl_cred c;
+	struct stat st;
 
-static void fll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	fuse_reply_err(req, EROFS);
+	cred_of(req, &c);
+	reply_new_entry(
+		req, ovl_view_mkdir(view_of(req), &c, parent, name, mode, &st),
+		&st);
 }
 
 static void fll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 			const char *name)
 {
-	fuse_reply_err(req, EROFS);
+	struct ovl_cred c;
+	struct stat st;
+
+	cred_of(req, &c);
+	reply_new_entry(req,
+			ovl_view_symlink(view_of(req), &c, parent, name, link,
+					 &st),
+			&st);
+}
+
+static void fll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		     const char *newname)
+{
+	struct stat st;
+
+	reply_new_entry(
+		req, ovl_view_link(view_of(req), ino, newparent, newname, &st),
+		&st);
+}
+
+static void fll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -ovl_view_unlink(view_of(req), parent, name));
+}
+
+static void fll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -ovl_view_rmdir(view_of(req), parent, name));
 }
 
 static void fll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		       fuse_ino_t newparent, const char *newname,
 		       unsigned int flags)
 {
-	fuse_reply_err(req, EROFS);
-}
-
-static void fll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
-		     const char *newname)
-{
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, -ovl_view_rename(view_of(req), parent, name,
+					     newparent, newname, flags));
 }
 
 static void fll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		       mode_t mode, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, EROFS);
-}
+	struct ovl_view *v = view_of(req);
+	struct fuse_entry_param e;
+	struct ovl_file *f;
+	struct ovl_cred c;
+	struct stat st;
+	int r;
 
-static void fll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
-		      size_t size, off_t off, struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, EROFS);
+	cred_of(req, &c);
+	r = ovl_view_create(v, &c, parent, name, mode, fi->flags, &st, &f);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fill_entry(v, &st, &e);
+	fi->fh = (uintptr_t)f;
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		ovl_file_close(f);
+		ovl_view_forget(v, st.st_ino, 1);
+	}
 }
 
 static void fll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			 const char *value, size_t size, int flags)
 {
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, -ovl_view_setxattr(view_of(req), ino, name, value,
+					       size, flags));
 }
 
 static void fll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, -ovl_view_removexattr(view_of(req), ino, name));
 }
 
 static void fll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			  off_t offset, off_t length, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req,
+		       -ovl_file_fallocate(file_of(fi), mode, offset, length));
 }
 
 static const struct fuse_lowlevel_ops fll_ops = {
@@ -442,6 +587,9 @@ static const struct fuse_lowlevel_ops fll_ops = {
 	.open = fll_open,
 	.read = fll_read,
 	.release = fll_release,
+	.flush = fll_flush,
+	.fsync = fll_fsync,
+	.fsyncdir = fll_fsyncdir,
 	.statfs = fll_statfs,
 	.getxattr = fll_getxattr,
 	.listxattr = fll_listxattr,
@@ -450,7 +598,7 @@ static const struct fuse_lowlevel_ops fll_ops = {
 	.mknod = fll_mknod,
 	.mkdir = fll_mkdir,
 	.unlink = fll_unlink,
-	.rmdir = fll_unlink,
+	.rmdir = fll_rmdir,
 	.symlink = fll_symlink,
 	.rename = fll_rename,
 	.link = fll_link,

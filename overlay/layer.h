@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#define OVL_LAYER_ROOT 0u
+
 struct ovl_layer_ops {
 	int (*lookup)(void *layer, uint32_t dir, const char *name, size_t len,
 		      uint32_t *ret_id);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * The view over its layers. With the template as its only layer, a view
- * inode is a template node (ino = id + 1) and nothing is mutable, so there
- * is no lock: every call reads the immutable index.
+ * The view over its layers. Read-only (the template alone): a view inode
+ * is a template node (ino = id + 1), nothing is mutable and no lock is
+ * taken. With an upper directory every call goes to merge.c.
  */
 #include "overlay/view.h"
 
@@ -10,9 +10,13 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "overlay/merge.h"
 
 struct ovl_view {
 	struct ovl_layer lower;
+	struct ovl_merge *m; /* NULL: read-only */
 	uint64_t files, bytes;
 };
 
@@ -20,6 +24,7 @@ struct ovl_dir {
 	struct ovl_view *v;
 	uint32_t id;
 	uint64_t count; /* entries, "." and ".." included */
+	struct ovl_mdir *md; /* the writable view's listing, or NULL */
 };
 
 static bool ino_to_id(const struct ovl_view *v, uint64_t ino, uint32_t *ret)
@@ -30,14 +35,24 @@ static bool ino_to_id(const struct ovl_view *v, uint64_t ino, uint32_t *ret)
 	return true;
 }
 
-int ovl_view_new(const struct ovl_layer *lower, struct ovl_view **ret)
+int ovl_view_new(const struct ovl_layer *lower,
+		 const struct ovl_view_opts *opts, struct ovl_view **ret,
+		 struct dm_err *err)
 {
 	struct ovl_view *v = calloc(1, sizeof(*v));
 	struct stat st;
+	int r;
 
 	if (!v)
-		return -ENOMEM;
+		return dm_err_set(err, ENOMEM, "out of memory");
 	v->lower = *lower;
+	if (opts && opts->upper_dir) {
+		r = ovl_merge_new(lower, opts->upper_dir, &v->m, err);
+		if (r < 0) {
+			free(v);
+			return r;
+		}
+	}
 	v->files = lower->nodes;
 	for (uint32_t i = 0; i < lower->nodes; i++)
 		if (lower->ops->getattr(lower->data, i, &st) == 0 &&
@@ -49,18 +64,21 @@ int ovl_view_new(const struct ovl_layer *lower, struct ovl_view **ret)
 
 struct ovl_view *ovl_view_free(struct ovl_view *v)
 {
+	if (!v)
+		return NULL;
+	ovl_merge_free(v->m);
 	free(v);
 	return NULL;
 }
 
 bool ovl_view_readonly(const struct ovl_view *v)
 {
-	return true;
+	return !v->m;
 }
 
 bool ovl_view_immutable(const struct ovl_view *v, uint64_t ino)
 {
-	return true;
+	return !v->m;
 }
 
 static int stat_id(struct ovl_view *v, uint32_t id, struct stat *ret)
@@ -80,6 +98,8 @@ int ovl_view_lookup(struct ovl_view *v, uint64_t dir, const char *name,
 	size_t len = strlen(name);
 	int r;
 
+	if (v->m)
+		return ovl_merge_lookup(v->m, dir, name, ret_st);
 	if (!ino_to_id(v, dir, &d))
 		return -ESTALE;
 	if (len > 255)
@@ -98,13 +118,23 @@ int ovl_view_lookup(struct ovl_view *v, uint64_t dir, const char *name,
 
 void ovl_view_forget(struct ovl_view *v, uint64_t ino, uint64_t n)
 {
-	/* Template nodes live as long as the view: nothing to release. */
+	/* Read-only: template nodes live as long as the view. */
+	if (v->m)
+		ovl_merge_forget(v->m, ino, n);
+}
+
+void ovl_view_ref(struct ovl_view *v, uint64_t ino)
+{
+	if (v->m)
+		ovl_merge_ref(v->m, ino);
 }
 
 int ovl_view_getattr(struct ovl_view *v, uint64_t ino, struct stat *ret)
 {
 	uint32_t id;
 
+	if (v->m)
+		return ovl_merge_getattr(v->m, ino, ret);
 	if (!ino_to_id(v, ino, &id))
 		return -ESTALE;
 	return stat_id(v, id, ret);
@@ -118,6 +148,8 @@ ssize_t ovl_view_readlink(struct ovl_view *v, uint64_t ino, char *buf,
 	uint32_t id;
 	int r;
 
+	if (v->m)
+		return ovl_merge_readlink(v->m, ino, buf, size);
 	if (!ino_to_id(v, ino, &id))
 		return -ESTALE;
 	r = v->lower.ops->readlink(v->lower.data, id, &t, &len);
@@ -135,6 +167,22 @@ int ovl_view_opendir(struct ovl_view *v, uint64_t ino, struct ovl_dir **ret)
 	uint32_t id;
 	int64_t n;
 
+	if (v->m) {
+		int r;
+
+		d = calloc(1, sizeof(*d));
+		if (!d)
+			return -ENOMEM;
+		r = ovl_merge_opendir(v->m, ino, &d->md);
+		if (r < 0) {
+			free(d);
+			return r;
+		}
+		d->v = v;
+		d->count = ovl_merge_dir_count(d->md);
+		*ret = d;
+		return 0;
+	}
 	if (!ino_to_id(v, ino, &id))
 		return -ESTALE;
 	n = v->lower.ops->dir_count(v->lower.data, id);
@@ -152,6 +200,9 @@ int ovl_view_opendir(struct ovl_view *v, uint64_t ino, struct ovl_dir **ret)
 
 struct ovl_dir *ovl_dir_close(struct ovl_dir *d)
 {
+	if (!d)
+		return NULL;
+	ovl_merge_dir_close(d->md);
 	free(d);
 	return NULL;
 }
@@ -169,6 +220,8 @@ int ovl_dir_entry(struct ovl_dir *d, uint64_t i, const char **ret_name,
 	size_t len;
 	int r;
 
+	if (d->md)
+		return ovl_merge_dir_entry(d->md, i, ret_name, ret_st);
 	if (i >= d->count)
 		return -ENOENT;
 	if (i == 0) {
@@ -186,15 +239,206 @@ int ovl_dir_entry(struct ovl_dir *d, uint64_t i, const char **ret_name,
 	return stat_id(d->v, id, ret_st);
 }
 
-int ovl_view_open(struct ovl_view *v, uint64_t ino, int flags)
+int ovl_view_open(struct ovl_view *v, uint64_t ino, int flags,
+		  struct ovl_file **ret)
 {
+	struct ovl_file *f;
 	uint32_t id;
 
+	if (v->m)
+		return ovl_merge_open(v->m, ino, flags, ret);
 	if (!ino_to_id(v, ino, &id))
 		return -ESTALE;
 	if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
 		return -EROFS;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->fd = -1;
+	f->lower = id;
+	f->layer = &v->lower;
+	*ret = f;
 	return 0;
+}
+
+struct ovl_file *ovl_file_close(struct ovl_file *f)
+{
+	if (!f)
+		return NULL;
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f);
+	return NULL;
+}
+
+ssize_t ovl_file_read(struct ovl_file *f, void *buf, size_t size, uint64_t off)
+{
+	ssize_t n;
+
+	if (f->fd < 0)
+		return f->layer->ops->read(f->layer->data, f->lower, buf, size,
+					   off);
+	n = pread(f->fd, buf, size, (off_t)off);
+	return n < 0 ? -errno : n;
+}
+
+int ovl_file_map(struct ovl_file *f, uint64_t off, int *ret_fd,
+		 uint64_t *ret_pos, uint64_t *ret_len)
+{
+	if (f->fd < 0)
+		return f->layer->ops->map(f->layer->data, f->lower, off, ret_fd,
+					  ret_pos, ret_len);
+	/* the upper file: read from the fd, short at its end */
+	*ret_fd = f->fd;
+	*ret_pos = off;
+	*ret_len = UINT64_MAX - off;
+	return 0;
+}
+
+ssize_t ovl_file_write(struct ovl_file *f, const void *buf, size_t size,
+		       uint64_t off)
+{
+	ssize_t n;
+
+	if (f->fd < 0)
+		return -EBADF;
+	n = pwrite(f->fd, buf, size, (off_t)off);
+	return n < 0 ? -errno : n;
+}
+
+int ovl_file_fsync(struct ovl_file *f, int datasync)
+{
+	if (f->fd < 0)
+		return 0;
+	if ((datasync ? fdatasync(f->fd) : fsync(f->fd)) < 0)
+		return -errno;
+	return 0;
+}
+
+int ovl_file_fallocate(struct ovl_file *f, int mode, off_t off, off_t len)
+{
+	if (f->fd < 0)
+		return -EBADF;
+	return fallocate(f->fd, mode, off, len) < 0 ? -errno : 0;
+}
+
+int ovl_file_lseek(struct ovl_file *f, int64_t off, int whence, int64_t *ret)
+{
+	off_t p;
+
+	if (f->fd < 0)
+		return f->layer->ops->lseek(f->layer->data, f->lower, off,
+					    whence, ret);
+	p = lseek(f->fd, (off_t)off, whence);
+	if (p < 0)
+		return -errno;
+	*ret = p;
+	return 0;
+}
+
+int ovl_file_stat(struct ovl_file *f, struct stat *ret)
+{
+	if (f->fd < 0)
+		return f->layer->ops->getattr(f->layer->data, f->lower, ret);
+	return fstat(f->fd, ret) < 0 ? -errno : 0;
+}
+
+int ovl_view_create(struct ovl_view *v, const struct ovl_cred *cred,
+		    uint64_t dir, const char *name, mode_t mode, int flags,
+		    struct stat *ret_st, struct ovl_file **ret)
+{
+	if (!v->m)
+		return -EROFS;
+	return ovl_merge_create(v->m, cred, dir, name, mode, flags, ret_st,
+				ret);
+}
+
+int ovl_view_mknod(struct ovl_view *v, const struct ovl_cred *cred,
+		   uint64_t dir, const char *name, mode_t mode, dev_t rdev,
+		   struct stat *ret)
+{
+	if (!v->m)
+		return -EROFS;
+	return ovl_merge_mknod(v->m, cred, dir, name, mode, rdev, ret);
+}
+
+int ovl_view_mkdir(struct ovl_view *v, const struct ovl_cred *cred,
+		   uint64_t dir, const char *name, mode_t mode,
+		   struct stat *ret)
+{
+	if (!v->m)
+		return -EROFS;
+	return ovl_merge_mkdir(v->m, cred, dir, name, mode, ret);
+}
+
+int ovl_view_symlink(struct ovl_view *v, const struct ovl_cred *cred,
+		     uint64_t dir, const char *name, const char *target,
+		     struct stat *ret)
+{
+	if (!v->m)
+		return -EROFS;
+	return ovl_merge_symlink(v->m, cred, dir, name, target, ret);
+}
+
+int ovl_view_link(struct ovl_view *v, uint64_t ino, uint64_t newdir,
+		  const char *newname, struct stat *ret)
+{
+	if (!v->m)
+		return -EROFS;
+	return ovl_merge_link(v->m, ino, newdir, newname, ret);
+}
+
+int ovl_view_unlink(struct ovl_view *v, uint64_t dir, const char *name)
+{
+	if (!v->m)
+		return -EROFS;
+	return ovl_merge_unlink(v->m, dir, name);
+}
+
+int ovl_view_rmdir(struct ovl_view *v, uint64_t dir, const char *name)
+{
+	if (!v->m)
+		return -EROFS;
+	return ovl_merge_rmdir(v->m, dir, name);
+}
+
+int ovl_view_rename(struct ovl_view *v, uint64_t dir, const char *name,
+		    uint64_t newdir, const char *newname, unsigned flags)
+{
+	if (!v->m)
+		return -EROFS;
+	return ovl_merge_rename(v->m, dir, name, newdir, newname, flags);
+}
+
+int ovl_view_setattr(struct ovl_view *v, uint64_t ino,
+		     const struct ovl_setattr *attr, struct ovl_file *f,
+		     struct stat *ret)
+{
+	if (!v->m)
+		return -EROFS;
+	return ovl_merge_setattr(v->m, ino, attr, f, ret);
+}
+
+int ovl_view_setxattr(struct ovl_view *v, uint64_t ino, const char *name,
+		      const void *value, size_t size, int flags)
+{
+	if (!v->m)
+		return -EROFS;
+	return ovl_merge_setxattr(v->m, ino, name, value, size, flags);
+}
+
+int ovl_view_removexattr(struct ovl_view *v, uint64_t ino, const char *name)
+{
+	if (!v->m)
+		return -EROFS;
+	return ovl_merge_removexattr(v->m, ino, name);
+}
+
+int ovl_view_fsyncdir(struct ovl_view *v, uint64_t ino, int datasync)
+{
+	if (!v->m)
+		return 0;
+	return ovl_merge_fsyncdir(v->m, ino, datasync);
 }
 
 ssize_t ovl_view_read(struct ovl_view *v, uint64_t ino, void *buf, size_t size,
@@ -202,6 +446,8 @@ ssize_t ovl_view_read(struct ovl_view *v, uint64_t ino, void *buf, size_t size,
 {
 	uint32_t id;
 
+	if (v->m)
+		return ovl_merge_read(v->m, ino, buf, size, off);
 	if (!ino_to_id(v, ino, &id))
 		return -ESTALE;
 	return v->lower.ops->read(v->lower.data, id, buf, size, off);
@@ -212,6 +458,8 @@ int ovl_view_map(struct ovl_view *v, uint64_t ino, uint64_t off, int *ret_fd,
 {
 	uint32_t id;
 
+	if (v->m)
+		return ovl_merge_map(v->m, ino, off, ret_fd, ret_pos, ret_len);
 	if (!ino_to_id(v, ino, &id))
 		return -ESTALE;
 	return v->lower.ops->map(v->lower.data, id, off, ret_fd, ret_pos,
@@ -223,6 +471,8 @@ int ovl_view_lseek(struct ovl_view *v, uint64_t ino, int64_t off, int whence,
 {
 	uint32_t id;
 
+	if (v->m)
+		return ovl_merge_lseek(v->m, ino, off, whence, ret);
 	if (!ino_to_id(v, ino, &id))
 		return -ESTALE;
 	return v->lower.ops->lseek(v->lower.data, id, off, whence, ret);
@@ -233,6 +483,8 @@ ssize_t ovl_view_listxattr(struct ovl_view *v, uint64_t ino, char *buf,
 {
 	uint32_t id;
 
+	if (v->m)
+		return ovl_merge_listxattr(v->m, ino, buf, size);
 	if (!ino_to_id(v, ino, &id))
 		return -ESTALE;
 	return v->lower.ops->listxattr(v->lower.data, id, buf, size);
@@ -243,14 +495,23 @@ ssize_t ovl_view_getxattr(struct ovl_view *v, uint64_t ino, const char *name,
 {
 	uint32_t id;
 
+	if (v->m)
+		return ovl_merge_getxattr(v->m, ino, name, buf, size);
 	if (!ino_to_id(v, ino, &id))
 		return -ESTALE;
 	return v->lower.ops->getxattr(v->lower.data, id, name, buf, size);
 }
 
 void ovl_view_statfs(struct ovl_view *v, uint64_t *ret_files,
-		     uint64_t *ret_bytes)
+		     uint64_t *ret_bytes, uint64_t *ret_free)
 {
+	if (v->m) {
+		ovl_merge_statfs(v->m, ret_files, ret_bytes, ret_free);
+		if (*ret_bytes < v->bytes)
+			*ret_bytes = v->bytes;
+		return;
+	}
 	*ret_files = v->files;
 	*ret_bytes = v->bytes;
+	*ret_free = 0;
 }

@@ -14,8 +14,15 @@
  * are never reused during a mount; a commit maps them to ext2 inode numbers
  * of its own (one per view inode, so hardlinks stay one inode).
  *
- * Thread safety: every call may run concurrently; template-only nodes are
- * immutable, so no lock is taken on the read path.
+ * With an upper layer, nodes that exist only there get numbers above the
+ * template's, handed out for the life of the mount; a template file that
+ * is copied up keeps its number (the upper copy records its origin), so
+ * hardlinks and st_ino survive copy-up and remounts.
+ *
+ * Thread safety: every call may run concurrently. A read-only view takes
+ * no lock at all. A writable view serializes namespace and metadata
+ * changes on one mutex (see merge.c); reads and writes through an open
+ * handle take none.
  */
 #ifndef OVL_VIEW_H
 #define OVL_VIEW_H
@@ -26,15 +33,56 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "common/err.h"
 #include "overlay/layer.h"
 
 #define OVL_ROOT_INO 1u
 
 struct ovl_view;
 struct ovl_dir;
+struct ovl_file;
 
-/* Takes nothing: @lower is copied, its data borrowed for the view's life. */
-int ovl_view_new(const struct ovl_layer *lower, struct ovl_view **ret);
+struct ovl_view_opts {
+	/* the per-domain upper directory; NULL for a read-only view */
+	const char *upper_dir;
+};
+
+/* Who asks for a new node: it is owned by them (as on a local fs). */
+struct ovl_cred {
+	uid_t uid;
+	gid_t gid;
+};
+
+enum {
+	OVL_SET_MODE = 1 << 0,
+	OVL_SET_UID = 1 << 1,
+	OVL_SET_GID = 1 << 2,
+	OVL_SET_SIZE = 1 << 3,
+	OVL_SET_ATIME = 1 << 4,
+	OVL_SET_MTIME = 1 << 5,
+	OVL_SET_ATIME_NOW = 1 << 6,
+	OVL_SET_MTIME_NOW = 1 << 7,
+	OVL_SET_CTIME = 1 << 8,
+};
+
+struct ovl_setattr {
+	unsigned valid; /* OVL_SET_* */
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	off_t size;
+	struct timespec atime, mtime;
+};
+
+/*
+ * Takes nothing: @lower is copied, its data borrowed for the view's life.
+ * @opts may be NULL (read-only). With an upper directory, every change
+ * lands there and the view is writable; see overlay/upper.h for the
+ * on-disk encoding.
+ */
+int ovl_view_new(const struct ovl_layer *lower,
+		 const struct ovl_view_opts *opts, struct ovl_view **ret,
+		 struct dm_err *err);
 struct ovl_view *ovl_view_free(struct ovl_view *v);
 
 /* True when the view is read-only (no upper layer): writes get -EROFS. */
@@ -43,9 +91,15 @@ bool ovl_view_readonly(const struct ovl_view *v);
 /* True when the node cannot change during the view's life. */
 bool ovl_view_immutable(const struct ovl_view *v, uint64_t ino);
 
-/* Looks @name up in directory @dir; fills *ret_st (st_ino set). */
+/*
+ * Looks @name up in directory @dir; fills *ret_st (st_ino is the view
+ * inode number). Takes one lookup reference on it, as a FUSE lookup does.
+ */
 int ovl_view_lookup(struct ovl_view *v, uint64_t dir, const char *name,
 		    struct stat *ret_st);
+
+/* Takes one more lookup reference (a readdirplus entry that was sent). */
+void ovl_view_ref(struct ovl_view *v, uint64_t ino);
 
 /* The kernel dropped @n references to @ino (lookup-count discipline). */
 void ovl_view_forget(struct ovl_view *v, uint64_t ino, uint64_t n);
@@ -67,8 +121,57 @@ uint64_t ovl_dir_count(const struct ovl_dir *d);
 int ovl_dir_entry(struct ovl_dir *d, uint64_t i, const char **ret_name,
 		  struct stat *ret_st);
 
-/* Checks that @ino can be opened with @flags (O_ACCMODE, O_TRUNC...). */
-int ovl_view_open(struct ovl_view *v, uint64_t ino, int flags);
+/*
+ * Opens @ino with open(2) @flags (O_ACCMODE, O_TRUNC, ...): a template file
+ * opened for writing is copied up first. The handle keeps working after
+ * the name is unlinked.
+ */
+int ovl_view_open(struct ovl_view *v, uint64_t ino, int flags,
+		  struct ovl_file **ret);
+struct ovl_file *ovl_file_close(struct ovl_file *f);
+ssize_t ovl_file_read(struct ovl_file *f, void *buf, size_t size, uint64_t off);
+int ovl_file_map(struct ovl_file *f, uint64_t off, int *ret_fd,
+		 uint64_t *ret_pos, uint64_t *ret_len);
+ssize_t ovl_file_write(struct ovl_file *f, const void *buf, size_t size,
+		       uint64_t off);
+int ovl_file_fsync(struct ovl_file *f, int datasync);
+int ovl_file_fallocate(struct ovl_file *f, int mode, off_t off, off_t len);
+int ovl_file_lseek(struct ovl_file *f, int64_t off, int whence, int64_t *ret);
+/* fstat of the handle (works on unlinked files); st_ino left to caller. */
+int ovl_file_stat(struct ovl_file *f, struct stat *ret);
+
+/*
+ * Namespace changes. Each returns the new node's attributes in *ret (and
+ * takes a lookup reference on it) where it creates one. -EROFS on a
+ * read-only view. Permission checks are the kernel's (default_permissions).
+ */
+int ovl_view_create(struct ovl_view *v, const struct ovl_cred *cred,
+		    uint64_t dir, const char *name, mode_t mode, int flags,
+		    struct stat *ret_st, struct ovl_file **ret);
+int ovl_view_mknod(struct ovl_view *v, const struct ovl_cred *cred,
+		   uint64_t dir, const char *name, mode_t mode, dev_t rdev,
+		   struct stat *ret);
+int ovl_view_mkdir(struct ovl_view *v, const struct ovl_cred *cred,
+		   uint64_t dir, const char *name, mode_t mode,
+		   struct stat *ret);
+int ovl_view_symlink(struct ovl_view *v, const struct ovl_cred *cred,
+		     uint64_t dir, const char *name, const char *target,
+		     struct stat *ret);
+int ovl_view_link(struct ovl_view *v, uint64_t ino, uint64_t newdir,
+		  const char *newname, struct stat *ret);
+int ovl_view_unlink(struct ovl_view *v, uint64_t dir, const char *name);
+int ovl_view_rmdir(struct ovl_view *v, uint64_t dir, const char *name);
+/* @flags: RENAME_NOREPLACE, RENAME_EXCHANGE. */
+int ovl_view_rename(struct ovl_view *v, uint64_t dir, const char *name,
+		    uint64_t newdir, const char *newname, unsigned flags);
+/* @f may be NULL; it is used for a size change on an open file. */
+int ovl_view_setattr(struct ovl_view *v, uint64_t ino,
+		     const struct ovl_setattr *attr, struct ovl_file *f,
+		     struct stat *ret);
+int ovl_view_setxattr(struct ovl_view *v, uint64_t ino, const char *name,
+		      const void *value, size_t size, int flags);
+int ovl_view_removexattr(struct ovl_view *v, uint64_t ino, const char *name);
+int ovl_view_fsyncdir(struct ovl_view *v, uint64_t ino, int datasync);
 
 ssize_t ovl_view_read(struct ovl_view *v, uint64_t ino, void *buf, size_t size,
 		      uint64_t off);
@@ -85,8 +188,8 @@ ssize_t ovl_view_listxattr(struct ovl_view *v, uint64_t ino, char *buf,
 ssize_t ovl_view_getxattr(struct ovl_view *v, uint64_t ino, const char *name,
 			  void *buf, size_t size);
 
-/* Totals for statfs. */
+/* Totals for statfs: inodes, bytes used, bytes free for writing. */
 void ovl_view_statfs(struct ovl_view *v, uint64_t *ret_files,
-		     uint64_t *ret_bytes);
+		     uint64_t *ret_bytes, uint64_t *ret_free);
 
 #endif

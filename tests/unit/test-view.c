@@ -116,7 +116,7 @@ static struct ovl_view *new_view(void)
 	struct ovl_layer l = { .ops = &mem_ops, .nodes = 4 };
 	struct ovl_view *v = NULL;
 
-	assert_int_equal(ovl_view_new(&l, &v), 0);
+	assert_int_equal(ovl_view_new(&l, NULL, &v, NULL), 0);
 	return v;
 }
 
@@ -167,10 +167,19 @@ static void readonly_view_refuses_writes(void **state)
 	char buf[16];
 
 	assert_true(ovl_view_readonly(v));
-	assert_int_equal(ovl_view_open(v, 2, O_RDONLY), 0);
-	assert_int_equal(ovl_view_open(v, 2, O_WRONLY), -EROFS);
-	assert_int_equal(ovl_view_open(v, 2, O_RDWR), -EROFS);
-	assert_int_equal(ovl_view_open(v, 2, O_RDONLY | O_TRUNC), -EROFS);
+	struct ovl_file *f = NULL;
+	struct ovl_cred cred = { 0, 0 };
+	struct stat st;
+
+	assert_int_equal(ovl_view_open(v, 2, O_RDONLY, &f), 0);
+	assert_int_equal(ovl_file_read(f, buf, sizeof(buf), 0), 5);
+	assert_int_equal(ovl_file_write(f, "x", 1, 0), -EBADF);
+	ovl_file_close(f);
+	assert_int_equal(ovl_view_open(v, 2, O_WRONLY, &f), -EROFS);
+	assert_int_equal(ovl_view_open(v, 2, O_RDWR, &f), -EROFS);
+	assert_int_equal(ovl_view_open(v, 2, O_RDONLY | O_TRUNC, &f), -EROFS);
+	assert_int_equal(ovl_view_mkdir(v, &cred, 1, "d", 0755, &st), -EROFS);
+	assert_int_equal(ovl_view_unlink(v, 1, "a"), -EROFS);
 	assert_int_equal(ovl_view_read(v, 2, buf, sizeof(buf), 1), 4);
 	assert_memory_equal(buf, "ello", 4);
 	assert_int_equal(ovl_view_readlink(v, 4, buf, sizeof(buf)), 4);

@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Upper-directory primitives: safe resolution below the overlay root and
+ * the on-disk encoding of whiteouts, opaque directories, redirects, origins
+ * and non-root ownership (see upper.h). Stateless beyond the root fd.
+ */
+#include "overlay/upper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+
+static const char *const xa_names[][2] = {
+	/* { root, ordinary user } */
+	[OVL_XA_OPAQUE] = { "trusted.overlay.opaque", "user.overlay.opaque" },
+	[OVL_XA_REDIRECT] = { "trusted.overlay.redirect",
+			      "user.overlay.redirect" },
+	[OVL_XA_ORIGIN] = { "trusted.domufs.origin", "user.domufs.origin" },
+	[OVL_XA_OVERRIDE] = { "user.containers.override_stat",
+			      "user.containers.override_stat" },
+};
+
+int ovl_upper_open(const char *dir, struct ovl_upper *ret)
+{
+	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	ret->root_fd = fd;
+	ret->privileged = geteuid() == 0;
+	return 0;
+}
+
+void ovl_upper_close(struct ovl_upper *u)
+{
+	if (u->root_fd >= 0)
+		close(u->root_fd);
+	u->root_fd = -1;
+}
+
+int ovl_upper_opendir(const struct ovl_upper *u, const char *rel, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_DIRECTORY | O_CLOEXEC |
+				    O_NOFOLLOW),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+			   RESOLVE_NO_MAGICLINKS,
+	};
+	long fd;
+
+	if (!*rel)
+		rel = ".";
+	fd = syscall(SYS_openat2, u->root_fd, rel, &how, sizeof(how));
+	if (fd < 0)
+		return -errno;
+	return (int)fd;
+}
+
+static int wh_name(const char *name, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, OVL_WH_PREFIX "%s", name);
+
+	if (n < 0 || (size_t)n >= size || n > 255)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+bool ovl_upper_is_whiteout(int dirfd, const char *name, const struct stat *st)
+{
+	char wh[512];
+	struct stat wst;
+
+	if (st && S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0))
+		return true;
+	if (st)
+		return false; /* a real entry shadows a stale .wh. file */
+	if (wh_name(name, wh, sizeof(wh)) < 0)
+		return false;
+	return fstatat(dirfd, wh, &wst, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+int ovl_upper_whiteout(const struct ovl_upper *u, int dirfd, const char *name)
+{
+	char wh[512];
+	int fd, r;
+
+	if (u->privileged &&
+	    mknodat(dirfd, name, S_IFCHR | 0000, makedev(0, 0)) == 0)
+		return 0;
+	r = wh_name(name, wh, sizeof(wh));
+	if (r < 0)
+		return r;
+	fd = openat(dirfd, wh, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+		    0600);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+int ovl_upper_clear_whiteout(int dirfd, const char *name)
+{
+	char wh[512];
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    ovl_upper_is_whiteout(dirfd, name, &st) &&
+	    unlinkat(dirfd, name, 0) < 0)
+		return -errno;
+	if (wh_name(name, wh, sizeof(wh)) == 0 && unlinkat(dirfd, wh, 0) < 0 &&
+	    errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/*
+ * "/proc/self/fd/N/name": the parent is pinned, the name never followed.
+ * With name NULL or "", the fd's own file.
+ */
+static int proc_path(int dirfd, const char *name, char *buf, size_t size)
+{
+	int n = name && *name ? snprintf(buf, size, "/proc/self/fd/%d/%s",
+					 dirfd, name) :
+				snprintf(buf, size, "/proc/self/fd/%d", dirfd);
+
+	if (n < 0 || (size_t)n >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* With no name the path is the fd's magic link: follow it, it is the file. */
+static bool fd_only(const char *name)
+{
+	return !name || !*name;
+}
+
+ssize_t ovl_upper_getxa(int dirfd, const char *name, enum ovl_xa which,
+			char *buf, size_t size)
+{
+	char p[512];
+	ssize_t n = -ENODATA;
+
+	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
+		return -ENAMETOOLONG;
+	for (int k = 0; k < 2; k++) {
+		n = (fd_only(name) ? getxattr : lgetxattr)(
+			p, xa_names[which][k], buf, size);
+		if (n >= 0)
+			return n;
+		n = -errno;
+		if (n != -ENODATA && n != -EPERM && n != -ENOTSUP)
+			return n;
+	}
+	return -ENODATA;
+}
+
+int ovl_upper_setxa(const struct ovl_upper *u, int dirfd, const char *name,
+		    enum ovl_xa which, const char *value, size_t size)
+{
+	char p[512];
+
+	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
+		return -ENAMETOOLONG;
+	if ((fd_only(name) ? setxattr : lsetxattr)(
+		    p, xa_names[which][u->privileged ? 0 : 1], value, size, 0) <
+	    0)
+		return -errno;
+	return 0;
+}
+
+int ovl_upper_rmxa(int dirfd, const char *name, enum ovl_xa which)
+{
+	char p[512];
+
+	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
+		return -ENAMETOOLONG;
+	for (int k = 0; k < 2; k++)
+		if ((fd_only(name) ? removexattr :
+				     lremovexattr)(p, xa_names[which][k]) < 0 &&
+		    errno != ENODATA && errno != EPERM && errno != ENOTSUP)
+			return -errno;
+	return 0;
+}
+
+bool ovl_upper_private_xattr(const char *name)
+{
+	return !strncmp(name, "trusted.overlay.", 16) ||
+	       !strncmp(name, "user.overlay.", 13) ||
+	       !strncmp(name, "trusted.domufs.", 15) ||
+	       !strncmp(name, "user.domufs.", 12) ||
+	       !strcmp(name, "user.containers.override_stat");
+}
+
+ssize_t ovl_upper_listxattr(int dirfd, const char *name, char *buf, size_t size)
+{
+	char p[512];
+	_cleanup_free_ char *raw = NULL;
+	ssize_t n, out = 0;
+
+	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
+		return -ENAMETOOLONG;
+	ssize_t (*list)(const char *, char *, size_t) =
+		fd_only(name) ? listxattr : llistxattr;
+
+	n = list(p, NULL, 0);
+	if (n < 0)
+		return -errno;
+	raw = malloc((size_t)n + 1);
+	if (!raw)
+		return -ENOMEM;
+	n = list(p, raw, (size_t)n);
+	if (n < 0)
+		return -errno;
+	for (ssize_t i = 0; i < n;) {
+		size_t len = strlen(raw + i) + 1;
+
+		if (!ovl_upper_private_xattr(raw + i)) {
+			if (size) {
+				if ((size_t)out + len > size)
+					return -ERANGE;
+				memcpy(buf + out, raw + i, len);
+			}
+			out += (ssize_t)len;
+		}
+		i += (ssize_t)len;
+	}
+	return out;
+}
+
+ssize_t ovl_upper_getxattr(int dirfd, const char *name, const char *xname,
+			   void *buf, size_t size)
+{
+	char p[512];
+	ssize_t n;
+
+	if (ovl_upper_private_xattr(xname))
+		return -ENODATA;
+	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
+		return -ENAMETOOLONG;
+	n = (fd_only(name) ? getxattr : lgetxattr)(p, xname, buf, size);
+	return n < 0 ? -errno : n;
+}
+
+int ovl_upper_setxattr(int dirfd, const char *name, const char *xname,
+		       const void *value, size_t size, int flags)
+{
+	char p[512];
+
+	if (ovl_upper_private_xattr(xname))
+		return -EPERM;
+	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
+		return -ENAMETOOLONG;
+	return (fd_only(name) ? setxattr : lsetxattr)(p, xname, value, size,
+						      flags) < 0 ?
+		       -errno :
+		       0;
+}
+
+int ovl_upper_removexattr(int dirfd, const char *name, const char *xname)
+{
+	char p[512];
+
+	if (ovl_upper_private_xattr(xname))
+		return -ENODATA;
+	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
+		return -ENAMETOOLONG;
+	return (fd_only(name) ? removexattr : lremovexattr)(p, xname) < 0 ?
+		       -errno :
+		       0;
+}
+
+void ovl_upper_apply_override(int dirfd, const char *name, struct stat *st)
+{
+	char buf[128], type[64];
+	unsigned uid, gid, mode, maj, min;
+	ssize_t n = ovl_upper_getxa(dirfd, name, OVL_XA_OVERRIDE, buf,
+				    sizeof(buf) - 1);
+
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	if (sscanf(buf, "%u:%u:%o:%63s", &uid, &gid, &mode, type) < 3)
+		return;
+	st->st_uid = uid;
+	st->st_gid = gid;
+	st->st_mode = (st->st_mode & S_IFMT) | (mode & 07777);
+	if (sscanf(buf, "%*u:%*u:%*o:%63s", type) != 1)
+		return;
+	if (sscanf(type, "char-%u-%u", &maj, &min) == 2) {
+		st->st_mode = S_IFCHR | (mode & 07777);
+		st->st_rdev = makedev(maj, min);
+		st->st_size = 0;
+	} else if (sscanf(type, "block-%u-%u", &maj, &min) == 2) {
+		st->st_mode = S_IFBLK | (mode & 07777);
+		st->st_rdev = makedev(maj, min);
+		st->st_size = 0;
+	} else if (!strcmp(type, "pipe")) {
+		st->st_mode = S_IFIFO | (mode & 07777);
+		st->st_size = 0;
+	} else if (!strcmp(type, "socket")) {
+		st->st_mode = S_IFSOCK | (mode & 07777);
+		st->st_size = 0;
+	}
+}
+
+int ovl_upper_set_override(const struct ovl_upper *u, int dirfd,
+			   const char *name, uid_t uid, gid_t gid, mode_t mode,
+			   dev_t rdev)
+{
+	char buf[128];
+	const char *t;
+	char dev[64];
+	int n;
+
+	switch (mode & S_IFMT) {
+	case S_IFDIR:
+		t = "dir";
+		break;
+	case S_IFLNK:
+		t = "symlink";
+		break;
+	case S_IFIFO:
+		t = "pipe";
+		break;
+	case S_IFSOCK:
+		t = "socket";
+		break;
+	case S_IFCHR:
+	case S_IFBLK:
+		snprintf(dev, sizeof(dev), "%s-%u-%u",
+			 S_ISCHR(mode) ? "char" : "block", major(rdev),
+			 minor(rdev));
+		t = dev;
+		break;
+	default:
+		t = "file";
+	}
+	n = snprintf(buf, sizeof(buf), "%u:%u:%04o:%s", (unsigned)uid,
+		     (unsigned)gid, (unsigned)(mode & 07777), t);
+	return ovl_upper_setxa(u, dirfd, name, OVL_XA_OVERRIDE, buf, (size_t)n);
+}

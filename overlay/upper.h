@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The per-domain upper directory on disk. Every access is relative to the
+ * overlay root's directory fd, resolved by the kernel with openat2()
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, and final components are handled
+ * with *at() calls that do not follow symlinks: nothing planted in the
+ * overlay or the template can lead outside it.
+ *
+ * The encoding (compatible with kernel overlayfs and fuse-overlayfs):
+ *  - whiteout: a character device 0/0 named like the hidden entry (root),
+ *    or an empty file ".wh.NAME" (ordinary users, as fuse-overlayfs);
+ *  - opaque directory: xattr {trusted,user}.overlay.opaque = "y";
+ *  - renamed template directory: {trusted,user}.overlay.redirect = the
+ *    absolute path of the template directory it continues;
+ *  - copied-up template file: {trusted,user}.domufs.origin = its absolute
+ *    path in the template (keeps its inode number and hardlink group);
+ *  - ordinary users: ownership, mode and device numbers that cannot be
+ *    set for real go to user.containers.override_stat = "uid:gid:mode:type"
+ *    (containers/storage and fuse-overlayfs convention).
+ * trusted.* is used when the daemon runs as root, user.* otherwise; both
+ * are read.
+ */
+#ifndef OVL_UPPER_H
+#define OVL_UPPER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#define OVL_WH_PREFIX ".wh."
+#define OVL_WH_OPAQUE ".wh..wh..opq"
+
+enum ovl_xa {
+	OVL_XA_OPAQUE,
+	OVL_XA_REDIRECT,
+	OVL_XA_ORIGIN,
+	OVL_XA_OVERRIDE,
+};
+
+struct ovl_upper {
+	int root_fd; /* O_PATH | O_DIRECTORY */
+	bool privileged; /* running as root: trusted.*, mknod, chown */
+};
+
+int ovl_upper_open(const char *dir, struct ovl_upper *ret);
+void ovl_upper_close(struct ovl_upper *u);
+
+/* Opens directory @rel ("" for the root) as O_PATH; -errno (ELOOP: a symlink). */
+int ovl_upper_opendir(const struct ovl_upper *u, const char *rel, int flags);
+
+/* True when @name in @dirfd is a whiteout (either encoding). */
+bool ovl_upper_is_whiteout(int dirfd, const char *name, const struct stat *st);
+
+/* Makes @name in @dirfd a whiteout (replacing nothing: it must not exist). */
+int ovl_upper_whiteout(const struct ovl_upper *u, int dirfd, const char *name);
+
+/* Removes a whiteout of @name if there is one. */
+int ovl_upper_clear_whiteout(int dirfd, const char *name);
+
+/*
+ * Private xattrs of @name in @dirfd (name NULL: the file @dirfd itself).
+ * get: value length or -errno (-ENODATA when absent).
+ */
+ssize_t ovl_upper_getxa(int dirfd, const char *name, enum ovl_xa which,
+			char *buf, size_t size);
+int ovl_upper_setxa(const struct ovl_upper *u, int dirfd, const char *name,
+		    enum ovl_xa which, const char *value, size_t size);
+int ovl_upper_rmxa(int dirfd, const char *name, enum ovl_xa which);
+
+/* True for xattr names the overlay keeps for itself (hidden in the view). */
+bool ovl_upper_private_xattr(const char *name);
+
+/* User xattrs on any file type, through /proc/self/fd (no symlink follow). */
+ssize_t ovl_upper_listxattr(int dirfd, const char *name, char *buf,
+			    size_t size);
+ssize_t ovl_upper_getxattr(int dirfd, const char *name, const char *xname,
+			   void *buf, size_t size);
+int ovl_upper_setxattr(int dirfd, const char *name, const char *xname,
+		       const void *value, size_t size, int flags);
+int ovl_upper_removexattr(int dirfd, const char *name, const char *xname);
+
+/* Applies user.containers.override_stat to @st when present. */
+void ovl_upper_apply_override(int dirfd, const char *name, struct stat *st);
+/* Records owner, mode and type for a non-root overlay. */
+int ovl_upper_set_override(const struct ovl_upper *u, int dirfd,
+			   const char *name, uid_t uid, gid_t gid, mode_t mode,
+			   dev_t rdev);
+
+#endif
