@@ -316,6 +316,7 @@ struct child {
 	uint32_t lower; /* template node visible here, NO_LOWER if none */
 	bool opaque; /* upper dir hides the template's */
 	bool shadowed; /* a template entry of that name exists below */
+	bool metacopy; /* upper file without its data: read the origin */
 };
 
 static int64_t lower_lookup(struct ovl_merge *m, uint32_t dir, const char *name)
@@ -446,6 +447,11 @@ static int resolve_child(struct ovl_merge *m, struct mnode *p, int pfd,
 		if (n > 0) {
 			buf[n] = '\0';
 			c->lower = lower_abs(m, buf);
+			c->metacopy = S_ISREG(c->ust.st_mode) &&
+				      c->lower != NO_LOWER &&
+				      ovl_upper_getxa(pfd, name,
+						      OVL_XA_METACOPY, buf,
+						      sizeof(buf)) >= 0;
 		}
 	}
 	return 0;
@@ -563,6 +569,13 @@ static int node_stat(struct ovl_merge *m, struct mnode *n, int pfd,
 		*ret = c->ust;
 		if (!m->up.privileged)
 			ovl_upper_apply_override(pfd, name, ret);
+		if (c->metacopy) {
+			struct stat lst;
+
+			if (m->lower.ops->getattr(m->lower.data, c->lower,
+						  &lst) == 0)
+				ret->st_blocks = lst.st_blocks;
+		}
 		if (S_ISDIR(ret->st_mode)) {
 			_cleanup_close_ int dfd = openat(
 				pfd, name,
@@ -1216,7 +1229,7 @@ ssize_t ovl_merge_read(struct ovl_merge *m, uint64_t ino, void *buf,
 	n = get_node(m, ino);
 	r = n ? locate(m, n, &l) : -ESTALE;
 	if (r == 0) {
-		if (l.c.upper) {
+		if (l.c.upper && !l.c.metacopy) {
 			int fd = open_upper_file(&l, O_RDONLY);
 
 			r = fd;
@@ -1248,9 +1261,10 @@ int ovl_merge_map(struct ovl_merge *m, uint64_t ino, uint64_t off, int *ret_fd,
 	r = n ? locate(m, n, &l) : -ESTALE;
 	if (r == 0) {
 		/* Upper files have no stable fd here: callers read instead. */
-		r = l.c.upper ? -EOPNOTSUPP :
-				m->lower.ops->map(m->lower.data, l.c.lower, off,
-						  ret_fd, ret_pos, ret_len);
+		r = l.c.upper && !l.c.metacopy ?
+			    -EOPNOTSUPP :
+			    m->lower.ops->map(m->lower.data, l.c.lower, off,
+					      ret_fd, ret_pos, ret_len);
 		located_done(&l);
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -1268,7 +1282,7 @@ int ovl_merge_lseek(struct ovl_merge *m, uint64_t ino, int64_t off, int whence,
 	n = get_node(m, ino);
 	r = n ? locate(m, n, &l) : -ESTALE;
 	if (r == 0) {
-		if (l.c.upper) {
+		if (l.c.upper && !l.c.metacopy) {
 			int fd = open_upper_file(&l, O_RDONLY);
 
 			r = fd;
@@ -1581,7 +1595,7 @@ static int origin_of(struct ovl_merge *m, struct mnode *p, const char *name,
 /* Creates the upper copy of a template non-directory at (pfd, name). */
 static int copy_up_one(struct ovl_merge *m, int pfd, const char *name,
 		       uint32_t lower, const struct stat *lst,
-		       const char *origin)
+		       const char *origin, bool data)
 {
 	struct target t;
 	char originv[PATH_MAX + 2];
@@ -1596,13 +1610,19 @@ static int copy_up_one(struct ovl_merge *m, int pfd, const char *name,
 
 		if (tfd < 0)
 			return -errno;
-		r = copy_data(m, lower, (uint64_t)lst->st_size, tfd);
+		if (data)
+			r = copy_data(m, lower, (uint64_t)lst->st_size, tfd);
+		else if (ftruncate(tfd, lst->st_size) < 0)
+			r = -errno;
 		target_fd(&t, tfd);
 		if (r == 0)
 			r = apply_meta(m, &t, tfd, lst, lower);
 		if (r == 0)
 			r = ovl_upper_setxa(&m->up, tfd, NULL, OVL_XA_ORIGIN,
 					    originv, (size_t)n);
+		if (r == 0 && !data)
+			r = ovl_upper_setxa(&m->up, tfd, NULL, OVL_XA_METACOPY,
+					    "", 0);
 		/* Only now does the name appear: whole or not at all. */
 		if (r == 0 &&
 		    linkat(AT_FDCWD, t.proc, pfd, name, AT_SYMLINK_FOLLOW) < 0)
@@ -1643,11 +1663,38 @@ static int copy_up_one(struct ovl_merge *m, int pfd, const char *name,
 }
 
 /*
+ * Brings a metacopy file's data in: written into the upper inode itself
+ * (its hardlinks stay one file), times kept, and the metacopy mark removed
+ * last, so an interruption leaves the old, complete view.
+ */
+static int fill_metacopy(struct ovl_merge *m, struct located *l)
+{
+	struct stat st;
+	_cleanup_close_ int fd = open_upper_file(l, O_WRONLY);
+	struct timespec ts[2];
+	int r;
+
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	r = copy_data(m, l->c.lower, (uint64_t)st.st_size, fd);
+	if (r < 0)
+		return r;
+	ts[0] = st.st_atim;
+	ts[1] = st.st_mtim;
+	if (futimens(fd, ts) < 0)
+		return -errno;
+	return ovl_upper_rmxa(l->pfd, l->name, OVL_XA_METACOPY);
+}
+
+/*
  * Copies template non-directory @n up, with every other name of its
  * template hardlink group that still shows it, as hardlinks of one upper
- * inode, so the group stays one file.
+ * inode, so the group stays one file. Without @data, a regular file gets
+ * its metadata only (metacopy); with it, its data too.
  */
-static int copy_up_file(struct ovl_merge *m, struct mnode *n)
+static int copy_up_file(struct ovl_merge *m, struct mnode *n, bool data)
 {
 	struct located l;
 	struct saved_times pt;
@@ -1659,8 +1706,9 @@ static int copy_up_file(struct ovl_merge *m, struct mnode *n)
 	if (r < 0)
 		return r;
 	if (l.c.upper) {
+		r = data && l.c.metacopy ? fill_metacopy(m, &l) : 0;
 		located_done(&l);
-		return 0;
+		return r;
 	}
 	located_done(&l);
 	r = m->lower.ops->getattr(m->lower.data, l.c.lower, &lst);
@@ -1675,7 +1723,8 @@ static int copy_up_file(struct ovl_merge *m, struct mnode *n)
 		goto out_free;
 	}
 	times_save(pfd, &pt);
-	r = copy_up_one(m, pfd, n->aliases->name, l.c.lower, &lst, origin.s);
+	r = copy_up_one(m, pfd, n->aliases->name, l.c.lower, &lst, origin.s,
+			data);
 	times_restore(pfd, &pt);
 	if (r == 0 &&
 	    fstatat(pfd, n->aliases->name, &ust, AT_SYMLINK_NOFOLLOW) == 0)
@@ -1711,8 +1760,11 @@ out_free:
 	return r;
 }
 
-/* Makes node @n exist in the upper directory (files: full copy-up). */
-static int copy_up(struct ovl_merge *m, struct mnode *n)
+/*
+ * Makes node @n exist in the upper directory; @data: a regular file's data
+ * too (a write), else its metadata only (chmod, chown, xattrs, rename...).
+ */
+static int copy_up(struct ovl_merge *m, struct mnode *n, bool data)
 {
 	struct located l;
 	int r;
@@ -1723,8 +1775,10 @@ static int copy_up(struct ovl_merge *m, struct mnode *n)
 	if (r < 0)
 		return r;
 	located_done(&l);
-	if (l.c.upper)
+	if (l.c.upper && !(data && l.c.metacopy))
 		return 0;
+	if (l.c.upper)
+		return copy_up_file(m, n, data);
 	{
 		struct stat lst;
 
@@ -1740,12 +1794,10 @@ static int copy_up(struct ovl_merge *m, struct mnode *n)
 			return 0;
 		}
 	}
-	return copy_up_file(m, n);
+	return copy_up_file(m, n, data);
 }
 
 /* --- namespace changes --- */
-
-enum new_kind { NEW_FILE, NEW_DIR, NEW_NODE, NEW_SYMLINK };
 
 /* The gid a new entry gets: the caller's, or a setgid parent's. */
 static void new_owner(struct ovl_merge *m, struct mnode *p,
@@ -1960,7 +2012,7 @@ int ovl_merge_link(struct ovl_merge *m, uint64_t ino, uint64_t newdir,
 	}
 	if (r != -ENOENT)
 		goto out_unlock;
-	r = copy_up(m, n);
+	r = copy_up(m, n, false);
 	if (r < 0)
 		goto out_unlock;
 	r = locate(m, n, &l);
@@ -2073,7 +2125,7 @@ static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
 			return -ENOTEMPTY;
 	} else if (!c.upper && st.st_nlink > 1) {
 		/* keep the other names' link count right: one upper inode */
-		r = copy_up_file(m, n);
+		r = copy_up_file(m, n, false);
 		if (r < 0)
 			return r;
 		close(pfd);
@@ -2140,7 +2192,7 @@ static int prepare_moved(struct ovl_merge *m, struct mnode *n, bool is_dir,
 	char val[PATH_MAX + 2];
 	int r, len;
 
-	r = copy_up(m, n);
+	r = copy_up(m, n, false);
 	if (r < 0 || !is_dir)
 		return r;
 	r = dir_state(m, n, &lower, &opaque);
@@ -2291,11 +2343,11 @@ int ovl_merge_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 	return r;
 }
 
-/* (dirfd, name) of an upper node for metadata calls. */
-static int upper_target(struct ovl_merge *m, struct mnode *n, struct located *l,
-			struct target *t)
+/* (dirfd, name) of an upper node for metadata calls (@data: see copy_up). */
+static int upper_target(struct ovl_merge *m, struct mnode *n, bool data,
+			struct located *l, struct target *t)
 {
-	int r = copy_up(m, n);
+	int r = copy_up(m, n, data);
 
 	if (r < 0)
 		return r;
@@ -2325,7 +2377,7 @@ int ovl_merge_setattr(struct ovl_merge *m, uint64_t ino,
 		r = -ESTALE;
 		goto out_unlock;
 	}
-	r = upper_target(m, n, &l, &t);
+	r = upper_target(m, n, a->valid & OVL_SET_SIZE, &l, &t);
 	if (r < 0)
 		goto out_unlock;
 	r = stat_located(m, n, &l, &cur);
@@ -2421,7 +2473,7 @@ int ovl_merge_setxattr(struct ovl_merge *m, uint64_t ino, const char *name,
 
 	pthread_mutex_lock(&m->lock);
 	n = get_node(m, ino);
-	r = n ? upper_target(m, n, &l, &t) : -ESTALE;
+	r = n ? upper_target(m, n, false, &l, &t) : -ESTALE;
 	if (r == 0) {
 		r = ovl_upper_setxattr(xa_dirfd(&t, m->up.root_fd),
 				       t.dirfd == AT_FDCWD ? NULL : t.name,
@@ -2441,7 +2493,7 @@ int ovl_merge_removexattr(struct ovl_merge *m, uint64_t ino, const char *name)
 
 	pthread_mutex_lock(&m->lock);
 	n = get_node(m, ino);
-	r = n ? upper_target(m, n, &l, &t) : -ESTALE;
+	r = n ? upper_target(m, n, false, &l, &t) : -ESTALE;
 	if (r == 0) {
 		r = ovl_upper_removexattr(xa_dirfd(&t, m->up.root_fd),
 					  t.dirfd == AT_FDCWD ? NULL : t.name,
@@ -2491,11 +2543,11 @@ int ovl_merge_open(struct ovl_merge *m, uint64_t ino, int flags,
 	n = get_node(m, ino);
 	r = n ? 0 : -ESTALE;
 	if (r == 0 && write)
-		r = copy_up(m, n);
+		r = copy_up(m, n, true);
 	if (r == 0)
 		r = locate(m, n, &l);
 	if (r == 0) {
-		if (l.c.upper) {
+		if (l.c.upper && !l.c.metacopy) {
 			int fl = flags & (O_ACCMODE | O_TRUNC | O_SYNC |
 					  O_DSYNC | O_NOATIME);
 

@@ -28,6 +28,8 @@ static const char *const xa_names[][2] = {
 	[OVL_XA_ORIGIN] = { "trusted.domufs.origin", "user.domufs.origin" },
 	[OVL_XA_OVERRIDE] = { "user.containers.override_stat",
 			      "user.containers.override_stat" },
+	[OVL_XA_METACOPY] = { "trusted.overlay.metacopy",
+			      "user.overlay.metacopy" },
 };
 
 int ovl_upper_open(const char *dir, struct ovl_upper *ret)

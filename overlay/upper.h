@@ -14,6 +14,9 @@
  *    absolute path of the template directory it continues;
  *  - copied-up template file: {trusted,user}.domufs.origin = its absolute
  *    path in the template (keeps its inode number and hardlink group);
+ *  - metadata-only copy-up: {trusted,user}.overlay.metacopy (empty), the
+ *    upper file holds metadata and size but no data, which still comes
+ *    from the origin; removed once the data has been copied in full;
  *  - ordinary users: ownership, mode and device numbers that cannot be
  *    set for real go to user.containers.override_stat = "uid:gid:mode:type"
  *    (containers/storage and fuse-overlayfs convention).
@@ -36,6 +39,7 @@ enum ovl_xa {
 	OVL_XA_REDIRECT,
 	OVL_XA_ORIGIN,
 	OVL_XA_OVERRIDE,
+	OVL_XA_METACOPY,
 };
 
 struct ovl_upper {
