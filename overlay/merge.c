@@ -640,30 +640,17 @@ static int stat_located(struct ovl_merge *m, struct mnode *n, struct located *l,
 			struct stat *ret)
 {
 	if (n == m->root) {
-		int r = 0;
+		/* The upper root carries the root's metadata (see adopt_root). */
+		_cleanup_close_ int dfd = ovl_upper_opendir(&m->up, "", O_PATH);
 
 		*ret = l->c.ust;
 		if (!m->up.privileged)
 			ovl_upper_apply_override(m->up.root_fd, NULL, ret);
-		{
-			struct stat lst;
-
-			r = m->lower.ops->getattr(m->lower.data, OVL_LAYER_ROOT,
-						  &lst);
-			if (r == 0 && !l->c.upper)
-				*ret = lst;
-		}
-		{
-			_cleanup_close_ int dfd =
-				ovl_upper_opendir(&m->up, "", O_PATH);
-
-			ret->st_nlink =
-				2 + merged_subdirs(m, dfd, OVL_LAYER_ROOT,
+		ret->st_nlink = 2 + merged_subdirs(m, dfd, OVL_LAYER_ROOT,
 						   false,
 						   l->c.ust.st_nlink - 2);
-		}
 		ret->st_ino = OVL_ROOT_INO;
-		return r;
+		return 0;
 	}
 	return node_stat(m, n, l->pfd, l->name, &l->c, ret);
 }
@@ -714,6 +701,61 @@ static int collect_groups(struct ovl_merge *m, uint32_t dir, struct pbuf *b)
 	return 0;
 }
 
+/*
+ * A target for metadata calls: (dirfd, name), or for the overlay root and
+ * for O_TMPFILE files, the fd's /proc/self/fd path.
+ */
+struct target {
+	int dirfd;
+	const char *name;
+	int nofollow; /* AT_SYMLINK_NOFOLLOW, or 0 for a /proc fd path */
+	char proc[64];
+};
+
+static void target_fd(struct target *t, int fd)
+{
+	snprintf(t->proc, sizeof(t->proc), "/proc/self/fd/%d", fd);
+	t->dirfd = AT_FDCWD;
+	t->name = t->proc;
+	t->nofollow = 0; /* the magic link is the file itself */
+}
+
+static void target_at(struct target *t, int dirfd, const char *name)
+{
+	t->dirfd = dirfd;
+	t->name = name;
+	t->nofollow = AT_SYMLINK_NOFOLLOW;
+}
+
+static int apply_meta(struct ovl_merge *m, const struct target *t, int fd,
+		      const struct stat *st, uint32_t lower);
+
+/*
+ * The overlay directory stands for the root of the tree: the first time it
+ * is used it takes the template root's owner, mode, times and xattrs, and
+ * is marked with an origin of "/". Later changes to "/" land on it.
+ */
+static int adopt_root(struct ovl_merge *m)
+{
+	struct target t;
+	struct stat lst;
+	char buf[8];
+	int r;
+
+	if (ovl_upper_getxa(m->up.root_fd, NULL, OVL_XA_ORIGIN, buf,
+			    sizeof(buf)) >= 0)
+		return 0;
+	r = m->lower.ops->getattr(m->lower.data, OVL_LAYER_ROOT, &lst);
+	if (r < 0)
+		return r;
+	target_fd(&t, m->up.root_fd);
+	r = apply_meta(m, &t, m->up.root_fd, &lst, OVL_LAYER_ROOT);
+	if (r < 0)
+		return r;
+	return ovl_upper_setxa(&m->up, m->up.root_fd, NULL, OVL_XA_ORIGIN, "/",
+			       1);
+}
+
 int ovl_merge_new(const struct ovl_layer *lower, const char *upper_dir,
 		  struct ovl_merge **ret, struct dm_err *err)
 {
@@ -748,6 +790,11 @@ int ovl_merge_new(const struct ovl_layer *lower, const char *upper_dir,
 	    !S_ISDIR(st.st_mode)) {
 		r = dm_err_set(err, ENOTDIR, "overlay %s: not a directory",
 			       upper_dir);
+		goto out_free;
+	}
+	r = adopt_root(m);
+	if (r < 0) {
+		dm_err_set(err, -r, "overlay %s: %s", upper_dir, strerror(-r));
 		goto out_free;
 	}
 	m->root = node_new(m, OVL_ROOT_INO, OVL_LAYER_ROOT);
@@ -1306,32 +1353,6 @@ int ovl_merge_lseek(struct ovl_merge *m, uint64_t ino, int64_t off, int whence,
 
 /* --- copy-up --- */
 
-/*
- * A target for metadata calls: (dirfd, name), or for the overlay root and
- * for O_TMPFILE files, the fd's /proc/self/fd path.
- */
-struct target {
-	int dirfd;
-	const char *name;
-	int nofollow; /* AT_SYMLINK_NOFOLLOW, or 0 for a /proc fd path */
-	char proc[64];
-};
-
-static void target_fd(struct target *t, int fd)
-{
-	snprintf(t->proc, sizeof(t->proc), "/proc/self/fd/%d", fd);
-	t->dirfd = AT_FDCWD;
-	t->name = t->proc;
-	t->nofollow = 0; /* the magic link is the file itself */
-}
-
-static void target_at(struct target *t, int dirfd, const char *name)
-{
-	t->dirfd = dirfd;
-	t->name = name;
-	t->nofollow = AT_SYMLINK_NOFOLLOW;
-}
-
 /* The xattr helpers take (dirfd, name) with name NULL for "the fd". */
 static int xa_dirfd(const struct target *t, int fd)
 {
@@ -1642,11 +1663,14 @@ static int copy_up_one(struct ovl_merge *m, int pfd, const char *name,
 			return -ENOMEM;
 		if (symlinkat(tcopy, pfd, name) < 0)
 			return -errno;
-	} else if (m->up.privileged || S_ISFIFO(lst->st_mode)) {
+	} else if (m->up.privileged) {
 		if (mknodat(pfd, name, lst->st_mode & S_IFMT, lst->st_rdev) < 0)
 			return -errno;
 	} else {
-		/* devices for an ordinary user: a placeholder + override */
+		/*
+		 * Special files for an ordinary user: a placeholder file and
+		 * override_stat (user.* xattrs are refused on the real thing).
+		 */
 		int fd = openat(pfd, name,
 				O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 
@@ -1872,7 +1896,7 @@ static int new_entry(struct ovl_merge *m, const struct ovl_cred *cred,
 		r = symlinkat(target, pfd, name) < 0 ? -errno : 0;
 		break;
 	default:
-		if (m->up.privileged || S_ISFIFO(mode) || S_ISSOCK(mode))
+		if (m->up.privileged)
 			r = mknodat(pfd, name, (mode & S_IFMT) | 0600, rdev) <
 					    0 ?
 				    -errno :
