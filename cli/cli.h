@@ -13,6 +13,7 @@ enum {
 
 int cli_cmd_index(int argc, char **argv);
 int cli_cmd_mount(int argc, char **argv);
+int cli_cmd_diff(int argc, char **argv);
 
 struct tmpl_index;
 struct ovl_view;

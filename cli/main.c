@@ -18,10 +18,14 @@ static const char usage[] =
 	"Presents a template tarball as a Xen domU root filesystem.\n"
 	"\n"
 	"Commands:\n"
-	"  mount [--cache-dir DIR] [-f] [-o FUSEOPTS] [--ready-fd FD] TEMPLATE MOUNTPOINT\n"
-	"        Mount TEMPLATE read-only at MOUNTPOINT (unmount: fusermount3 -u).\n"
+	"  mount [--overlay DIR] [--cache-dir DIR] [-f] [-o FUSEOPTS] [--ready-fd FD]\n"
+	"        TEMPLATE MOUNTPOINT\n"
+	"        Mount TEMPLATE at MOUNTPOINT, read-only or writable over an\n"
+	"        overlay directory (unmount: fusermount3 -u).\n"
 	"  index [--cache-dir DIR] [--rebuild] TEMPLATE\n"
 	"        Build or verify TEMPLATE's cached index; print a summary.\n"
+	"  diff [--overlay DIR] [--cache-dir DIR] TEMPLATE\n"
+	"        Print a unified diff of what the overlay changes.\n"
 	"\n"
 	"TEMPLATE is a .tar, .tar.gz, .tar.xz, .tar.zst or .tar.bz2 file.\n"
 	"The index cache defaults to $XDG_CACHE_HOME/domufs (root: /var/cache/domufs).\n"
@@ -75,6 +79,7 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{ "index", cli_cmd_index },
 		{ "mount", cli_cmd_mount },
+		{ "diff", cli_cmd_diff },
 	};
 
 	/*

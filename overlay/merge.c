@@ -912,6 +912,36 @@ void ovl_merge_forget(struct ovl_merge *m, uint64_t ino, uint64_t n)
 	pthread_mutex_unlock(&m->lock);
 }
 
+bool ovl_merge_pristine(struct ovl_merge *m, uint64_t ino)
+{
+	struct located l;
+	struct mnode *n;
+	bool pristine = false;
+
+	pthread_mutex_lock(&m->lock);
+	n = get_node(m, ino);
+	if (n == m->root) {
+		/* the overlay directory itself: pristine while empty */
+		int fd = ovl_upper_opendir(&m->up, "", O_RDONLY);
+		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+		struct dirent *e;
+
+		pristine = d != NULL;
+		while (d && (e = readdir(d)))
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+				pristine = false;
+		if (d)
+			closedir(d);
+		else if (fd >= 0)
+			close(fd);
+	} else if (n && locate(m, n, &l) == 0) {
+		pristine = !l.c.upper;
+		located_done(&l);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return pristine;
+}
+
 void ovl_merge_ref(struct ovl_merge *m, uint64_t ino)
 {
 	struct mnode *x;

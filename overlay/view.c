@@ -76,6 +76,11 @@ bool ovl_view_readonly(const struct ovl_view *v)
 	return !v->m;
 }
 
+bool ovl_view_pristine(struct ovl_view *v, uint64_t ino)
+{
+	return !v->m || ovl_merge_pristine(v->m, ino);
+}
+
 bool ovl_view_immutable(const struct ovl_view *v, uint64_t ino)
 {
 	return !v->m;

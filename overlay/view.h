@@ -88,6 +88,12 @@ struct ovl_view *ovl_view_free(struct ovl_view *v);
 /* True when the view is read-only (no upper layer): writes get -EROFS. */
 bool ovl_view_readonly(const struct ovl_view *v);
 
+/*
+ * True when @ino and, for a directory, everything below it are exactly the
+ * template's (nothing of them in the upper layer): a diff may skip them.
+ */
+bool ovl_view_pristine(struct ovl_view *v, uint64_t ino);
+
 /* True when the node cannot change during the view's life. */
 bool ovl_view_immutable(const struct ovl_view *v, uint64_t ino);
 

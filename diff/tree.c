@@ -1,0 +1,421 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Walks a view and its template side by side, in name order. Subtrees the
+ * view reports pristine (nothing of them in the overlay) are skipped, so a
+ * diff costs what was changed, not the size of the template.
+ */
+#include "diff/tree.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "common/cleanup.h"
+#include "diff/udiff.h"
+#include "overlay/view.h"
+
+#define MAX_TEXT (64u << 20)
+
+struct walk {
+	struct ovl_view *base, *view;
+	const struct dif_tree_opts *o;
+	struct dm_err *err;
+	int changes;
+};
+
+struct entry {
+	char *name;
+	struct stat st;
+};
+
+static int emit(struct walk *w, struct dif_buf *b)
+{
+	int r = 0;
+
+	if (b->len)
+		r = w->o->emit(w->o->emit_ctx, b->p, b->len);
+	b->len = 0;
+	return r;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct entry *)a)->name,
+		      ((const struct entry *)b)->name);
+}
+
+static void entries_free(struct entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(e[i].name);
+	free(e);
+}
+
+static int list(struct ovl_view *v, uint64_t ino, struct entry **ret,
+		size_t *ret_n)
+{
+	struct ovl_dir *d;
+	struct entry *e;
+	size_t n = 0;
+	int r = ovl_view_opendir(v, ino, &d);
+	uint64_t cnt;
+
+	if (r < 0)
+		return r;
+	cnt = ovl_dir_count(d);
+	e = calloc(cnt ? cnt : 1, sizeof(*e));
+	if (!e) {
+		ovl_dir_close(d);
+		return -ENOMEM;
+	}
+	for (uint64_t i = 2; i < cnt; i++) {
+		const char *name;
+
+		r = ovl_dir_entry(d, i, &name, &e[n].st);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			break;
+		e[n].name = strdup(name);
+		if (!e[n].name) {
+			r = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	ovl_dir_close(d);
+	if (r < 0 && r != -ENOENT) {
+		entries_free(e, n);
+		return r;
+	}
+	qsort(e, n, sizeof(*e), entry_cmp);
+	*ret = e;
+	*ret_n = n;
+	return 0;
+}
+
+/* Whole content of a node (regular: data; symlink: target). */
+static int content(struct ovl_view *v, const struct stat *st, char **ret,
+		   size_t *ret_len)
+{
+	size_t size = S_ISLNK(st->st_mode) ? 4096 : (size_t)st->st_size;
+	char *buf;
+	ssize_t n;
+
+	*ret = NULL;
+	*ret_len = 0;
+	if (!S_ISREG(st->st_mode) && !S_ISLNK(st->st_mode))
+		return 0;
+	if (size > MAX_TEXT)
+		return -EFBIG;
+	buf = malloc(size + 1);
+	if (!buf)
+		return -ENOMEM;
+	if (S_ISLNK(st->st_mode)) {
+		n = ovl_view_readlink(v, st->st_ino, buf, size);
+	} else {
+		size_t got = 0;
+
+		n = 0;
+		while (got < size) {
+			n = ovl_view_read(v, st->st_ino, buf + got, size - got,
+					  got);
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		if (n >= 0)
+			n = (ssize_t)got;
+	}
+	if (n < 0) {
+		free(buf);
+		return (int)n;
+	}
+	buf[n] = '\0';
+	*ret = buf;
+	*ret_len = (size_t)n;
+	return 0;
+}
+
+static const char *kind(mode_t m)
+{
+	switch (m & S_IFMT) {
+	case S_IFDIR:
+		return "directory";
+	case S_IFLNK:
+		return "symlink";
+	case S_IFCHR:
+		return "character device";
+	case S_IFBLK:
+		return "block device";
+	case S_IFIFO:
+		return "fifo";
+	case S_IFSOCK:
+		return "socket";
+	}
+	return "file";
+}
+
+/* Appends "name=value" lines for every xattr, sorted by name. */
+static int xattrs(struct ovl_view *v, uint64_t ino, struct dif_buf *out)
+{
+	ssize_t n = ovl_view_listxattr(v, ino, NULL, 0);
+	_cleanup_free_ char *names = NULL;
+	char **sorted = NULL;
+	size_t cnt = 0;
+	int r = 0;
+
+	if (n <= 0)
+		return n < 0 && n != -ENOTSUP ? (int)n : 0;
+	names = malloc((size_t)n);
+	if (!names)
+		return -ENOMEM;
+	n = ovl_view_listxattr(v, ino, names, (size_t)n);
+	if (n < 0)
+		return (int)n;
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1)
+		cnt++;
+	sorted = calloc(cnt, sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
+	cnt = 0;
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1)
+		sorted[cnt++] = names + i;
+	qsort(sorted, cnt, sizeof(*sorted),
+	      (int (*)(const void *, const void *))strcmp);
+	for (size_t i = 0; r == 0 && i < cnt; i++) {
+		unsigned char val[4096];
+		ssize_t vl =
+			ovl_view_getxattr(v, ino, sorted[i], val, sizeof(val));
+
+		bool text = vl >= 0;
+
+		for (ssize_t k = 0; k < vl; k++)
+			if (val[k] < 0x20 || val[k] > 0x7e || val[k] == '"')
+				text = false;
+		/* as getfattr prints them: "text", or 0x hex */
+		if (text)
+			r = dif_buf_printf(out, "%s=\"%.*s\"", sorted[i],
+					   (int)vl, (const char *)val);
+		else
+			r = dif_buf_printf(out, "%s=0x", sorted[i]);
+		for (ssize_t k = 0; !text && r == 0 && k < vl; k++)
+			r = dif_buf_printf(out, "%02x", val[k]);
+		if (r == 0)
+			r = dif_buf_printf(out, "\n");
+	}
+	free(sorted);
+	return r;
+}
+
+static int header(struct walk *w, struct dif_buf *b, const char *path)
+{
+	return dif_buf_printf(b, "diff --domufs a/%s b/%s\n", path, path);
+}
+
+static const char *label_of(struct walk *w, const char *path)
+{
+	return w->o->label ? w->o->label(w->o->label_ctx, path) : NULL;
+}
+
+/* One path present on both sides, or on one (the other stat NULL). */
+static int compare(struct walk *w, const char *path, const struct stat *a,
+		   const struct stat *b)
+{
+	struct dif_buf out = { 0 }, xa = { 0 }, xb = { 0 };
+	_cleanup_free_ char *ca = NULL;
+	_cleanup_free_ char *cb = NULL;
+	size_t la = 0, lb = 0;
+	bool changed = false;
+	int r = 0, h;
+
+	r = header(w, &out, path);
+	if (!a) {
+		r = dif_buf_printf(&out, "new %s mode %04o owner %u:%u\n",
+				   kind(b->st_mode), b->st_mode & 07777,
+				   b->st_uid, b->st_gid);
+		changed = true;
+	} else if (!b) {
+		r = dif_buf_printf(&out, "deleted %s mode %04o owner %u:%u\n",
+				   kind(a->st_mode), a->st_mode & 07777,
+				   a->st_uid, a->st_gid);
+		changed = true;
+	} else if ((a->st_mode & S_IFMT) != (b->st_mode & S_IFMT)) {
+		r = dif_buf_printf(&out, "type %s -> %s\n", kind(a->st_mode),
+				   kind(b->st_mode));
+		changed = true;
+	} else {
+		if ((a->st_mode & 07777) != (b->st_mode & 07777)) {
+			r = dif_buf_printf(&out,
+					   "old mode %04o\nnew mode %04o\n",
+					   a->st_mode & 07777,
+					   b->st_mode & 07777);
+			changed = true;
+		}
+		if (r == 0 &&
+		    (a->st_uid != b->st_uid || a->st_gid != b->st_gid)) {
+			r = dif_buf_printf(&out,
+					   "old owner %u:%u\nnew owner %u:%u\n",
+					   a->st_uid, a->st_gid, b->st_uid,
+					   b->st_gid);
+			changed = true;
+		}
+		if (r == 0 && (S_ISCHR(a->st_mode) || S_ISBLK(a->st_mode)) &&
+		    a->st_rdev != b->st_rdev) {
+			r = dif_buf_printf(&out, "device %u,%u -> %u,%u\n",
+					   major(a->st_rdev), minor(a->st_rdev),
+					   major(b->st_rdev),
+					   minor(b->st_rdev));
+			changed = true;
+		}
+	}
+	if (r == 0 && a)
+		r = xattrs(w->base, a->st_ino, &xa);
+	if (r == 0 && b)
+		r = xattrs(w->view, b->st_ino, &xb);
+	if (r == 0 &&
+	    (xa.len != xb.len || (xa.len && memcmp(xa.p, xb.p, xa.len) != 0))) {
+		h = dif_unified(xa.p ? xa.p : "", xa.len, xb.p ? xb.p : "",
+				xb.len, 0, "xattrs", &out);
+		r = h < 0 ? h : 0;
+		changed = true;
+	}
+	if (r == 0 && a)
+		r = content(w->base, a, &ca, &la);
+	if (r == 0 && b)
+		r = content(w->view, b, &cb, &lb);
+	if (r == 0 && (la != lb || (la && memcmp(ca, cb, la) != 0))) {
+		changed = true;
+		if ((ca && !dif_is_text(ca, la)) ||
+		    (cb && !dif_is_text(cb, lb))) {
+			r = dif_buf_printf(
+				&out, "Binary files %s%s and %s%s differ\n",
+				a ? "a/" : "/dev/null", a ? path : "",
+				b ? "b/" : "/dev/null", b ? path : "");
+		} else {
+			r = dif_buf_printf(&out, "--- %s%s\n+++ %s%s\n",
+					   a ? "a/" : "/dev/null",
+					   a ? path : "",
+					   b ? "b/" : "/dev/null",
+					   b ? path : "");
+			if (r == 0) {
+				h = dif_unified(ca ? ca : "", la, cb ? cb : "",
+						lb, w->o->context,
+						label_of(w, path), &out);
+				r = h < 0 ? h : 0;
+			}
+		}
+	}
+	if (r == 0 && changed) {
+		const char *label = label_of(w, path);
+
+		if (label && !(la != lb || (la && memcmp(ca, cb, la))))
+			r = dif_buf_printf(&out, "# %s\n", label);
+		if (r == 0)
+			r = emit(w, &out);
+		w->changes++;
+	}
+	if (r < 0)
+		dm_err_set(w->err, -r, "%s: %s", path, strerror(-r));
+	dif_buf_free(&out);
+	dif_buf_free(&xa);
+	dif_buf_free(&xb);
+	return r;
+}
+
+static int walk_dir(struct walk *w, uint64_t bino, uint64_t vino,
+		    const char *path);
+
+/* A subtree on one side only: each entry reported, parents first. */
+static int one_side(struct walk *w, const char *path, const struct stat *a,
+		    const struct stat *b)
+{
+	int r = compare(w, path, a, b);
+
+	if (r < 0)
+		return r;
+	if (S_ISDIR((a ? a : b)->st_mode))
+		return walk_dir(w, a ? a->st_ino : 0, b ? b->st_ino : 0, path);
+	return 0;
+}
+
+static int walk_dir(struct walk *w, uint64_t bino, uint64_t vino,
+		    const char *path)
+{
+	struct entry *ea = NULL, *eb = NULL;
+	size_t na = 0, nb = 0, i = 0, k = 0;
+	int r = 0;
+
+	if (bino)
+		r = list(w->base, bino, &ea, &na);
+	if (r == 0 && vino)
+		r = list(w->view, vino, &eb, &nb);
+	if (r < 0) {
+		dm_err_set(w->err, -r, "%s: %s", *path ? path : "/",
+			   strerror(-r));
+		goto out_free;
+	}
+	while (r == 0 && (i < na || k < nb)) {
+		int c = i >= na ? 1 :
+			k >= nb ? -1 :
+				  strcmp(ea[i].name, eb[k].name);
+		_cleanup_free_ char *sub = NULL;
+
+		if (asprintf(&sub, "%s%s%s", path, *path ? "/" : "",
+			     c <= 0 ? ea[i].name : eb[k].name) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		if (c < 0) {
+			r = one_side(w, sub, &ea[i++].st, NULL);
+		} else if (c > 0) {
+			r = one_side(w, sub, NULL, &eb[k++].st);
+		} else {
+			struct stat *a = &ea[i++].st, *b = &eb[k++].st;
+
+			if (ovl_view_pristine(w->view, b->st_ino))
+				continue;
+			r = compare(w, sub, a, b);
+			if (r == 0 && S_ISDIR(a->st_mode) &&
+			    S_ISDIR(b->st_mode))
+				r = walk_dir(w, a->st_ino, b->st_ino, sub);
+			else if (r == 0 && S_ISDIR(a->st_mode))
+				r = walk_dir(w, a->st_ino, 0, sub);
+			else if (r == 0 && S_ISDIR(b->st_mode))
+				r = walk_dir(w, 0, b->st_ino, sub);
+		}
+	}
+out_free:
+	entries_free(ea, na);
+	entries_free(eb, nb);
+	return r;
+}
+
+int dif_tree(struct ovl_view *base, struct ovl_view *view,
+	     const struct dif_tree_opts *opts, struct dm_err *err)
+{
+	struct walk w = {
+		.base = base,
+		.view = view,
+		.o = opts,
+		.err = err,
+	};
+	struct stat a, b;
+	int r;
+
+	r = ovl_view_getattr(base, OVL_ROOT_INO, &a);
+	if (r == 0)
+		r = ovl_view_getattr(view, OVL_ROOT_INO, &b);
+	if (r < 0)
+		return dm_err_set(err, -r, "/: %s", strerror(-r));
+	if (!ovl_view_pristine(view, OVL_ROOT_INO)) {
+		r = compare(&w, ".", &a, &b);
+		if (r == 0)
+			r = walk_dir(&w, OVL_ROOT_INO, OVL_ROOT_INO, "");
+	}
+	return r < 0 ? r : w.changes;
+}

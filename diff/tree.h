@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Tree diff: everything a view changes relative to its template, as a
+ * unified diff in the manner of `git diff` (file headers, mode, owner and
+ * xattr lines, hunks). Reads both trees through the view API only; writes
+ * through the caller's sink, never prints by itself.
+ */
+#ifndef DIF_TREE_H
+#define DIF_TREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+struct ovl_view;
+
+struct dif_tree_opts {
+	/* receives the diff text */
+	int (*emit)(void *ctx, const char *data, size_t len);
+	void *emit_ctx;
+	/* names what changed a path ("overlay", a fixup name); may be NULL */
+	const char *(*label)(void *ctx, const char *path);
+	void *label_ctx;
+	unsigned context; /* lines of context, 3 as diff -u */
+};
+
+/*
+ * Compares @view with @base (the template alone). Returns the number of
+ * changed paths (0: none) or -errno with @err naming the path concerned.
+ */
+int dif_tree(struct ovl_view *base, struct ovl_view *view,
+	     const struct dif_tree_opts *opts, struct dm_err *err);
+
+#endif
