@@ -56,6 +56,8 @@ static void fll_init(void *userdata, struct fuse_conn_info *conn)
 	/* Always readdirplus: one round trip fills dentries and attributes. */
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	conn->time_gran = 1;
+	/* fewer round trips for large writes (the kernel caps it itself) */
+	conn->max_write = 1u << 20;
 }
 
 static void fill_entry(struct ovl_view *v, const struct stat *st,
@@ -295,6 +297,30 @@ static void fll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 {
 	ssize_t n = ovl_file_write(file_of(fi), buf, size, (uint64_t)off);
 
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+/* Writes straight from the request buffer (spliced pages) to the file. */
+static void fll_write_buf(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_bufvec *in, off_t off,
+			  struct fuse_file_info *fi)
+{
+	struct ovl_file *f = file_of(fi);
+	int fd = ovl_file_fd(f);
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	ssize_t n;
+
+	if (fd < 0) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = fd;
+	out.buf[0].pos = off;
+	n = fuse_buf_copy(&out, in, 0);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -587,6 +613,7 @@ static const struct fuse_lowlevel_ops fll_ops = {
 	.open = fll_open,
 	.read = fll_read,
 	.release = fll_release,
+	.write_buf = fll_write_buf,
 	.flush = fll_flush,
 	.fsync = fll_fsync,
 	.fsyncdir = fll_fsyncdir,

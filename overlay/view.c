@@ -341,6 +341,11 @@ int ovl_file_lseek(struct ovl_file *f, int64_t off, int whence, int64_t *ret)
 	return 0;
 }
 
+int ovl_file_fd(const struct ovl_file *f)
+{
+	return f->fd >= 0 ? f->fd : -EBADF;
+}
+
 int ovl_file_stat(struct ovl_file *f, struct stat *ret)
 {
 	if (f->fd < 0)

@@ -143,6 +143,9 @@ ssize_t ovl_file_write(struct ovl_file *f, const void *buf, size_t size,
 int ovl_file_fsync(struct ovl_file *f, int datasync);
 int ovl_file_fallocate(struct ovl_file *f, int mode, off_t off, off_t len);
 int ovl_file_lseek(struct ovl_file *f, int64_t off, int whence, int64_t *ret);
+/* The upper fd behind a writable handle (for splicing), or -EBADF. */
+int ovl_file_fd(const struct ovl_file *f);
+
 /* fstat of the handle (works on unlinked files); st_ino left to caller. */
 int ovl_file_stat(struct ovl_file *f, struct stat *ret);
 
