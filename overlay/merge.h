@@ -12,11 +12,16 @@
 struct ovl_merge;
 struct ovl_mdir;
 
-/* An open file: an upper fd, or a template node read through its layer. */
+/*
+ * An open file: an upper fd, a template node read through its layer, or
+ * (fixups) content held in memory.
+ */
 struct ovl_file {
 	int fd;
 	uint32_t lower;
 	const struct ovl_layer *layer;
+	char *mem; /* when not NULL: the content, read-only */
+	size_t mem_len;
 };
 
 int ovl_merge_new(const struct ovl_layer *lower, const char *upper_dir,

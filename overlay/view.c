@@ -9,14 +9,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "overlay/fixlayer.h"
 #include "overlay/merge.h"
 
 struct ovl_view {
 	struct ovl_layer lower;
 	struct ovl_merge *m; /* NULL: read-only */
+	struct ovl_fx *fx; /* fixups over @base, or NULL */
+	struct ovl_view *base; /* with fixups: the view they apply to */
 	uint64_t files, bytes;
 };
 
@@ -25,6 +29,9 @@ struct ovl_dir {
 	uint32_t id;
 	uint64_t count; /* entries, "." and ".." included */
 	struct ovl_mdir *md; /* the writable view's listing, or NULL */
+	struct ovl_dir *inner; /* fixups, untouched directory: the base's */
+	char **names; /* fixups, touched directory: its listing */
+	uint64_t ino;
 };
 
 static bool ino_to_id(const struct ovl_view *v, uint64_t ino, uint32_t *ret)
@@ -46,6 +53,21 @@ int ovl_view_new(const struct ovl_layer *lower,
 	if (!v)
 		return dm_err_set(err, ENOMEM, "out of memory");
 	v->lower = *lower;
+	if (opts && opts->profile) {
+		struct ovl_view_opts bo = *opts;
+
+		bo.profile = NULL;
+		r = ovl_view_new(lower, &bo, &v->base, err);
+		if (r == 0)
+			r = ovl_fx_new(v->base, opts, &v->fx, err);
+		if (r < 0) {
+			ovl_view_free(v->base);
+			free(v);
+			return r;
+		}
+		*ret = v;
+		return 0;
+	}
 	if (opts && opts->upper_dir) {
 		r = ovl_merge_new(lower, opts->upper_dir, &v->m, err);
 		if (r < 0) {
@@ -66,23 +88,45 @@ struct ovl_view *ovl_view_free(struct ovl_view *v)
 {
 	if (!v)
 		return NULL;
+	ovl_fx_free(v->fx);
+	ovl_view_free(v->base);
 	ovl_merge_free(v->m);
 	free(v);
 	return NULL;
 }
 
+const char *ovl_view_fixup_rule(struct ovl_view *v, const char *path)
+{
+	return v->fx ? ovl_fx_rule(v->fx, path) : NULL;
+}
+
+void ovl_view_describe(struct ovl_view *v, char *buf, size_t size)
+{
+	if (v->fx)
+		ovl_fx_describe(v->fx, buf, size);
+	else
+		snprintf(buf, size, "no fixups");
+}
+
 bool ovl_view_readonly(const struct ovl_view *v)
 {
+	if (v->fx)
+		return ovl_view_readonly(v->base);
 	return !v->m;
 }
 
 bool ovl_view_pristine(struct ovl_view *v, uint64_t ino)
 {
+	if (v->fx)
+		return ovl_fx_pristine(v->fx, ino);
 	return !v->m || ovl_merge_pristine(v->m, ino);
 }
 
 bool ovl_view_immutable(const struct ovl_view *v, uint64_t ino)
 {
+	if (v->fx)
+		return !ovl_fx_touched(v->fx, ino) &&
+		       ovl_view_immutable(v->base, ino);
 	return !v->m;
 }
 
@@ -103,6 +147,8 @@ int ovl_view_lookup(struct ovl_view *v, uint64_t dir, const char *name,
 	size_t len = strlen(name);
 	int r;
 
+	if (v->fx)
+		return ovl_fx_lookup(v->fx, dir, name, ret_st);
 	if (v->m)
 		return ovl_merge_lookup(v->m, dir, name, ret_st);
 	if (!ino_to_id(v, dir, &d))
@@ -123,6 +169,10 @@ int ovl_view_lookup(struct ovl_view *v, uint64_t dir, const char *name,
 
 void ovl_view_forget(struct ovl_view *v, uint64_t ino, uint64_t n)
 {
+	if (v->fx) {
+		ovl_view_forget(v->base, ino, n);
+		return;
+	}
 	/* Read-only: template nodes live as long as the view. */
 	if (v->m)
 		ovl_merge_forget(v->m, ino, n);
@@ -130,6 +180,10 @@ void ovl_view_forget(struct ovl_view *v, uint64_t ino, uint64_t n)
 
 void ovl_view_ref(struct ovl_view *v, uint64_t ino)
 {
+	if (v->fx) {
+		ovl_view_ref(v->base, ino);
+		return;
+	}
 	if (v->m)
 		ovl_merge_ref(v->m, ino);
 }
@@ -138,6 +192,8 @@ int ovl_view_getattr(struct ovl_view *v, uint64_t ino, struct stat *ret)
 {
 	uint32_t id;
 
+	if (v->fx)
+		return ovl_fx_getattr(v->fx, ino, ret);
 	if (v->m)
 		return ovl_merge_getattr(v->m, ino, ret);
 	if (!ino_to_id(v, ino, &id))
@@ -153,6 +209,8 @@ ssize_t ovl_view_readlink(struct ovl_view *v, uint64_t ino, char *buf,
 	uint32_t id;
 	int r;
 
+	if (v->fx)
+		return ovl_fx_readlink(v->fx, ino, buf, size);
 	if (v->m)
 		return ovl_merge_readlink(v->m, ino, buf, size);
 	if (!ino_to_id(v, ino, &id))
@@ -166,12 +224,43 @@ ssize_t ovl_view_readlink(struct ovl_view *v, uint64_t ino, char *buf,
 	return (ssize_t)len;
 }
 
+static int fx_opendir(struct ovl_view *v, uint64_t ino, struct ovl_dir **ret)
+{
+	struct ovl_dir *d = calloc(1, sizeof(*d));
+	struct stat st;
+	int r;
+
+	if (!d)
+		return -ENOMEM;
+	d->v = v;
+	d->ino = ino;
+	r = ovl_fx_getattr(v->fx, ino, &st);
+	if (r == 0 && !S_ISDIR(st.st_mode))
+		r = -ENOTDIR;
+	if (r == 0) {
+		r = ovl_fx_list(v->fx, ino, &d->names, &d->count);
+		if (r == -ENOENT) {
+			r = ovl_view_opendir(v->base, ino, &d->inner);
+			if (r == 0)
+				d->count = ovl_dir_count(d->inner);
+		}
+	}
+	if (r < 0) {
+		free(d);
+		return r;
+	}
+	*ret = d;
+	return 0;
+}
+
 int ovl_view_opendir(struct ovl_view *v, uint64_t ino, struct ovl_dir **ret)
 {
 	struct ovl_dir *d;
 	uint32_t id;
 	int64_t n;
 
+	if (v->fx)
+		return fx_opendir(v, ino, ret);
 	if (v->m) {
 		int r;
 
@@ -208,6 +297,10 @@ struct ovl_dir *ovl_dir_close(struct ovl_dir *d)
 	if (!d)
 		return NULL;
 	ovl_merge_dir_close(d->md);
+	ovl_dir_close(d->inner);
+	for (uint64_t i = 0; d->names && i < d->count; i++)
+		free(d->names[i]);
+	free(d->names);
 	free(d);
 	return NULL;
 }
@@ -227,6 +320,14 @@ int ovl_dir_entry(struct ovl_dir *d, uint64_t i, const char **ret_name,
 
 	if (d->md)
 		return ovl_merge_dir_entry(d->md, i, ret_name, ret_st);
+	if (d->inner)
+		return ovl_dir_entry(d->inner, i, ret_name, ret_st);
+	if (d->names) {
+		if (i >= d->count)
+			return -ENOENT;
+		*ret_name = d->names[i];
+		return ovl_fx_lookup(d->v->fx, d->ino, d->names[i], ret_st);
+	}
 	if (i >= d->count)
 		return -ENOENT;
 	if (i == 0) {
@@ -250,6 +351,8 @@ int ovl_view_open(struct ovl_view *v, uint64_t ino, int flags,
 	struct ovl_file *f;
 	uint32_t id;
 
+	if (v->fx)
+		return ovl_fx_open(v->fx, ino, flags, ret);
 	if (v->m)
 		return ovl_merge_open(v->m, ino, flags, ret);
 	if (!ino_to_id(v, ino, &id))
@@ -272,6 +375,7 @@ struct ovl_file *ovl_file_close(struct ovl_file *f)
 		return NULL;
 	if (f->fd >= 0)
 		close(f->fd);
+	free(f->mem);
 	free(f);
 	return NULL;
 }
@@ -280,6 +384,14 @@ ssize_t ovl_file_read(struct ovl_file *f, void *buf, size_t size, uint64_t off)
 {
 	ssize_t n;
 
+	if (f->mem) {
+		if (off >= f->mem_len)
+			return 0;
+		if (size > f->mem_len - off)
+			size = (size_t)(f->mem_len - off);
+		memcpy(buf, f->mem + off, size);
+		return (ssize_t)size;
+	}
 	if (f->fd < 0)
 		return f->layer->ops->read(f->layer->data, f->lower, buf, size,
 					   off);
@@ -290,6 +402,8 @@ ssize_t ovl_file_read(struct ovl_file *f, void *buf, size_t size, uint64_t off)
 int ovl_file_map(struct ovl_file *f, uint64_t off, int *ret_fd,
 		 uint64_t *ret_pos, uint64_t *ret_len)
 {
+	if (f->mem)
+		return off >= f->mem_len ? -ENXIO : -EOPNOTSUPP;
 	if (f->fd < 0)
 		return f->layer->ops->map(f->layer->data, f->lower, off, ret_fd,
 					  ret_pos, ret_len);
@@ -331,6 +445,12 @@ int ovl_file_lseek(struct ovl_file *f, int64_t off, int whence, int64_t *ret)
 {
 	off_t p;
 
+	if (f->mem) {
+		if (off < 0 || (uint64_t)off >= f->mem_len)
+			return -ENXIO;
+		*ret = whence == SEEK_DATA ? off : (int64_t)f->mem_len;
+		return 0;
+	}
 	if (f->fd < 0)
 		return f->layer->ops->lseek(f->layer->data, f->lower, off,
 					    whence, ret);
@@ -348,15 +468,51 @@ int ovl_file_fd(const struct ovl_file *f)
 
 int ovl_file_stat(struct ovl_file *f, struct stat *ret)
 {
+	if (f->mem) {
+		memset(ret, 0, sizeof(*ret));
+		ret->st_mode = S_IFREG | 0444;
+		ret->st_size = (off_t)f->mem_len;
+		ret->st_nlink = 1;
+		return 0;
+	}
 	if (f->fd < 0)
 		return f->layer->ops->getattr(f->layer->data, f->lower, ret);
 	return fstat(f->fd, ret) < 0 ? -errno : 0;
+}
+
+/* A name in @dir about to change: the fixups' own entries are refused. */
+static int fx_prepare_name(struct ovl_view *v, uint64_t *dir, const char *name)
+{
+	struct stat st;
+	int r = ovl_fx_lookup(v->fx, *dir, name, &st);
+
+	if (r == 0 && ovl_fx_virtual(v->fx, st.st_ino))
+		return -EPERM;
+	return ovl_fx_prepare_dir(v->fx, dir);
+}
+
+/* Changing an edited or created file: the same ino in the base view. */
+static int fx_setattr(struct ovl_view *v, uint64_t ino,
+		      const struct ovl_setattr *attr, struct ovl_file *f,
+		      struct stat *ret)
+{
+	int r = ovl_view_setattr(v->base, ino < OVL_FX_INO_BASE ? ino : 0, attr,
+				 f && !f->mem ? f : NULL, ret);
+
+	return r < 0 ? r : ovl_fx_getattr(v->fx, ino, ret);
 }
 
 int ovl_view_create(struct ovl_view *v, const struct ovl_cred *cred,
 		    uint64_t dir, const char *name, mode_t mode, int flags,
 		    struct stat *ret_st, struct ovl_file **ret)
 {
+	if (v->fx) {
+		int r = ovl_fx_prepare_dir(v->fx, &dir);
+
+		return r < 0 ? r :
+			       ovl_view_create(v->base, cred, dir, name, mode,
+					       flags, ret_st, ret);
+	}
 	if (!v->m)
 		return -EROFS;
 	return ovl_merge_create(v->m, cred, dir, name, mode, flags, ret_st,
@@ -367,6 +523,13 @@ int ovl_view_mknod(struct ovl_view *v, const struct ovl_cred *cred,
 		   uint64_t dir, const char *name, mode_t mode, dev_t rdev,
 		   struct stat *ret)
 {
+	if (v->fx) {
+		int r = ovl_fx_prepare_dir(v->fx, &dir);
+
+		return r < 0 ? r :
+			       ovl_view_mknod(v->base, cred, dir, name, mode,
+					      rdev, ret);
+	}
 	if (!v->m)
 		return -EROFS;
 	return ovl_merge_mknod(v->m, cred, dir, name, mode, rdev, ret);
@@ -376,6 +539,13 @@ int ovl_view_mkdir(struct ovl_view *v, const struct ovl_cred *cred,
 		   uint64_t dir, const char *name, mode_t mode,
 		   struct stat *ret)
 {
+	if (v->fx) {
+		int r = ovl_fx_prepare_dir(v->fx, &dir);
+
+		return r < 0 ? r :
+			       ovl_view_mkdir(v->base, cred, dir, name, mode,
+					      ret);
+	}
 	if (!v->m)
 		return -EROFS;
 	return ovl_merge_mkdir(v->m, cred, dir, name, mode, ret);
@@ -385,6 +555,13 @@ int ovl_view_symlink(struct ovl_view *v, const struct ovl_cred *cred,
 		     uint64_t dir, const char *name, const char *target,
 		     struct stat *ret)
 {
+	if (v->fx) {
+		int r = ovl_fx_prepare_dir(v->fx, &dir);
+
+		return r < 0 ? r :
+			       ovl_view_symlink(v->base, cred, dir, name,
+						target, ret);
+	}
 	if (!v->m)
 		return -EROFS;
 	return ovl_merge_symlink(v->m, cred, dir, name, target, ret);
@@ -393,6 +570,15 @@ int ovl_view_symlink(struct ovl_view *v, const struct ovl_cred *cred,
 int ovl_view_link(struct ovl_view *v, uint64_t ino, uint64_t newdir,
 		  const char *newname, struct stat *ret)
 {
+	if (v->fx) {
+		int r = ovl_fx_virtual(v->fx, ino) ?
+				-EPERM :
+				ovl_fx_prepare_dir(v->fx, &newdir);
+
+		return r < 0 ? r :
+			       ovl_view_link(v->base, ino, newdir, newname,
+					     ret);
+	}
 	if (!v->m)
 		return -EROFS;
 	return ovl_merge_link(v->m, ino, newdir, newname, ret);
@@ -400,6 +586,11 @@ int ovl_view_link(struct ovl_view *v, uint64_t ino, uint64_t newdir,
 
 int ovl_view_unlink(struct ovl_view *v, uint64_t dir, const char *name)
 {
+	if (v->fx) {
+		int r = fx_prepare_name(v, &dir, name);
+
+		return r < 0 ? r : ovl_view_unlink(v->base, dir, name);
+	}
 	if (!v->m)
 		return -EROFS;
 	return ovl_merge_unlink(v->m, dir, name);
@@ -407,6 +598,11 @@ int ovl_view_unlink(struct ovl_view *v, uint64_t dir, const char *name)
 
 int ovl_view_rmdir(struct ovl_view *v, uint64_t dir, const char *name)
 {
+	if (v->fx) {
+		int r = fx_prepare_name(v, &dir, name);
+
+		return r < 0 ? r : ovl_view_rmdir(v->base, dir, name);
+	}
 	if (!v->m)
 		return -EROFS;
 	return ovl_merge_rmdir(v->m, dir, name);
@@ -415,6 +611,15 @@ int ovl_view_rmdir(struct ovl_view *v, uint64_t dir, const char *name)
 int ovl_view_rename(struct ovl_view *v, uint64_t dir, const char *name,
 		    uint64_t newdir, const char *newname, unsigned flags)
 {
+	if (v->fx) {
+		int r = fx_prepare_name(v, &dir, name);
+
+		if (r == 0)
+			r = fx_prepare_name(v, &newdir, newname);
+		return r < 0 ? r :
+			       ovl_view_rename(v->base, dir, name, newdir,
+					       newname, flags);
+	}
 	if (!v->m)
 		return -EROFS;
 	return ovl_merge_rename(v->m, dir, name, newdir, newname, flags);
@@ -424,6 +629,10 @@ int ovl_view_setattr(struct ovl_view *v, uint64_t ino,
 		     const struct ovl_setattr *attr, struct ovl_file *f,
 		     struct stat *ret)
 {
+	if (v->fx)
+		return ovl_fx_virtual(v->fx, ino) ?
+			       -EPERM :
+			       fx_setattr(v, ino, attr, f, ret);
 	if (!v->m)
 		return -EROFS;
 	return ovl_merge_setattr(v->m, ino, attr, f, ret);
@@ -432,6 +641,11 @@ int ovl_view_setattr(struct ovl_view *v, uint64_t ino,
 int ovl_view_setxattr(struct ovl_view *v, uint64_t ino, const char *name,
 		      const void *value, size_t size, int flags)
 {
+	if (v->fx)
+		return ovl_fx_virtual(v->fx, ino) ?
+			       -EPERM :
+			       ovl_view_setxattr(v->base, ino, name, value,
+						 size, flags);
 	if (!v->m)
 		return -EROFS;
 	return ovl_merge_setxattr(v->m, ino, name, value, size, flags);
@@ -439,6 +653,10 @@ int ovl_view_setxattr(struct ovl_view *v, uint64_t ino, const char *name,
 
 int ovl_view_removexattr(struct ovl_view *v, uint64_t ino, const char *name)
 {
+	if (v->fx)
+		return ovl_fx_virtual(v->fx, ino) ?
+			       -EPERM :
+			       ovl_view_removexattr(v->base, ino, name);
 	if (!v->m)
 		return -EROFS;
 	return ovl_merge_removexattr(v->m, ino, name);
@@ -446,6 +664,10 @@ int ovl_view_removexattr(struct ovl_view *v, uint64_t ino, const char *name)
 
 int ovl_view_fsyncdir(struct ovl_view *v, uint64_t ino, int datasync)
 {
+	if (v->fx)
+		return ovl_fx_virtual(v->fx, ino) ?
+			       0 :
+			       ovl_view_fsyncdir(v->base, ino, datasync);
 	if (!v->m)
 		return 0;
 	return ovl_merge_fsyncdir(v->m, ino, datasync);
@@ -456,6 +678,8 @@ ssize_t ovl_view_read(struct ovl_view *v, uint64_t ino, void *buf, size_t size,
 {
 	uint32_t id;
 
+	if (v->fx)
+		return ovl_fx_read(v->fx, ino, buf, size, off);
 	if (v->m)
 		return ovl_merge_read(v->m, ino, buf, size, off);
 	if (!ino_to_id(v, ino, &id))
@@ -468,6 +692,11 @@ int ovl_view_map(struct ovl_view *v, uint64_t ino, uint64_t off, int *ret_fd,
 {
 	uint32_t id;
 
+	if (v->fx)
+		return ovl_fx_touched(v->fx, ino) ?
+			       -EOPNOTSUPP :
+			       ovl_view_map(v->base, ino, off, ret_fd, ret_pos,
+					    ret_len);
 	if (v->m)
 		return ovl_merge_map(v->m, ino, off, ret_fd, ret_pos, ret_len);
 	if (!ino_to_id(v, ino, &id))
@@ -476,11 +705,26 @@ int ovl_view_map(struct ovl_view *v, uint64_t ino, uint64_t off, int *ret_fd,
 				 ret_len);
 }
 
+static int fx_lseek(struct ovl_view *v, uint64_t ino, int64_t off, int whence,
+		    int64_t *ret)
+{
+	struct ovl_file *f;
+	int r = ovl_fx_open(v->fx, ino, O_RDONLY, &f);
+
+	if (r < 0)
+		return r;
+	r = ovl_file_lseek(f, off, whence, ret);
+	ovl_file_close(f);
+	return r;
+}
+
 int ovl_view_lseek(struct ovl_view *v, uint64_t ino, int64_t off, int whence,
 		   int64_t *ret)
 {
 	uint32_t id;
 
+	if (v->fx)
+		return fx_lseek(v, ino, off, whence, ret);
 	if (v->m)
 		return ovl_merge_lseek(v->m, ino, off, whence, ret);
 	if (!ino_to_id(v, ino, &id))
@@ -493,6 +737,8 @@ ssize_t ovl_view_listxattr(struct ovl_view *v, uint64_t ino, char *buf,
 {
 	uint32_t id;
 
+	if (v->fx)
+		return ovl_fx_listxattr(v->fx, ino, buf, size);
 	if (v->m)
 		return ovl_merge_listxattr(v->m, ino, buf, size);
 	if (!ino_to_id(v, ino, &id))
@@ -505,6 +751,8 @@ ssize_t ovl_view_getxattr(struct ovl_view *v, uint64_t ino, const char *name,
 {
 	uint32_t id;
 
+	if (v->fx)
+		return ovl_fx_getxattr(v->fx, ino, name, buf, size);
 	if (v->m)
 		return ovl_merge_getxattr(v->m, ino, name, buf, size);
 	if (!ino_to_id(v, ino, &id))
@@ -515,6 +763,10 @@ ssize_t ovl_view_getxattr(struct ovl_view *v, uint64_t ino, const char *name,
 void ovl_view_statfs(struct ovl_view *v, uint64_t *ret_files,
 		     uint64_t *ret_bytes, uint64_t *ret_free)
 {
+	if (v->fx) {
+		ovl_view_statfs(v->base, ret_files, ret_bytes, ret_free);
+		return;
+	}
 	if (v->m) {
 		ovl_merge_statfs(v->m, ret_files, ret_bytes, ret_free);
 		if (*ret_bytes < v->bytes)

@@ -42,9 +42,15 @@ struct ovl_view;
 struct ovl_dir;
 struct ovl_file;
 
+struct fix_profile;
+
 struct ovl_view_opts {
 	/* the per-domain upper directory; NULL for a read-only view */
 	const char *upper_dir;
+	/* the domain's settings: the fixups apply on top; NULL for none */
+	const struct fix_profile *profile;
+	const char *fs_type; /* what the commit writes (fstab), NULL: ext4 */
+	bool partitioned; /* the commit writes a partition table */
 };
 
 /* Who asks for a new node: it is owned by them (as on a local fs). */
@@ -196,6 +202,13 @@ ssize_t ovl_view_listxattr(struct ovl_view *v, uint64_t ino, char *buf,
 			   size_t size);
 ssize_t ovl_view_getxattr(struct ovl_view *v, uint64_t ino, const char *name,
 			  void *buf, size_t size);
+
+/*
+ * With fixups: the rule that changes @path ("etc/fstab"), or NULL; and a
+ * one-line description of what detection found (for messages).
+ */
+const char *ovl_view_fixup_rule(struct ovl_view *v, const char *path);
+void ovl_view_describe(struct ovl_view *v, char *buf, size_t size);
 
 /* Totals for statfs: inodes, bytes used, bytes free for writing. */
 void ovl_view_statfs(struct ovl_view *v, uint64_t *ret_files,
