@@ -3,6 +3,8 @@
 #ifndef CLI_H
 #define CLI_H
 
+#include <stdbool.h>
+
 #include "common/err.h"
 
 enum {
@@ -11,23 +13,30 @@ enum {
 	CLI_EXIT_USAGE = 2,
 };
 
+int cli_cmd_commit(int argc, char **argv);
 int cli_cmd_index(int argc, char **argv);
 int cli_cmd_mount(int argc, char **argv);
 int cli_cmd_diff(int argc, char **argv);
 
 struct tmpl_index;
 struct ovl_view;
+struct xen_profile;
 
 struct cli_view_opts {
-	const char *template_path;
+	const char *template_path; /* NULL: the profile's `template` */
 	const char *cache_dir; /* NULL: the default */
-	const char *overlay_dir; /* NULL: read-only */
+	const char *overlay_dir; /* NULL: the profile's `overlay`, or none */
+	const char *domain_path; /* --domain: fixups apply; NULL: none */
+	const char *fs_type; /* what a commit writes (fstab fixup) */
+	bool partitioned; /* a commit with a partition table */
 	unsigned tmpl_flags; /* TMPL_OPEN_* */
 };
 
 struct cli_view {
 	struct tmpl_index *tmpl;
 	struct ovl_view *view;
+	struct xen_profile *profile; /* with --domain */
+	const char *template_path; /* the one used */
 };
 
 /*

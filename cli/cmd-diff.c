@@ -14,14 +14,16 @@
 #include "overlay/view.h"
 
 static const char help[] =
-	"Usage: domufs diff [--overlay DIR] [--cache-dir DIR] TEMPLATE\n"
+	"Usage: domufs diff [--overlay DIR] [--domain FILE] [--cache-dir DIR] TEMPLATE\n"
 	"\n"
-	"Prints a unified diff of everything the overlay changes relative to\n"
-	"TEMPLATE: contents, modes, owners, devices, xattrs, added and deleted\n"
-	"entries. Each hunk is labelled with what changed it (\"overlay\").\n"
+	"Prints a unified diff of everything the overlay and the fixups change\n"
+	"relative to TEMPLATE: contents, modes, owners, devices, xattrs, added\n"
+	"and deleted entries. Each hunk is labelled with what changed it: the\n"
+	"fixup's name, or \"overlay\".\n"
 	"Exit status: 0 no change, 1 changes, 2 usage error or trouble.\n"
 	"\n"
 	"  --overlay DIR    the per-domain overlay directory\n"
+	"  --domain FILE    the domain profile: show the fixups too\n"
 	"  --cache-dir DIR  cache location (default $XDG_CACHE_HOME/domufs,\n"
 	"                   /var/cache/domufs for root)\n";
 
@@ -30,9 +32,12 @@ static int emit_stdout(void *ctx, const char *data, size_t len)
 	return fwrite(data, 1, len, stdout) == len ? 0 : -EIO;
 }
 
-static const char *label_overlay(void *ctx, const char *path)
+/* The fixup that changes @path, else the overlay. */
+static const char *label_of(void *ctx, const char *path)
 {
-	return "overlay";
+	const char *rule = ovl_view_fixup_rule(ctx, path);
+
+	return rule ? rule : "overlay";
 }
 
 int cli_cmd_diff(int argc, char **argv)
@@ -40,13 +45,14 @@ int cli_cmd_diff(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "cache-dir", required_argument, NULL, 'C' },
 		{ "overlay", required_argument, NULL, 'O' },
+		{ "domain", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct cli_view_opts vo = { 0 };
 	struct dif_tree_opts dopts = {
 		.emit = emit_stdout,
-		.label = label_overlay,
+		.label = label_of,
 		.context = 3,
 	};
 	struct cli_view cv, base = { 0 };
@@ -62,6 +68,9 @@ int cli_cmd_diff(int argc, char **argv)
 		case 'O':
 			vo.overlay_dir = optarg;
 			break;
+		case 'D':
+			vo.domain_path = optarg;
+			break;
 		case 'h':
 			fputs(help, stdout);
 			return CLI_EXIT_OK;
@@ -69,12 +78,14 @@ int cli_cmd_diff(int argc, char **argv)
 			return cli_usage_error("diff", "bad option");
 		}
 	}
-	if (argc - optind != 1)
+	if (argc - optind == 1)
+		vo.template_path = argv[optind];
+	else if (argc - optind != 0 || !vo.domain_path)
 		return cli_usage_error("diff", "expected one TEMPLATE");
-	vo.template_path = argv[optind];
 	r = cli_view_open(&vo, &cv);
 	if (r != CLI_EXIT_OK)
 		return CLI_EXIT_USAGE; /* trouble, as diff(1) */
+	dopts.label_ctx = cv.view;
 	ovl_layer_template(cv.tmpl, &lower);
 	r = ovl_view_new(&lower, NULL, &base.view, &err);
 	if (r < 0) {

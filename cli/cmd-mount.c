@@ -14,12 +14,16 @@
 
 static const char help[] =
 	"Usage: domufs mount [OPTIONS] TEMPLATE MOUNTPOINT\n"
+	"       domufs mount --domain FILE [OPTIONS] MOUNTPOINT\n"
 	"\n"
 	"Mounts TEMPLATE at MOUNTPOINT: read-only, or writable with every change\n"
 	"kept in the overlay directory. Returns once the mount is ready (or has\n"
 	"failed, with status 1). Unmount with fusermount3 -u.\n"
 	"\n"
 	"  --overlay DIR    the per-domain overlay directory (writable mount)\n"
+	"  --domain FILE    the domain profile (xl.cfg syntax): the Xen fixups\n"
+	"                   apply on the fly; its `template`/`overlay` keys give\n"
+	"                   defaults for TEMPLATE and --overlay\n"
 	"  --cache-dir DIR  cache location (default $XDG_CACHE_HOME/domufs,\n"
 	"                   /var/cache/domufs for root)\n"
 	"  -f, --foreground stay in the foreground until unmounted\n"
@@ -32,6 +36,7 @@ int cli_cmd_mount(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "cache-dir", required_argument, NULL, 'C' },
 		{ "overlay", required_argument, NULL, 'O' },
+		{ "domain", required_argument, NULL, 'D' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "debug", no_argument, NULL, 'd' },
@@ -54,6 +59,9 @@ int cli_cmd_mount(int argc, char **argv)
 			break;
 		case 'O':
 			vo.overlay_dir = optarg;
+			break;
+		case 'D':
+			vo.domain_path = optarg;
 			break;
 		case 'f':
 			fo.foreground = true;
@@ -81,13 +89,17 @@ int cli_cmd_mount(int argc, char **argv)
 			return cli_usage_error("mount", "bad option");
 		}
 	}
-	if (argc - optind != 2)
+	if (argc - optind == 1 && vo.domain_path) {
+		/* the profile's `template` */
+		fo.mountpoint = argv[optind];
+	} else if (argc - optind == 2) {
+		vo.template_path = argv[optind];
+		fo.mountpoint = argv[optind + 1];
+	} else {
 		return cli_usage_error("mount", "expected TEMPLATE MOUNTPOINT");
+	}
 	fuse_opts[nopts] = NULL;
 	fo.fuse_opts = fuse_opts;
-	fo.mountpoint = argv[optind + 1];
-	fo.fsname = argv[optind];
-	vo.template_path = argv[optind];
 
 	/* Check the mountpoint first: no indexing for a mount that can't be. */
 	if (fll_check_mountpoint(fo.mountpoint, &err) < 0) {
@@ -97,6 +109,7 @@ int cli_cmd_mount(int argc, char **argv)
 	r = cli_view_open(&vo, &cv);
 	if (r != CLI_EXIT_OK)
 		return r;
+	fo.fsname = cv.template_path;
 	r = fll_run(cv.view, &fo, &err);
 	cli_view_close(&cv);
 	if (r < 0) {

@@ -9,35 +9,62 @@
 #include "cli/cli.h"
 #include "overlay/layer.h"
 #include "overlay/view.h"
+#include "fixups/fix.h"
 #include "templates/tmpl.h"
+#include "xen/profile.h"
 
 int cli_view_open(const struct cli_view_opts *o, struct cli_view *ret)
 {
 	struct tmpl_open_opts to = { .warn = cli_warn, .flags = o->tmpl_flags };
+	struct ovl_view_opts vo = { .upper_dir = o->overlay_dir,
+				    .fs_type = o->fs_type,
+				    .partitioned = o->partitioned };
+	struct fix_profile fp;
 	struct ovl_layer lower;
 	struct dm_err err = { 0 };
 	char cache_dir[4096];
+	const char *tpl = o->template_path;
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
+	if (o->domain_path) {
+		if (xen_profile_load(o->domain_path, &ret->profile, &err,
+				     cli_warn, NULL) < 0) {
+			cli_error("%s", err.msg);
+			return CLI_EXIT_RUNTIME;
+		}
+		xen_profile_fix(ret->profile, &fp);
+		vo.profile = &fp;
+		if (!tpl)
+			tpl = ret->profile->template_path;
+		if (!vo.upper_dir)
+			vo.upper_dir = ret->profile->overlay_dir;
+	}
+	if (!tpl) {
+		cli_error(
+			"no TEMPLATE given (and no `template` in the profile)");
+		cli_view_close(ret);
+		return CLI_EXIT_USAGE;
+	}
+	ret->template_path = tpl;
 	if (cli_cache_dir(o->cache_dir, cache_dir, sizeof(cache_dir)) < 0) {
 		cli_error("cache directory name too long");
+		cli_view_close(ret);
 		return CLI_EXIT_USAGE;
 	}
 	to.cache_dir = cache_dir;
-	if (tmpl_index_open(o->template_path, &to, &ret->tmpl, &err) < 0) {
+	if (tmpl_index_open(tpl, &to, &ret->tmpl, &err) < 0) {
 		cli_error("%s", err.msg);
+		cli_view_close(ret);
 		return CLI_EXIT_RUNTIME;
 	}
 	ovl_layer_template(ret->tmpl, &lower);
-	r = ovl_view_new(&lower,
-			 &(struct ovl_view_opts){ .upper_dir = o->overlay_dir },
-			 &ret->view, &err);
+	r = ovl_view_new(&lower, &vo, &ret->view, &err);
 	if (r < 0) {
 		if (err.code)
 			cli_error("%s", err.msg);
 		else
-			cli_error("%s: %s", o->template_path, strerror(-r));
+			cli_error("%s: %s", tpl, strerror(-r));
 		cli_view_close(ret);
 		return CLI_EXIT_RUNTIME;
 	}
@@ -48,4 +75,5 @@ void cli_view_close(struct cli_view *v)
 {
 	v->view = ovl_view_free(v->view);
 	v->tmpl = tmpl_index_free(v->tmpl);
+	v->profile = xen_profile_free(v->profile);
 }

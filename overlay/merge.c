@@ -58,6 +58,11 @@ struct mnode {
 	/* directories: cached merge state, valid while gen == m->gen */
 	uint64_t gen;
 	bool opaque;
+	/* directories: cached st_nlink, for this upper mtime and gen */
+	bool nl_valid;
+	nlink_t nl;
+	uint64_t nl_gen;
+	struct timespec nl_mtime;
 	struct mnode *next_ino, *next_ukey;
 };
 
@@ -529,34 +534,91 @@ static struct mnode *child_node(struct ovl_merge *m, struct mnode *p,
 	return n;
 }
 
-/* Number of subdirectories of a merged directory, for st_nlink. */
-static nlink_t merged_subdirs(struct ovl_merge *m, int dfd, uint32_t lower,
-			      bool opaque, nlink_t upper_subdirs)
+static int str_cmp(const void *a, const void *b)
 {
-	nlink_t n = upper_subdirs;
-	int64_t cnt;
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
-	if (lower == NO_LOWER || opaque)
-		return n;
-	cnt = m->lower.ops->dir_count(m->lower.data, lower);
-	for (int64_t i = 0; i < cnt; i++) {
-		const char *name;
-		size_t len;
-		uint32_t kid;
-		struct stat st;
+/*
+ * st_nlink of a merged directory: 2 + its subdirectories, the upper's plus
+ * the template's that are neither shadowed nor whited out. One readdir of
+ * the upper directory, then a lookup in memory per template subdirectory;
+ * cached on the node until the upper directory changes (its mtime) or a
+ * rename/whiteout changes what merges with what (m->gen).
+ */
+static nlink_t dir_nlink(struct ovl_merge *m, struct mnode *n, int dfd,
+			 uint32_t lower, bool opaque, const struct stat *ust)
+{
+	char **names = NULL;
+	size_t cnt = 0, cap = 0;
+	nlink_t nl = ust->st_nlink;
+	int64_t lcnt;
 
-		if (m->lower.ops->dir_entry(m->lower.data, lower, (uint64_t)i,
-					    &name, &len, &kid) < 0 ||
-		    m->lower.ops->getattr(m->lower.data, kid, &st) < 0 ||
-		    !S_ISDIR(st.st_mode))
-			continue;
-		if (dfd >= 0 &&
-		    (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
-		     ovl_upper_is_whiteout(dfd, name, NULL)))
-			continue; /* counted in the upper, or hidden */
-		n++;
+	if (n->nl_valid && n->nl_gen == m->gen &&
+	    n->nl_mtime.tv_sec == ust->st_mtim.tv_sec &&
+	    n->nl_mtime.tv_nsec == ust->st_mtim.tv_nsec)
+		return n->nl;
+	if (lower != NO_LOWER && !opaque && dfd >= 0) {
+		int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+		struct dirent *e;
+
+		while (d && (e = readdir(d))) {
+			const char *nm = e->d_name;
+
+			if (name_reserved(nm))
+				nm += strlen(OVL_WH_PREFIX);
+			if (cnt == cap) {
+				char **q = reallocarray(names,
+							cap ? cap * 2 : 64,
+							sizeof(*names));
+
+				if (!q)
+					break;
+				names = q;
+				cap = cap ? cap * 2 : 64;
+			}
+			names[cnt] = strdup(nm);
+			if (!names[cnt])
+				break;
+			cnt++;
+		}
+		if (d)
+			closedir(d);
+		else if (fd >= 0)
+			close(fd);
+		qsort(names, cnt, sizeof(*names), str_cmp);
 	}
-	return n;
+	if (lower != NO_LOWER && !opaque) {
+		lcnt = m->lower.ops->dir_count(m->lower.data, lower);
+		for (int64_t i = 0; i < lcnt; i++) {
+			const char *name;
+			size_t len;
+			uint32_t kid;
+			struct stat st;
+
+			if (m->lower.ops->dir_entry(m->lower.data, lower,
+						    (uint64_t)i, &name, &len,
+						    &kid) < 0 ||
+			    m->lower.ops->getattr(m->lower.data, kid, &st) <
+				    0 ||
+			    !S_ISDIR(st.st_mode))
+				continue;
+			/* in the upper: counted there, or hidden */
+			if (cnt &&
+			    bsearch(&name, names, cnt, sizeof(*names), str_cmp))
+				continue;
+			nl++;
+		}
+	}
+	for (size_t i = 0; i < cnt; i++)
+		free(names[i]);
+	free(names);
+	n->nl = nl;
+	n->nl_gen = m->gen;
+	n->nl_mtime = ust->st_mtim;
+	n->nl_valid = true;
+	return nl;
 }
 
 /* Attributes of node @n reached as @name in @pfd (upper parent or -1). */
@@ -581,9 +643,8 @@ static int node_stat(struct ovl_merge *m, struct mnode *n, int pfd,
 				pfd, name,
 				O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-			ret->st_nlink = 2 + merged_subdirs(m, dfd, c->lower,
-							   c->opaque,
-							   c->ust.st_nlink - 2);
+			ret->st_nlink = dir_nlink(m, n, dfd, c->lower,
+						  c->opaque, &c->ust);
 		}
 	} else {
 		r = m->lower.ops->getattr(m->lower.data, c->lower, ret);
@@ -646,9 +707,8 @@ static int stat_located(struct ovl_merge *m, struct mnode *n, struct located *l,
 		*ret = l->c.ust;
 		if (!m->up.privileged)
 			ovl_upper_apply_override(m->up.root_fd, NULL, ret);
-		ret->st_nlink = 2 + merged_subdirs(m, dfd, OVL_LAYER_ROOT,
-						   false,
-						   l->c.ust.st_nlink - 2);
+		ret->st_nlink =
+			dir_nlink(m, n, dfd, OVL_LAYER_ROOT, false, &l->c.ust);
 		ret->st_ino = OVL_ROOT_INO;
 		return 0;
 	}
