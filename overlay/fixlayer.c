@@ -637,8 +637,13 @@ int ovl_fx_lookup(struct ovl_fx *fx, uint64_t dir, const char *name,
 {
 	struct fx_entry *e = find_entry(fx, dir, name);
 	uint64_t rdir = real_ino(fx, dir);
+	struct fx_entry *self = find_virt(fx, dir);
 	int r;
 
+	if (!strcmp(name, "."))
+		return ovl_fx_getattr(fx, dir, ret);
+	if (!strcmp(name, "..") && self)
+		return ovl_fx_getattr(fx, self->parent, ret);
 	if (e && e->a->kind == FIX_HIDE)
 		return -ENOENT;
 	r = rdir ? ovl_view_lookup(fx->base, rdir, name, ret) : -ENOENT;
