@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The README's first command: installs what is missing, builds domufs, makes
-# the small default template offline, indexes it, mounts it read-only, shows
-# around, and unmounts. Everything lands under build/demo/.
+# the small default template offline, indexes it, mounts it read-only, mounts
+# it again with the demo domain's profile (fixups) over an overlay, edits a
+# file, shows `domufs diff`, and unmounts. Everything lands under build/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,4 +47,28 @@ if touch "$mnt/etc/new-file" 2>&1; then echo "unexpected: write succeeded"; exit
 
 step "unmount"
 fusermount3 -u "$mnt"
+
+step "mount with the demo domain's profile (fixups) over an overlay"
+rm -rf "$demo/overlay"
+mkdir -p "$demo/overlay"
+./build/domufs mount --cache-dir "$demo/cache" --domain templates/domains/demo.cfg \
+	--overlay "$demo/overlay" "$demo/default.tar.zst" "$mnt"
+echo "--- /etc/fstab (fstab fixup)"
+cat "$mnt/etc/fstab"
+echo "--- /etc/inittab (console fixup)"
+cat "$mnt/etc/inittab"
+echo "--- /etc/hostname (identity fixup): $(cat "$mnt/etc/hostname")"
+ls -l "$mnt/root/.ssh" "$mnt/dev"
+echo "--- an administrator's edit lands in the overlay:"
+echo "Welcome to banquo, provisioned by domufs." >"$mnt/etc/motd"
+ls -l "$demo/overlay/etc"
+fusermount3 -u "$mnt"
+
+step "domufs diff (what the fixups and the overlay change)"
+set +e
+./build/domufs diff --cache-dir "$demo/cache" --domain templates/domains/demo.cfg \
+	--overlay "$demo/overlay" "$demo/default.tar.zst"
+rc=$?
+set -e
+[ $rc -eq 1 ] || { echo "demo: diff exited $rc, expected 1 (changes)"; exit 1; }
 echo "demo: done"
