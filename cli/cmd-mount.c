@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "fusefs/fll.h"
@@ -110,6 +111,11 @@ int cli_cmd_mount(int argc, char **argv)
 	if (r != CLI_EXIT_OK)
 		return r;
 	fo.fsname = cv.template_path;
+	/*
+	 * The daemon creates files with the modes its callers ask for, their
+	 * umask applied by the view (or a default ACL deciding instead).
+	 */
+	umask(0);
 	r = fll_run(cv.view, &fo, &err);
 	cli_view_close(&cv);
 	if (r < 0) {

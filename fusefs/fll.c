@@ -43,10 +43,16 @@ static double timeout_for(struct ovl_view *v, uint64_t ino)
 
 static void fll_init(void *userdata, struct fuse_conn_info *conn)
 {
+	/* one a line; all are optional and only asked for when offered */
 	unsigned wanted[] = {
-		FUSE_CAP_SPLICE_WRITE,	 FUSE_CAP_SPLICE_MOVE,
-		FUSE_CAP_CACHE_SYMLINKS, FUSE_CAP_POSIX_ACL,
-		FUSE_CAP_READDIRPLUS,	 FUSE_CAP_PARALLEL_DIROPS,
+		FUSE_CAP_SPLICE_WRITE, /* replies spliced from the data file */
+		FUSE_CAP_SPLICE_MOVE,
+		FUSE_CAP_SPLICE_READ, /* writes spliced into the upper file */
+		FUSE_CAP_CACHE_SYMLINKS,
+		FUSE_CAP_POSIX_ACL,
+		FUSE_CAP_DONT_MASK, /* the view applies umask or default ACL */
+		FUSE_CAP_READDIRPLUS,
+		FUSE_CAP_PARALLEL_DIROPS,
 		FUSE_CAP_ASYNC_READ,
 	};
 
@@ -449,6 +455,7 @@ static void cred_of(fuse_req_t req, struct ovl_cred *c)
 
 	c->uid = ctx->uid;
 	c->gid = ctx->gid;
+	c->umask = ctx->umask; /* FUSE_CAP_DONT_MASK: ours to apply */
 }
 
 static void fll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,

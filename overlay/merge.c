@@ -55,6 +55,7 @@ struct mnode {
 	bool has_ukey;
 	dev_t udev;
 	ino_t uino;
+	int orphan_fd; /* unlinked while the kernel holds it: O_PATH to it */
 	/* directories: cached merge state, valid while gen == m->gen */
 	uint64_t gen;
 	bool opaque;
@@ -226,6 +227,7 @@ static struct mnode *node_new(struct ovl_merge *m, uint64_t ino, uint32_t lower)
 		return NULL;
 	n->ino = ino;
 	n->lower = lower;
+	n->orphan_fd = -1;
 	n->next_ino = m->ino_tab[h_ino(m, ino)];
 	m->ino_tab[h_ino(m, ino)] = n;
 	m->nnodes++;
@@ -659,6 +661,7 @@ static int node_stat(struct ovl_merge *m, struct mnode *n, int pfd,
 struct located {
 	int pfd; /* upper parent dir (O_PATH) or -1 */
 	const char *name;
+	int ofd; /* an orphan's own O_PATH fd (borrowed from the node), or -1 */
 	struct child c;
 };
 
@@ -675,6 +678,20 @@ static int locate(struct ovl_merge *m, struct mnode *n, struct located *l)
 
 	l->pfd = -1;
 	l->name = NULL;
+	l->ofd = -1;
+	if (!n->aliases && n != m->root) {
+		/* unlinked, still open: its fd, or its template node */
+		memset(&l->c, 0, sizeof(l->c));
+		l->c.lower = n->lower;
+		if (n->orphan_fd >= 0) {
+			if (fstat(n->orphan_fd, &l->c.ust) < 0)
+				return -errno;
+			l->c.upper = true;
+			l->ofd = n->orphan_fd;
+			return 0;
+		}
+		return n->lower != NO_LOWER ? 0 : -ENOENT;
+	}
 	if (n == m->root) {
 		memset(&l->c, 0, sizeof(l->c));
 		l->c.lower = OVL_LAYER_ROOT;
@@ -700,6 +717,21 @@ static int locate(struct ovl_merge *m, struct mnode *n, struct located *l)
 static int stat_located(struct ovl_merge *m, struct mnode *n, struct located *l,
 			struct stat *ret)
 {
+	if (!n->aliases && n != m->root && l->ofd < 0) {
+		/* a template file unlinked while open: no name is left */
+		int r = m->lower.ops->getattr(m->lower.data, l->c.lower, ret);
+
+		ret->st_nlink = 0;
+		ret->st_ino = n->ino;
+		return r;
+	}
+	if (l->ofd >= 0) {
+		*ret = l->c.ust;
+		if (!m->up.privileged)
+			ovl_upper_apply_override(l->ofd, NULL, ret);
+		ret->st_ino = n->ino;
+		return 0;
+	}
 	if (n == m->root) {
 		/* The upper root carries the root's metadata (see adopt_root). */
 		_cleanup_close_ int dfd = ovl_upper_opendir(&m->up, "", O_PATH);
@@ -969,6 +1001,10 @@ void ovl_merge_forget(struct ovl_merge *m, uint64_t ino, uint64_t n)
 	x = get_node(m, ino);
 	if (x)
 		x->nlookup = x->nlookup > n ? x->nlookup - n : 0;
+	if (x && !x->nlookup && x->orphan_fd >= 0 && !x->aliases) {
+		close(x->orphan_fd);
+		x->orphan_fd = -1;
+	}
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -1350,8 +1386,15 @@ void ovl_merge_statfs(struct ovl_merge *m, uint64_t *ret_files,
 
 static int open_upper_file(struct located *l, int flags)
 {
-	int fd = openat(l->pfd, l->name, flags | O_NOFOLLOW | O_CLOEXEC);
+	char p[64];
+	int fd;
 
+	if (l->ofd >= 0) {
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", l->ofd);
+		fd = open(p, flags | O_CLOEXEC);
+	} else {
+		fd = openat(l->pfd, l->name, flags | O_NOFOLLOW | O_CLOEXEC);
+	}
 	return fd < 0 ? -errno : fd;
 }
 
@@ -1649,45 +1692,6 @@ static int copy_data(struct ovl_merge *m, uint32_t lower, uint64_t size,
 	return 0;
 }
 
-/* Resolves a view path (no leading '/') to its parent node and child. */
-static int resolve_path(struct ovl_merge *m, const char *path,
-			struct mnode **ret_parent, char **ret_name,
-			struct child *ret)
-{
-	_cleanup_free_ char *copy = strdup(path);
-	struct mnode *p = m->root;
-	char *save = NULL, *c, *next;
-	int r;
-
-	if (!copy)
-		return -ENOMEM;
-	c = strtok_r(copy, "/", &save);
-	while (c) {
-		struct child ch;
-		int pfd = upper_dirfd(m, p, O_PATH);
-
-		if (pfd < 0 && pfd != -ENOENT)
-			return pfd;
-		r = resolve_child(m, p, pfd, c, &ch);
-		if (pfd >= 0)
-			close(pfd);
-		if (r < 0)
-			return r;
-		next = strtok_r(NULL, "/", &save);
-		if (!next) {
-			*ret_parent = p;
-			*ret_name = strdup(c);
-			*ret = ch;
-			return *ret_name ? 0 : -ENOMEM;
-		}
-		p = child_node(m, p, c, &ch);
-		if (!p)
-			return -ENOMEM;
-		c = next;
-	}
-	return -EINVAL;
-}
-
 /* Origin of a template file reached as @name in dir node @p: "/path". */
 static int origin_of(struct ovl_merge *m, struct mnode *p, const char *name,
 		     struct pbuf *b)
@@ -1777,6 +1781,69 @@ static int copy_up_one(struct ovl_merge *m, int pfd, const char *name,
 }
 
 /*
+ * Where template hardlink @tpath ("d/e/p1") shows in the view now. The
+ * deepest template directory on its path that the view knows as a node
+ * (renames move nodes, redirects keep their template directory) is where
+ * the walk starts; the rest goes by name, as the template has it.
+ */
+static int tmpl_group_place(struct ovl_merge *m, const char *tpath,
+			    struct mnode **ret_parent, char **ret_name,
+			    struct child *ret)
+{
+	_cleanup_free_ char *copy = strdup(tpath);
+	struct mnode *cur = NULL;
+	const char *rest = tpath;
+	char *save = NULL, *c, *next;
+	int r;
+
+	if (!copy)
+		return -ENOMEM;
+	for (char *end = strrchr(copy, '/'); end; end = strrchr(copy, '/')) {
+		uint32_t id;
+
+		*end = '\0';
+		id = lower_abs(m, copy);
+		if (id != NO_LOWER && m->by_lower[id] &&
+		    m->by_lower[id]->aliases) {
+			cur = m->by_lower[id];
+			rest = tpath + (end - copy) + 1;
+			break;
+		}
+	}
+	if (!cur)
+		cur = m->root;
+	free(copy);
+	copy = strdup(rest);
+	if (!copy)
+		return -ENOMEM;
+	c = strtok_r(copy, "/", &save);
+	while (c) {
+		struct child ch;
+		int pfd = upper_dirfd(m, cur, O_PATH);
+
+		if (pfd < 0 && pfd != -ENOENT)
+			return pfd;
+		r = resolve_child(m, cur, pfd >= 0 ? pfd : -1, c, &ch);
+		if (pfd >= 0)
+			close(pfd);
+		if (r < 0)
+			return r;
+		next = strtok_r(NULL, "/", &save);
+		if (!next) {
+			*ret_parent = cur;
+			*ret_name = strdup(c);
+			*ret = ch;
+			return *ret_name ? 0 : -ENOMEM;
+		}
+		cur = child_node(m, cur, c, &ch);
+		if (!cur)
+			return -ENOMEM;
+		c = next;
+	}
+	return -EINVAL;
+}
+
+/*
  * Brings a metacopy file's data in: written into the upper inode itself
  * (its hardlinks stay one file), times kept, and the metacopy mark removed
  * last, so an interruption leaves the old, complete view.
@@ -1813,6 +1880,7 @@ static int copy_up_file(struct ovl_merge *m, struct mnode *n, bool data)
 	struct located l;
 	struct saved_times pt;
 	struct pbuf origin = { 0 };
+	_cleanup_free_ char *first = NULL;
 	struct stat lst, ust;
 	int pfd, r;
 
@@ -1836,12 +1904,17 @@ static int copy_up_file(struct ovl_merge *m, struct mnode *n, bool data)
 		r = pfd;
 		goto out_free;
 	}
+	/* aliases are added below: keep the name linked from */
+	first = strdup(n->aliases->name);
+	if (!first) {
+		close(pfd);
+		r = -ENOMEM;
+		goto out_free;
+	}
 	times_save(pfd, &pt);
-	r = copy_up_one(m, pfd, n->aliases->name, l.c.lower, &lst, origin.s,
-			data);
+	r = copy_up_one(m, pfd, first, l.c.lower, &lst, origin.s, data);
 	times_restore(pfd, &pt);
-	if (r == 0 &&
-	    fstatat(pfd, n->aliases->name, &ust, AT_SYMLINK_NOFOLLOW) == 0)
+	if (r == 0 && fstatat(pfd, first, &ust, AT_SYMLINK_NOFOLLOW) == 0)
 		node_set_ukey(m, n, &ust);
 	for (char **g = m->groups[l.c.lower]; r == 0 && g && *g; g++) {
 		struct mnode *gp;
@@ -1849,7 +1922,7 @@ static int copy_up_file(struct ovl_merge *m, struct mnode *n, bool data)
 		struct child gc;
 		int gfd;
 
-		if (resolve_path(m, *g, &gp, &gname, &gc) < 0 || gc.upper ||
+		if (tmpl_group_place(m, *g, &gp, &gname, &gc) < 0 || gc.upper ||
 		    gc.lower != l.c.lower) {
 			free(gname);
 			continue;
@@ -1859,7 +1932,7 @@ static int copy_up_file(struct ovl_merge *m, struct mnode *n, bool data)
 			struct saved_times gt;
 
 			times_save(gfd, &gt);
-			if (linkat(pfd, n->aliases->name, gfd, gname, 0) < 0)
+			if (linkat(pfd, first, gfd, gname, 0) < 0)
 				r = -errno;
 			times_restore(gfd, &gt);
 			close(gfd);
@@ -1938,6 +2011,7 @@ static int new_entry(struct ovl_merge *m, const struct ovl_cred *cred,
 	struct mnode *p, *n;
 	struct child c;
 	struct target t;
+	bool dacl;
 	gid_t gid;
 	int r;
 
@@ -1965,6 +2039,10 @@ static int new_entry(struct ovl_merge *m, const struct ovl_cred *cred,
 	if (r < 0)
 		return r;
 	new_owner(m, p, cred, &mode, &gid);
+	dacl = ovl_upper_getxattr(pfd, NULL, "system.posix_acl_default", NULL,
+				  0) > 0;
+	if (!dacl)
+		mode &= ~(cred->umask & 0777);
 	switch (mode & S_IFMT) {
 	case S_IFREG:
 		fd = openat(pfd, name,
@@ -2005,9 +2083,14 @@ static int new_entry(struct ovl_merge *m, const struct ovl_cred *cred,
 		return r;
 	target_at(&t, pfd, name);
 	if (m->up.privileged) {
+		/*
+		 * chmod after chown: chown clears set-id bits. Under a default
+		 * ACL the mode the kernel derived stands (a chmod would reset
+		 * the ACL mask), set-id bits aside.
+		 */
 		if (fchownat(pfd, name, cred->uid, gid, AT_SYMLINK_NOFOLLOW) <
 			    0 ||
-		    (!S_ISLNK(mode) &&
+		    (!S_ISLNK(mode) && (!dacl || (mode & 06000)) &&
 		     fchmodat(pfd, name, mode & 07777, 0) < 0))
 			r = -errno;
 	} else if (!S_ISLNK(mode)) {
@@ -2199,6 +2282,7 @@ static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
 			bool want_dir)
 {
 	_cleanup_close_ int pfd = -1;
+	_cleanup_close_ int ofd = -1;
 	struct mnode *p, *n;
 	struct child c;
 	struct stat st;
@@ -2253,6 +2337,9 @@ static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
 			r = clear_whiteouts(pfd, name);
 			if (r < 0)
 				return r;
+		} else {
+			ofd = openat(pfd, name,
+				     O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		}
 		if (unlinkat(pfd, name, want_dir ? AT_REMOVEDIR : 0) < 0)
 			return -errno;
@@ -2268,6 +2355,12 @@ static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
 		m->gen++;
 	}
 	alias_del(n, p, name);
+	if (!n->aliases && ofd >= 0) {
+		/* open handles and fstat keep working on it */
+		if (n->orphan_fd >= 0)
+			close(n->orphan_fd);
+		n->orphan_fd = TAKE_FD(ofd);
+	}
 	return 0;
 }
 
@@ -2470,6 +2563,8 @@ static int upper_target(struct ovl_merge *m, struct mnode *n, bool data,
 		return r;
 	if (n == m->root)
 		target_fd(t, m->up.root_fd);
+	else if (l->ofd >= 0)
+		target_fd(t, l->ofd);
 	else
 		target_at(t, l->pfd, l->name);
 	return 0;

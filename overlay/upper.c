@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <linux/limits.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -194,13 +195,67 @@ int ovl_upper_rmxa(int dirfd, const char *name, enum ovl_xa which)
 	return 0;
 }
 
+/*
+ * The overlay's own xattr namespaces. A user's xattr whose name falls in
+ * one is stored escaped, one level deeper ("trusted.overlay.X" as
+ * "trusted.overlay.overlay.X", as kernel overlayfs does), so it neither
+ * collides with the encoding nor gets lost on copy-up.
+ */
+static const struct {
+	const char *prefix;
+	const char *escaped;
+} private_ns[] = {
+	{ "trusted.overlay.", "trusted.overlay.overlay." },
+	{ "user.overlay.", "user.overlay.overlay." },
+	{ "trusted.domufs.", "trusted.domufs.domufs." },
+	{ "user.domufs.", "user.domufs.domufs." },
+	{ "user.containers.", "user.containers.containers." },
+};
+
 bool ovl_upper_private_xattr(const char *name)
 {
-	return !strncmp(name, "trusted.overlay.", 16) ||
-	       !strncmp(name, "user.overlay.", 13) ||
-	       !strncmp(name, "trusted.domufs.", 15) ||
-	       !strncmp(name, "user.domufs.", 12) ||
-	       !strcmp(name, "user.containers.override_stat");
+	for (size_t i = 0; i < DM_ARRAY_SIZE(private_ns); i++)
+		if (!strncmp(name, private_ns[i].prefix,
+			     strlen(private_ns[i].prefix)))
+			return true;
+	return false;
+}
+
+/* The stored name of a visible xattr name (escaped if private). */
+static int escape(const char *name, char *buf, size_t size)
+{
+	for (size_t i = 0; i < DM_ARRAY_SIZE(private_ns); i++) {
+		size_t pl = strlen(private_ns[i].prefix);
+
+		if (!strncmp(name, private_ns[i].prefix, pl)) {
+			int n = snprintf(buf, size, "%s%s",
+					 private_ns[i].escaped, name + pl);
+
+			return n < 0 || (size_t)n >= size ? -ERANGE : 0;
+		}
+	}
+	if (strlen(name) >= size)
+		return -ERANGE;
+	strcpy(buf, name);
+	return 0;
+}
+
+/* The visible name of a stored one into @buf; false: hidden (ours). */
+static bool unescape(const char *stored, char *buf, size_t size)
+{
+	for (size_t i = 0; i < DM_ARRAY_SIZE(private_ns); i++) {
+		size_t el = strlen(private_ns[i].escaped);
+
+		if (!strncmp(stored, private_ns[i].escaped, el)) {
+			snprintf(buf, size, "%s%s", private_ns[i].prefix,
+				 stored + el);
+			return true;
+		}
+	}
+	if (ovl_upper_private_xattr(stored))
+		return false;
+	snprintf(buf, size, "%s", stored);
+	return true;
 }
 
 ssize_t ovl_upper_listxattr(int dirfd, const char *name, char *buf, size_t size)
@@ -225,14 +280,17 @@ ssize_t ovl_upper_listxattr(int dirfd, const char *name, char *buf, size_t size)
 		return -errno;
 	for (ssize_t i = 0; i < n;) {
 		size_t len = strlen(raw + i) + 1;
+		char vis[XATTR_NAME_MAX + 1];
 
-		if (!ovl_upper_private_xattr(raw + i)) {
+		if (unescape(raw + i, vis, sizeof(vis))) {
+			size_t vl = strlen(vis) + 1;
+
 			if (size) {
-				if ((size_t)out + len > size)
+				if ((size_t)out + vl > size)
 					return -ERANGE;
-				memcpy(buf + out, raw + i, len);
+				memcpy(buf + out, vis, vl);
 			}
-			out += (ssize_t)len;
+			out += (ssize_t)vl;
 		}
 		i += (ssize_t)len;
 	}
@@ -242,27 +300,27 @@ ssize_t ovl_upper_listxattr(int dirfd, const char *name, char *buf, size_t size)
 ssize_t ovl_upper_getxattr(int dirfd, const char *name, const char *xname,
 			   void *buf, size_t size)
 {
-	char p[512];
+	char p[512], stored[XATTR_NAME_MAX + 1];
 	ssize_t n;
 
-	if (ovl_upper_private_xattr(xname))
+	if (escape(xname, stored, sizeof(stored)) < 0)
 		return -ENODATA;
 	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
 		return -ENAMETOOLONG;
-	n = (fd_only(name) ? getxattr : lgetxattr)(p, xname, buf, size);
+	n = (fd_only(name) ? getxattr : lgetxattr)(p, stored, buf, size);
 	return n < 0 ? -errno : n;
 }
 
 int ovl_upper_setxattr(int dirfd, const char *name, const char *xname,
 		       const void *value, size_t size, int flags)
 {
-	char p[512];
+	char p[512], stored[XATTR_NAME_MAX + 1];
 
-	if (ovl_upper_private_xattr(xname))
-		return -EPERM;
+	if (escape(xname, stored, sizeof(stored)) < 0)
+		return -ERANGE;
 	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
 		return -ENAMETOOLONG;
-	return (fd_only(name) ? setxattr : lsetxattr)(p, xname, value, size,
+	return (fd_only(name) ? setxattr : lsetxattr)(p, stored, value, size,
 						      flags) < 0 ?
 		       -errno :
 		       0;
@@ -270,13 +328,13 @@ int ovl_upper_setxattr(int dirfd, const char *name, const char *xname,
 
 int ovl_upper_removexattr(int dirfd, const char *name, const char *xname)
 {
-	char p[512];
+	char p[512], stored[XATTR_NAME_MAX + 1];
 
-	if (ovl_upper_private_xattr(xname))
+	if (escape(xname, stored, sizeof(stored)) < 0)
 		return -ENODATA;
 	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
 		return -ENAMETOOLONG;
-	return (fd_only(name) ? removexattr : lremovexattr)(p, xname) < 0 ?
+	return (fd_only(name) ? removexattr : lremovexattr)(p, stored) < 0 ?
 		       -errno :
 		       0;
 }

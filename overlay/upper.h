@@ -72,7 +72,11 @@ int ovl_upper_setxa(const struct ovl_upper *u, int dirfd, const char *name,
 		    enum ovl_xa which, const char *value, size_t size);
 int ovl_upper_rmxa(int dirfd, const char *name, enum ovl_xa which);
 
-/* True for xattr names the overlay keeps for itself (hidden in the view). */
+/*
+ * True for names in the overlay's own xattr namespaces. The visible-xattr
+ * calls below store such names escaped one level deeper, as kernel
+ * overlayfs does, and hide the overlay's own.
+ */
 bool ovl_upper_private_xattr(const char *name);
 
 /* User xattrs on any file type, through /proc/self/fd (no symlink follow). */

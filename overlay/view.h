@@ -57,6 +57,11 @@ struct ovl_view_opts {
 struct ovl_cred {
 	uid_t uid;
 	gid_t gid;
+	/*
+	 * The caller's umask, applied unless the parent directory has a
+	 * default ACL (which then decides, as on a local filesystem).
+	 */
+	mode_t umask;
 };
 
 enum {
