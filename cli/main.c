@@ -24,6 +24,11 @@ static const char usage[] =
 	"        overlay directory (unmount: fusermount3 -u).\n"
 	"  index [--cache-dir DIR] [--rebuild] TEMPLATE\n"
 	"        Build or verify TEMPLATE's cached index; print a summary.\n"
+	"  commit [--fs ext2|ext3|ext4] [--size SIZE] [--label L] [--uuid U]\n"
+	"         [--partition none|msdos] [--force] [--progress[=json]] TEMPLATE TARGET\n"
+	"  commit --format tar|tar.gz|tar.zst TEMPLATE OUT\n"
+	"        Write the mounted view into a new filesystem on TARGET (image\n"
+	"        file or block device), or into a new template tarball.\n"
 	"  diff [--overlay DIR] [--cache-dir DIR] TEMPLATE\n"
 	"        Print a unified diff of what the overlay changes.\n"
 	"\n"
@@ -77,6 +82,7 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
+		{ "commit", cli_cmd_commit },
 		{ "index", cli_cmd_index },
 		{ "mount", cli_cmd_mount },
 		{ "diff", cli_cmd_diff },

@@ -93,7 +93,8 @@ int img_commit(struct ovl_view *v, const char *target,
 	struct img_geom_in gi = { .fs = o->fs };
 	struct img_geom g;
 	struct img_build_opts bo = { .fs = o->fs, .geom = &g };
-	uint64_t fs_offset = o->partition == IMG_PART_MSDOS ? IMG_PART_OFFSET : 0;
+	uint64_t fs_offset = o->partition == IMG_PART_MSDOS ? IMG_PART_OFFSET :
+							      0;
 	uint64_t total;
 	bool computed = false;
 	double t0 = now_seconds();

@@ -86,12 +86,12 @@ static void leaf_finish(struct leaf *l)
 		put16(l->blk + l->last + 4, (uint16_t)(l->space - l->last));
 	if (l->space < B)
 		ext2fs_initialize_dirent_tail(
-			l->b->fs, (struct ext2_dir_entry_tail *)(l->blk + B -
-								 12));
+			l->b->fs,
+			(struct ext2_dir_entry_tail *)(l->blk + B - 12));
 }
 
-int img_ext_dir_empty(struct img_builder *b, ext2_ino_t ino,
-		      ext2_ino_t parent, uint64_t blocks, uint8_t **ret_buf)
+int img_ext_dir_empty(struct img_builder *b, ext2_ino_t ino, ext2_ino_t parent,
+		      uint64_t blocks, uint8_t **ret_buf)
 {
 	struct leaf l = { .b = b, .space = img_dir_leaf_space(b->csum) };
 	uint8_t *buf = calloc(blocks, B);
@@ -160,7 +160,8 @@ static int htree(struct img_builder *b, const struct img_node *n,
 	const struct img_plan *p = b->plan;
 	uint32_t space = img_dir_leaf_space(b->csum);
 	uint32_t tail = b->csum ? 8 : 0;
-	uint32_t root_limit = (B - 32 - tail) / 8, node_limit = (B - 8 - tail) / 8;
+	uint32_t root_limit = (B - 32 - tail) / 8,
+		 node_limit = (B - 8 - tail) / 8;
 	struct hent *h = calloc(n->count ? n->count : 1, sizeof(*h));
 	struct dxe *leaf_dx = NULL;
 	uint32_t *leaf_start_ent = NULL;
@@ -174,10 +175,11 @@ static int htree(struct img_builder *b, const struct img_node *n,
 	for (uint32_t i = 0; i < n->count; i++) {
 		const struct img_ent *e = &p->ents[n->first + i];
 		ext2_dirhash_t hash, minor;
-		errcode_t err = ext2fs_dirhash2(
-			b->hash_alg, img_plan_name(p, e), e->name_len,
-			b->fs->encoding, 0, b->fs->super->s_hash_seed, &hash,
-			&minor);
+		errcode_t err = ext2fs_dirhash2(b->hash_alg,
+						img_plan_name(p, e),
+						e->name_len, b->fs->encoding, 0,
+						b->fs->super->s_hash_seed,
+						&hash, &minor);
 
 		if (err) {
 			r = img_ext_fail(b, err, "hashing directory entries");

@@ -120,8 +120,8 @@ static int report(struct img_builder *b)
 }
 
 /* Reads file bytes for blocks [lblk, lblk + n) into the write buffer. */
-static int fill(struct img_builder *b, const struct img_node *n,
-		uint64_t lblk, blk64_t pblk, uint64_t nblk)
+static int fill(struct img_builder *b, const struct img_node *n, uint64_t lblk,
+		blk64_t pblk, uint64_t nblk)
 {
 	uint64_t off = lblk * B, want = nblk * B, limit = 0, got = 0;
 	uint8_t *p;
@@ -165,8 +165,8 @@ static int file_data(struct img_builder *b, const struct img_node *n,
 			blk64_t pblk;
 			uint64_t got;
 
-			r = img_ext_alloc(b, left < chunk ? left : chunk,
-					  &pblk, &got);
+			r = img_ext_alloc(b, left < chunk ? left : chunk, &pblk,
+					  &got);
 			if (r < 0)
 				return r;
 			r = fill(b, n, lblk, pblk, got);
@@ -204,8 +204,8 @@ static int alloc_blocks(struct img_builder *b, uint64_t nblocks)
 }
 
 /* Checksums directory blocks and queues them where b->ext maps them. */
-static int put_dir_blocks(struct img_builder *b, ext2_ino_t ino,
-			  uint8_t *buf, uint64_t nblocks)
+static int put_dir_blocks(struct img_builder *b, ext2_ino_t ino, uint8_t *buf,
+			  uint64_t nblocks)
 {
 	uint64_t k = 0;
 
@@ -218,7 +218,8 @@ static int put_dir_blocks(struct img_builder *b, ext2_ino_t ino,
 			if (k >= nblocks)
 				return -EINVAL;
 			e = ext2fs_dir_block_csum_set(
-				b->fs, ino, (struct ext2_dir_entry *)(buf + k * B));
+				b->fs, ino,
+				(struct ext2_dir_entry *)(buf + k * B));
 			if (e)
 				return img_ext_fail(b, e, "directory checksum");
 			r = img_ext_wb_get(b, b->ext[i].pblk + j, 1, &p);
@@ -227,6 +228,11 @@ static int put_dir_blocks(struct img_builder *b, ext2_ino_t ino,
 			memcpy(p, buf + k * B, B);
 		}
 	return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 static int write_xattrs(struct img_builder *b, const struct img_node *n,
@@ -260,20 +266,15 @@ static int write_xattrs(struct img_builder *b, const struct img_node *n,
 		if (*p)
 			names[count++] = p;
 	/* a fixed order, so that equal views give equal images */
-	for (size_t i = 1; i < count; i++)
-		for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0;
-		     j--) {
-			const char *t = names[j];
-
-			names[j] = names[j - 1];
-			names[j - 1] = t;
-		}
+	if (count)
+		qsort(names, count, sizeof(*names), name_cmp);
 	e = ext2fs_xattrs_open(b->fs, ino, &h);
 	if (e)
 		return img_ext_fail(b, e, "writing xattrs");
 	for (size_t i = 0; i < count && r == 0; i++) {
 		_cleanup_free_ void *val = NULL;
-		ssize_t vl = ovl_view_getxattr(b->v, n->vino, names[i], NULL, 0);
+		ssize_t vl =
+			ovl_view_getxattr(b->v, n->vino, names[i], NULL, 0);
 
 		if (vl >= 0) {
 			val = malloc(vl ? (size_t)vl : 1);
@@ -365,7 +366,8 @@ static int write_node(struct img_builder *b, size_t node, const char *target)
 
 		if (n->vino == 0) {
 			dirblocks = IMG_LPF_BLOCKS;
-			r = img_ext_dir_empty(b, ino, img_plan_ino(p, n->parent),
+			r = img_ext_dir_empty(b, ino,
+					      img_plan_ino(p, n->parent),
 					      dirblocks, &dirbuf);
 		} else
 			r = img_ext_dir_layout(b, node, ino,

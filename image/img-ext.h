@@ -103,7 +103,7 @@ int img_ext_dir_layout(struct img_builder *b, size_t node, ext2_ino_t ino,
 		       uint64_t *ret_blocks, bool *ret_index);
 
 /* An empty directory of @blocks blocks ("." and ".." only). */
-int img_ext_dir_empty(struct img_builder *b, ext2_ino_t ino,
-		      ext2_ino_t parent, uint64_t blocks, uint8_t **ret_buf);
+int img_ext_dir_empty(struct img_builder *b, ext2_ino_t ino, ext2_ino_t parent,
+		      uint64_t blocks, uint8_t **ret_buf);
 
 #endif

@@ -36,8 +36,9 @@
  * (img_plan_ino()): the root is 2, then IMG_FIRST_INO on. So a
  * directory's entries get consecutive inode numbers, and hardlinks - names
  * whose st_ino was seen before - share their node. When the view has no
- * /lost+found, the plan adds one as a node of its own (vino 0) right after
- * the root's entries, as e2fsck wants it.
+ * /lost+found, the plan adds one, as e2fsck wants it: a node of its own
+ * (vino 0) numbered after the root's other entries, listed in byte order
+ * among them.
  */
 struct img_node {
 	uint64_t vino; /* view inode number */
@@ -214,8 +215,8 @@ int img_target_open(const char *path, bool force, struct img_target *ret,
  * (sparse, @size long), or wipes a block device's signatures (@fs_offset:
  * where the filesystem starts) and syncs.
  */
-int img_target_prepare(struct img_target *t, uint64_t size,
-		       uint64_t fs_offset, struct dm_err *err);
+int img_target_prepare(struct img_target *t, uint64_t size, uint64_t fs_offset,
+		       struct dm_err *err);
 
 /* Syncs and renames the temporary file into place (image files). */
 int img_target_commit(struct img_target *t, struct dm_err *err);

@@ -135,8 +135,7 @@ uint64_t img_plan_inodes(const struct img_plan *p)
 
 uint64_t img_plan_blocks(const struct img_plan *p)
 {
-	return p->data_blocks + p->dir_blocks + p->map_blocks +
-	       p->xattr_blocks;
+	return p->data_blocks + p->dir_blocks + p->map_blocks + p->xattr_blocks;
 }
 
 void img_plan_path(const struct img_plan *p, size_t node, char *buf,
@@ -195,8 +194,8 @@ static uint64_t map_blocks_estimate(enum img_fs fs, const struct img_run *r,
 	       (data / (1024 * 1024));
 }
 
-static int add_runs(struct img_plan *p, struct ovl_view *v,
-		    struct img_node *n, const char *what, struct dm_err *err)
+static int add_runs(struct img_plan *p, struct ovl_view *v, struct img_node *n,
+		    const char *what, struct dm_err *err)
 {
 	uint64_t size = n->size, off = 0;
 	int64_t d, h;
@@ -226,9 +225,9 @@ static int add_runs(struct img_plan *p, struct ovl_view *v,
 					  what);
 		b0 = (uint64_t)d / IMG_BLOCK_SIZE;
 		b1 = ((uint64_t)h + IMG_BLOCK_SIZE - 1) / IMG_BLOCK_SIZE;
-		if (n->count && p->runs[p->nruns - 1].lblk +
-						p->runs[p->nruns - 1].len >=
-					b0) {
+		if (n->count &&
+		    p->runs[p->nruns - 1].lblk + p->runs[p->nruns - 1].len >=
+			    b0) {
 			struct img_run *last = &p->runs[p->nruns - 1];
 
 			if (b1 > last->lblk + last->len)
@@ -288,8 +287,8 @@ static int xattr_overflow(struct ovl_view *v, uint64_t vino, const char *what,
 
 		if (vl < 0)
 			return dm_err_set(err, (int)-vl,
-					  "%s: reading xattr '%s': %s", what,
-					  p, strerror((int)-vl));
+					  "%s: reading xattr '%s': %s", what, p,
+					  strerror((int)-vl));
 		need += ((16 + xattr_short_len(p) + 3) & ~(size_t)3) +
 			(((size_t)vl + 3) & ~(size_t)3);
 	}
@@ -555,8 +554,8 @@ static int scan_dir(struct walker *w, uint32_t d)
 		bytes += img_dirent_len(e->name_len);
 		if (img_dirent_len(e->name_len) > max_rec)
 			max_rec = img_dirent_len(e->name_len);
-		if (d == 0 && !strcmp(img_plan_name(p, e), "lost+found") &&
-		    S_ISDIR(p->nodes[node].mode))
+		/* the view's own, whatever it is, wins */
+		if (d == 0 && !strcmp(img_plan_name(p, e), "lost+found"))
 			p->add_lost_found = false;
 	}
 	if (d == 0 && p->add_lost_found) {
@@ -604,8 +603,9 @@ int img_plan_build(struct ovl_view *v, enum img_fs fs, img_progress_fn pf,
 	if (r < 0)
 		goto out;
 	if (!S_ISDIR(ret->nodes[0].mode)) {
-		r = dm_err_set(err, ENOTDIR, "the view's root is not a "
-					     "directory");
+		r = dm_err_set(err, ENOTDIR,
+			       "the view's root is not a "
+			       "directory");
 		goto out;
 	}
 	r = GROW(w.stack, w.cap_stack, 1);

@@ -66,7 +66,8 @@ struct layout {
 static void layout(enum img_fs fs, uint64_t blocks, uint64_t inodes,
 		   struct layout *l)
 {
-	uint64_t desc_per_block = IMG_BLOCK_SIZE / (fs == IMG_FS_EXT4 ? 64 : 32);
+	uint64_t desc_per_block =
+		IMG_BLOCK_SIZE / (fs == IMG_FS_EXT4 ? 64 : 32);
 	uint64_t max_blocks = 0xffffffffULL, rsv_groups;
 	int64_t rsv;
 
@@ -131,8 +132,8 @@ static uint64_t effective_blocks(enum img_fs fs, uint64_t blocks,
 	return blocks;
 }
 
-static int check(const struct img_geom_in *in, uint64_t blocks,
-		 uint64_t inodes, struct img_geom *ret)
+static int check(const struct img_geom_in *in, uint64_t blocks, uint64_t inodes,
+		 struct img_geom *ret)
 {
 	uint64_t eff = effective_blocks(in->fs, blocks, inodes);
 	uint64_t oh, groups, free;
@@ -161,8 +162,7 @@ int img_size_fit(const struct img_geom_in *in, uint64_t blocks,
 {
 	uint64_t by_ratio = blocks / INODE_RATIO_BLOCKS;
 
-	if (by_ratio > in->tree_inodes &&
-	    check(in, blocks, by_ratio, ret) == 0)
+	if (by_ratio > in->tree_inodes && check(in, blocks, by_ratio, ret) == 0)
 		return 0;
 	return check(in, blocks, in->tree_inodes, ret);
 }

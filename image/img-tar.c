@@ -94,7 +94,8 @@ static int find_regions(struct exporter *x, uint64_t vino, uint64_t size,
 		}
 		if (n == x->cap_regions) {
 			size_t nc = x->cap_regions ? x->cap_regions * 2 : 16;
-			void *nr = realloc(x->regions, nc * sizeof(*x->regions));
+			void *nr =
+				realloc(x->regions, nc * sizeof(*x->regions));
 
 			if (!nr)
 				return -ENOMEM;
@@ -178,18 +179,18 @@ static int add_member(struct exporter *x, size_t node)
 				  x->path, strerror((int)-len));
 	for (char *p = list; len > 0 && p < list + len; p += strlen(p) + 1)
 		if (*p) {
-			ssize_t vl = ovl_view_getxattr(x->v, n->vino, p, NULL,
-						       0);
+			ssize_t vl =
+				ovl_view_getxattr(x->v, n->vino, p, NULL, 0);
 
 			if (vl < 0)
 				return dm_err_set(x->err, (int)-vl,
-						  "%s: xattr '%s': %s",
-						  x->path, p,
-						  strerror((int)-vl));
+						  "%s: xattr '%s': %s", x->path,
+						  p, strerror((int)-vl));
 			names[count++] = p;
 			vtotal += (size_t)vl;
 		}
-	qsort(names, count, sizeof(*names), name_cmp);
+	if (count)
+		qsort(names, count, sizeof(*names), name_cmp);
 	xa = calloc(count ? count : 1, sizeof(*xa));
 	vals = malloc(vtotal ? vtotal : 1);
 	if (!xa || !vals)
@@ -280,8 +281,8 @@ int img_export_tar(struct ovl_view *v, const char *out,
 
 	memset(ret, 0, sizeof(*ret));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = img_plan_build(v, IMG_FS_EXT4, o->progress, o->progress_ctx,
-			   &plan, err);
+	r = img_plan_build(v, IMG_FS_EXT4, o->progress, o->progress_ctx, &plan,
+			   err);
 	if (r < 0)
 		return r;
 	x.first_path = calloc(plan.nnodes, sizeof(*x.first_path));
@@ -294,7 +295,8 @@ int img_export_tar(struct ovl_view *v, const char *out,
 	strcpy(x.path, ".");
 	x.path_len = 1;
 	x.progress.phase = "write";
-	x.progress.entries_total = plan.nents + 1 - (plan.add_lost_found ? 1 : 0);
+	x.progress.entries_total =
+		plan.nents + 1 - (plan.add_lost_found ? 1 : 0);
 	x.progress.bytes_total = plan.bytes;
 	r = tmpl_writer_open(out, comp[c], TMPL_WRITE_REPRODUCIBLE, &x.w, err);
 	if (r < 0)
@@ -308,8 +310,9 @@ int img_export_tar(struct ovl_view *v, const char *out,
 		r = export_dir(&x, 0);
 	if (r == 0) {
 		x.progress.phase = "sync";
-		r = x.o->progress ? x.o->progress(x.o->progress_ctx, &x.progress) :
-				    0;
+		r = x.o->progress ?
+			    x.o->progress(x.o->progress_ctx, &x.progress) :
+			    0;
 		if (r < 0)
 			dm_err_set(err, -r, "commit cancelled");
 	}

@@ -117,8 +117,7 @@ static void sysfs_dir(dev_t dev, char *buf, size_t size)
 {
 	char p[64];
 
-	snprintf(p, sizeof(p), "/sys/dev/block/%u:%u", major(dev),
-		 minor(dev));
+	snprintf(p, sizeof(p), "/sys/dev/block/%u:%u", major(dev), minor(dev));
 	if (!realpath(p, buf))
 		buf[0] = '\0';
 	(void)size;
@@ -152,8 +151,8 @@ static void unescape_octal(char *s)
 	for (; *s; s++) {
 		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] &&
 		    s[3]) {
-			*o++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) |
-				      (s[3] - '0'));
+			*o++ = (char)(((s[1] - '0') << 6) |
+				      ((s[2] - '0') << 3) | (s[3] - '0'));
 			s += 3;
 		} else
 			*o++ = *s;
@@ -258,9 +257,10 @@ static int find_loop_mount(const struct stat *st, char *loop, size_t lsize,
 int img_target_check_xen(const char *target, struct dm_err *err)
 {
 	/*
-	 * Hook: a later change refuses the disk of a running Xen domain here
-	 * (vbd backends under /local/domain/0/backend/ in xenstore), naming
-	 * the domain. Nothing to check without it.
+	 * Hook, called for every existing target (block device or image
+	 * file) before anything is written: a later change refuses the disk
+	 * of a running Xen domain here (vbd backends under
+	 * /local/domain/0/backend/ in xenstore), naming the domain.
 	 */
 	(void)target;
 	(void)err;
@@ -298,8 +298,7 @@ int img_target_open(const char *path, bool force, struct img_target *ret,
 	memset(ret, 0, sizeof(*ret));
 	ret->fd = -1;
 	if (strlen(path) >= sizeof(ret->path) - 32)
-		return dm_err_set(err, ENAMETOOLONG, "%s: name too long",
-				  path);
+		return dm_err_set(err, ENAMETOOLONG, "%s: name too long", path);
 	strcpy(ret->path, path);
 	if (stat(path, &st) < 0) {
 		if (errno != ENOENT)
@@ -316,6 +315,10 @@ int img_target_open(const char *path, bool force, struct img_target *ret,
 			return dm_err_set(err, EBUSY,
 					  "%s: in use: backs %s, mounted on %s",
 					  path, loop, where);
+		/* domains have file-backed disks too */
+		r = img_target_check_xen(path, err);
+		if (r < 0)
+			return r;
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 		if (fd < 0)
 			return dm_err_set(err, errno, "%s: %s", path,
@@ -328,8 +331,7 @@ int img_target_open(const char *path, bool force, struct img_target *ret,
 				  path);
 	ret->block_device = true;
 	if (find_mount(st.st_rdev, where, sizeof(where)))
-		return dm_err_set(err, EBUSY, "%s: mounted on %s", path,
-				  where);
+		return dm_err_set(err, EBUSY, "%s: mounted on %s", path, where);
 	r = img_target_check_xen(path, err);
 	if (r < 0)
 		return r;
@@ -392,8 +394,7 @@ static int wipe(int fd, uint64_t dev_size, uint64_t fs_offset)
 		for (uint64_t bs = 1024; r == 0 && bs <= 65536; bs *= 2) {
 			uint64_t blk = bs * 8 + (bs == 1024 ? 1 : 0);
 
-			r = zero_range(fd, bases[b] + blk * bs, 1024,
-				       dev_size);
+			r = zero_range(fd, bases[b] + blk * bs, 1024, dev_size);
 		}
 	if (r == 0)
 		r = zero_range(fd, fs_offset, 64u << 10, dev_size);
@@ -406,8 +407,8 @@ static int wipe(int fd, uint64_t dev_size, uint64_t fs_offset)
 	return r;
 }
 
-int img_target_prepare(struct img_target *t, uint64_t size,
-		       uint64_t fs_offset, struct dm_err *err)
+int img_target_prepare(struct img_target *t, uint64_t size, uint64_t fs_offset,
+		       struct dm_err *err)
 {
 	_cleanup_free_ char *d1 = NULL, *d2 = NULL;
 	mode_t mask;

@@ -90,7 +90,8 @@ int img_commit(struct ovl_view *v, const char *target,
 /*
  * Exports the view as a template tarball (pax: xattrs, ACLs, hardlinks,
  * sparse members, numeric owners) at @out, through a temporary file that
- * is renamed into place. @o: only progress and epoch are used.
+ * is renamed into place. Equal views give equal archives. Of @o only the
+ * progress callback is used.
  */
 int img_export_tar(struct ovl_view *v, const char *out,
 		   enum img_tar_compression c, const struct img_commit_opts *o,

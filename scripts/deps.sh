@@ -10,7 +10,7 @@ PKGS=(
 	libfuse3-dev libext2fs-dev libarchive-dev libxen-dev libcmocka-dev
 	# run and test
 	fuse3 e2fsprogs attr acl libcap2-bin zstd xz-utils bzip2 gzip tar
-	fdisk util-linux python3 python3-pytest busybox-static
+	fdisk util-linux python3 python3-pytest busybox-static fuse2fs xen-utils-4.17
 	# sanitizers, fuzzing, style
 	clang libclang-rt-14-dev clang-format-14
 )

@@ -61,9 +61,8 @@ struct tmpl_writer *tmpl_writer_free(struct tmpl_writer *w)
 	return NULL;
 }
 
-int tmpl_writer_open(const char *path, enum tmpl_compression c,
-		     unsigned flags, struct tmpl_writer **ret,
-		     struct dm_err *err)
+int tmpl_writer_open(const char *path, enum tmpl_compression c, unsigned flags,
+		     struct tmpl_writer **ret, struct dm_err *err)
 {
 	struct tmpl_writer *w = calloc(1, sizeof(*w));
 	_cleanup_free_ char *d1 = strdup(path), *d2 = strdup(path);
@@ -89,8 +88,7 @@ int tmpl_writer_open(const char *path, enum tmpl_compression c,
 	if (r < 0 || (size_t)r >= sizeof(w->tmp)) {
 		w->tmp[0] = '\0';
 		tmpl_writer_free(w);
-		return dm_err_set(err, ENAMETOOLONG, "%s: name too long",
-				  path);
+		return dm_err_set(err, ENAMETOOLONG, "%s: name too long", path);
 	}
 	w->fd = mkostemp(w->tmp, O_CLOEXEC);
 	if (w->fd < 0) {
@@ -380,8 +378,8 @@ int tmpl_writer_close(struct tmpl_writer *w, struct dm_err *err)
 		w->tmp[0] = '\0';
 		d = strdup(w->path);
 		if (d) {
-			dfd = open(dirname(d), O_RDONLY | O_DIRECTORY |
-						       O_CLOEXEC);
+			dfd = open(dirname(d),
+				   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			if (dfd >= 0)
 				(void)fsync(dfd);
 		}

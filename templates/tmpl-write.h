@@ -64,9 +64,8 @@ enum {
 	TMPL_WRITE_REPRODUCIBLE = 1 << 0, /* no timestamp in gzip headers */
 };
 
-int tmpl_writer_open(const char *path, enum tmpl_compression c,
-		     unsigned flags, struct tmpl_writer **ret,
-		     struct dm_err *err);
+int tmpl_writer_open(const char *path, enum tmpl_compression c, unsigned flags,
+		     struct tmpl_writer **ret, struct dm_err *err);
 
 int tmpl_writer_add(struct tmpl_writer *w, const struct tmpl_member *m,
 		    struct dm_err *err);
