@@ -20,8 +20,7 @@ static int read_opt(const struct fix_reader *rd, const char *path, char **ret,
 	int r = fix_read(rd, path, ret, ret_len);
 
 	*ret = r < 0 ? NULL : *ret;
-	if (r == -ENOENT || r == -ENOTDIR || r == -EISDIR || r == -EINVAL ||
-	    r == -ELOOP)
+	if (fix_absent(r) || r == -EISDIR || r == -EINVAL)
 		return 0;
 	return r;
 }
@@ -275,6 +274,20 @@ enum fix_inittab fix_inittab_style(const char *data, size_t len)
 	return FIX_INITTAB_NONE;
 }
 
+/* Does the inittab start anything (not only set the runlevel)? Upstart
+   systems keep one with just "id:3:initdefault:". */
+static bool inittab_runs(const char *data, size_t len)
+{
+	const char *pos = data, *line;
+	size_t ll;
+
+	while (fix_line_next(&pos, data + len, &line, &ll))
+		if (!fix_line_is_comment(line, ll) && memchr(line, ':', ll) &&
+		    !memmem(line, ll, ":initdefault:", 13))
+			return true;
+	return false;
+}
+
 static bool any_of(const struct fix_reader *rd, const char *const *paths,
 		   mode_t type)
 {
@@ -314,14 +327,18 @@ static int detect_init(const struct fix_reader *rd, struct fix_facts *f)
 		f->inittab = fix_inittab_style(inittab, inittab_len);
 
 	r = fix_stat(rd, "/sbin/init", false, &mode);
-	if (r < 0 && r != -ENOENT && r != -ENOTDIR)
+	if (r < 0 && !fix_absent(r))
 		return r;
 	if (r == 0 && S_ISLNK(mode)) {
 		const char *base;
 
 		r = fix_resolve(rd, "/sbin/init", true, &init);
-		if (r < 0)
+		if (r < 0 && !fix_absent(r))
 			return r;
+		if (r < 0)
+			init = strdup("");
+		if (!init)
+			return -ENOMEM;
 		base = strrchr(init, '/');
 		base = base ? base + 1 : init;
 		if (strstr(base, "systemd"))
@@ -340,7 +357,7 @@ static int detect_init(const struct fix_reader *rd, struct fix_facts *f)
 			f->init = FIX_INIT_BUSYBOX;
 		else if (fix_has(rd, "/sbin/initctl", 0) &&
 			 fix_has(rd, "/etc/init", S_IFDIR) &&
-			 f->inittab != FIX_INITTAB_SYSV)
+			 !(inittab && inittab_runs(inittab, inittab_len)))
 			f->init = FIX_INIT_UPSTART;
 		else
 			f->init = FIX_INIT_SYSVINIT;
@@ -357,7 +374,8 @@ static int detect_init(const struct fix_reader *rd, struct fix_facts *f)
 		f->init = FIX_INIT_OPENRC;
 
 	f->has_udev = any_of(rd, udevs, 0);
-	f->has_mdev = fix_has(rd, "/etc/runlevels/sysinit/mdev", 0) ||
+	f->has_mdev = fix_stat(rd, "/etc/runlevels/sysinit/mdev", false,
+			      &mode) == 0 ||
 		      (inittab && memmem(inittab, inittab_len, "mdev", 4)) ||
 		      (rcs && memmem(rcs, rcs_len, "mdev", 4));
 	return 0;
@@ -477,8 +495,12 @@ static int detect_boot(const struct fix_reader *rd, struct fix_facts *f)
 
 		/* RHEL: menu.lst -> ./grub.conf; edit the file itself */
 		r = fix_resolve(rd, p, true, &legacy);
-		if (r < 0)
+		if (r < 0 && !fix_absent(r))
 			return r;
+		if (r < 0)
+			legacy = strdup(p);
+		if (!legacy)
+			return -ENOMEM;
 		f->grub = FIX_GRUB_LEGACY;
 		if (strlen(legacy) < sizeof(f->grub_cfg))
 			snprintf(f->grub_cfg, sizeof(f->grub_cfg), "%s", legacy);
@@ -490,7 +512,7 @@ static int detect_boot(const struct fix_reader *rd, struct fix_facts *f)
 	}
 
 	r = fix_list(rd, "/boot", &names);
-	if (r == -ENOENT || r == -ENOTDIR)
+	if (fix_absent(r))
 		return 0;
 	if (r < 0)
 		return r;
@@ -521,10 +543,11 @@ static int detect_boot(const struct fix_reader *rd, struct fix_facts *f)
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
 			snprintf(path, sizeof(path), initrds[i], ver);
 #pragma GCC diagnostic pop
-			if (strlen(path) < sizeof(f->initrd) &&
+			size_t pl = strlen(path);
+
+			if (pl < sizeof(f->initrd) &&
 			    fix_has(rd, path, S_IFREG)) {
-				snprintf(f->initrd, sizeof(f->initrd), "%s",
-					 path);
+				memcpy(f->initrd, path, pl + 1);
 				break;
 			}
 		}

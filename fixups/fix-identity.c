@@ -193,7 +193,7 @@ static int plan_ssh_keys(struct fix_planner *p)
 	int r;
 
 	r = fix_list(p->rd, "/etc/ssh", &names);
-	if (r == -ENOENT || r == -ENOTDIR)
+	if (fix_absent(r))
 		return 0;
 	if (r < 0)
 		return r;
@@ -364,17 +364,26 @@ int fix_edit_authkeys(const struct fix_ctx *ctx, const char *arg,
 	if (len && in[len - 1] != '\n')
 		fix_buf_add(out, "\n", 1);
 	for (size_t i = 0; i < prof->n_ssh_keys; i++) {
-		const char *pos = in, *line;
-		bool have = false;
+		const char *k = prof->ssh_keys[i], *pos = in, *line;
+		struct fix_span key = fix_span_trim(k, strlen(k));
+		bool have = !key.n;
 		size_t ll;
 
-		while (fix_line_next(&pos, in + len, &line, &ll))
-			have |= fix_line_eq(line, ll, prof->ssh_keys[i]);
+		/* compared and written without blanks at either end */
+		while (fix_line_next(&pos, in + len, &line, &ll)) {
+			struct fix_span t = fix_span_trim(line, ll);
+
+			have |= t.n == key.n && !memcmp(t.p, key.p, key.n);
+		}
 		/* a key twice in the profile is written once */
-		for (size_t j = 0; j < i && !have; j++)
-			have = !strcmp(prof->ssh_keys[j], prof->ssh_keys[i]);
+		for (size_t j = 0; j < i && !have; j++) {
+			struct fix_span o = fix_span_trim(
+				prof->ssh_keys[j], strlen(prof->ssh_keys[j]));
+
+			have = o.n == key.n && !memcmp(o.p, key.p, key.n);
+		}
 		if (!have)
-			fix_buf_printf(out, "%s\n", prof->ssh_keys[i]);
+			fix_buf_line(out, key.p, key.n);
 	}
 	return 0;
 }

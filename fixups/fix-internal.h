@@ -9,6 +9,7 @@
 #define FIX_INTERNAL_H
 
 #include <stdbool.h>
+#include <errno.h>
 #include <stddef.h>
 #include <sys/stat.h>
 
@@ -89,6 +90,17 @@ enum fix_inittab fix_inittab_style(const char *data, size_t len);
  */
 int fix_resolve(const struct fix_reader *rd, const char *path, bool follow,
 		char **ret);
+
+/*
+ * Errors that mean "not there" to a rule: missing, not a directory on the
+ * way, a symlink loop or a path too long (a hostile template may have
+ * those; they must not stop the fixups).
+ */
+static inline bool fix_absent(int r)
+{
+	return r == -ENOENT || r == -ENOTDIR || r == -ELOOP ||
+	       r == -ENAMETOOLONG;
+}
 
 /* lstat (follow = false) or stat of @path: 0 and the mode, or -ENOENT... */
 int fix_stat(const struct fix_reader *rd, const char *path, bool follow,

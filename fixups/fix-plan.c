@@ -400,13 +400,13 @@ int fix_plan_file(struct fix_planner *p, const char *path, int op,
 
 	r = fix_resolve(p->rd, path, false, &real);
 	if (r < 0)
-		return r;
+		return fix_absent(r) ? 0 : r;
 	r = p->rd->exists(p->rd->ctx, real, &m);
 	if (r == 0 && !S_ISREG(m)) {
 		free(real);
 		return 0;
 	}
-	if (r == -ENOENT || r == -ENOTDIR) {
+	if (fix_absent(r)) {
 		if (!(flags & FIX_MAY_CREATE)) {
 			free(real);
 			return 0;
@@ -441,9 +441,9 @@ int fix_plan_hide(struct fix_planner *p, const char *path)
 	int r = fix_resolve(p->rd, path, false, &real);
 
 	if (r < 0)
-		return r;
+		return fix_absent(r) ? 0 : r;
 	r = p->rd->exists(p->rd->ctx, real, NULL);
-	if (r == -ENOENT || r == -ENOTDIR) {
+	if (fix_absent(r)) {
 		free(real);
 		return 0;
 	}
@@ -462,10 +462,16 @@ static int resolve_absent(struct fix_planner *p, const char *path,
 	char *real = NULL;
 	int r = fix_resolve(p->rd, path, false, &real);
 
+	if (r < 0 && fix_absent(r)) {
+		/* unreachable through the tree's links: leave it */
+		*ret_absent = false;
+		*ret_real = NULL;
+		return 0;
+	}
 	if (r < 0)
 		return r;
 	r = p->rd->exists(p->rd->ctx, real, NULL);
-	if (r < 0 && r != -ENOENT && r != -ENOTDIR) {
+	if (r < 0 && !fix_absent(r)) {
 		free(real);
 		return r;
 	}
@@ -585,7 +591,7 @@ static int add_parents(struct fix_planner *p)
 			free(parent);
 			continue;
 		}
-		if (r != -ENOENT && r != -ENOTDIR) {
+		if (!fix_absent(r)) {
 			free(parent);
 			return r;
 		}

@@ -86,8 +86,8 @@ void fix_buf_printf(struct fix_buf *b, const char *fmt, ...)
 
 int fix_buf_done(struct fix_buf *b, char **ret, size_t *ret_len)
 {
-	if (!b->oom && !b->p)
-		buf_grow(b, 0);
+	if (!b->oom && !b->p && buf_grow(b, 0))
+		b->p[0] = '\0';
 	if (b->oom) {
 		fix_buf_clear(b);
 		return -ENOMEM;
