@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "cli/cli.h"
@@ -116,6 +117,16 @@ int cli_cmd_mount(int argc, char **argv)
 	 * umask applied by the view (or a default ACL deciding instead).
 	 */
 	umask(0);
+	/* the writable view keeps directory fds open: room for them */
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+		    rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	r = fll_run(cv.view, &fo, &err);
 	cli_view_close(&cv);
 	if (r < 0) {

@@ -56,6 +56,8 @@ struct mnode {
 	dev_t udev;
 	ino_t uino;
 	int orphan_fd; /* unlinked while the kernel holds it: O_PATH to it */
+	int dir_fd; /* directories: cached O_PATH fd of the upper dir */
+	uint64_t dir_fd_gen; /* valid while == m->gen */
 	/* directories: cached merge state, valid while gen == m->gen */
 	uint64_t gen;
 	bool opaque;
@@ -73,6 +75,7 @@ struct ovl_merge {
 	pthread_mutex_t lock;
 	uint64_t gen;
 	uint64_t next_ino;
+	unsigned cached_fds; /* directory fds held by nodes */
 	struct mnode *root;
 	struct mnode **by_lower; /* template id -> node */
 	struct mnode **ino_tab; /* chained hash on ino */
@@ -228,6 +231,7 @@ static struct mnode *node_new(struct ovl_merge *m, uint64_t ino, uint32_t lower)
 	n->ino = ino;
 	n->lower = lower;
 	n->orphan_fd = -1;
+	n->dir_fd = -1;
 	n->next_ino = m->ino_tab[h_ino(m, ino)];
 	m->ino_tab[h_ino(m, ino)] = n;
 	m->nnodes++;
@@ -465,14 +469,49 @@ static int resolve_child(struct ovl_merge *m, struct mnode *p, int pfd,
 }
 
 /* Opens the upper directory of node @n (O_PATH), or -ENOENT if none. */
+#define MAX_CACHED_FDS 4096
+
+/* Drops a node's cached directory fd (its upper directory went away). */
+static void dirfd_drop(struct ovl_merge *m, struct mnode *n)
+{
+	if (n->dir_fd >= 0) {
+		close(n->dir_fd);
+		n->dir_fd = -1;
+		m->cached_fds--;
+	}
+}
+
+/*
+ * Opens the upper directory of node @n, or -ENOENT if there is none. An
+ * O_PATH open is served from a per-node cache, valid while m->gen (bumped
+ * by every rename, whiteout and opaque mkdir) is unchanged: a walk of the
+ * whole path per call is what this saves. The caller closes what it gets.
+ */
 static int upper_dirfd(struct ovl_merge *m, struct mnode *n, int flags)
 {
 	struct pbuf b = { 0 };
-	int r = node_path(n, &b);
+	int r;
 
+	if (flags == O_PATH && n->dir_fd >= 0) {
+		if (n->dir_fd_gen == m->gen) {
+			r = fcntl(n->dir_fd, F_DUPFD_CLOEXEC, 3);
+			return r < 0 ? -errno : r;
+		}
+		dirfd_drop(m, n);
+	}
+	r = node_path(n, &b);
 	if (r == 0)
 		r = ovl_upper_opendir(&m->up, b.s, flags);
 	free(b.s);
+	if (r >= 0 && flags == O_PATH && m->cached_fds < MAX_CACHED_FDS) {
+		int keep = fcntl(r, F_DUPFD_CLOEXEC, 3);
+
+		if (keep >= 0) {
+			n->dir_fd = keep;
+			n->dir_fd_gen = m->gen;
+			m->cached_fds++;
+		}
+	}
 	return r;
 }
 
@@ -915,6 +954,10 @@ struct ovl_merge *ovl_merge_free(struct ovl_merge *m)
 	for (size_t i = 0; m->ino_tab && i < m->tab_size; i++)
 		for (struct mnode *x = m->ino_tab[i], *nx; x; x = nx) {
 			nx = x->next_ino;
+			if (x->dir_fd >= 0)
+				close(x->dir_fd);
+			if (x->orphan_fd >= 0)
+				close(x->orphan_fd);
 			while (x->aliases) {
 				struct alias *a = x->aliases;
 
@@ -2343,6 +2386,8 @@ static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
 		}
 		if (unlinkat(pfd, name, want_dir ? AT_REMOVEDIR : 0) < 0)
 			return -errno;
+		if (want_dir)
+			dirfd_drop(m, n);
 	}
 	if (c.shadowed) {
 		if (pfd < 0)
