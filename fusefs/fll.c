@@ -59,6 +59,11 @@ static void fll_init(void *userdata, struct fuse_conn_info *conn)
 	for (size_t i = 0; i < DM_ARRAY_SIZE(wanted); i++)
 		if (conn->capable & wanted[i])
 			conn->want |= wanted[i];
+	/*
+	 * No FUSE_CAP_WRITEBACK_CACHE: with it the kernel owns mtime and
+	 * reports ENOSPC late (at fsync/close), which the overlay's local-
+	 * filesystem semantics do not allow; writes come through as written.
+	 */
 	/* Always readdirplus: one round trip fills dentries and attributes. */
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	conn->time_gran = 1;

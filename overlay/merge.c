@@ -1936,6 +1936,8 @@ static int copy_up_file(struct ovl_merge *m, struct mnode *n, bool data)
 		return r;
 	}
 	located_done(&l);
+	if (!n->aliases)
+		return -ESTALE; /* a template file unlinked: nowhere to go */
 	r = m->lower.ops->getattr(m->lower.data, l.c.lower, &lst);
 	if (r < 0)
 		return r;
@@ -2631,6 +2633,11 @@ int ovl_merge_setattr(struct ovl_merge *m, uint64_t ino,
 		r = -ESTALE;
 		goto out_unlock;
 	}
+	if (!(a->valid & ~(unsigned)OVL_SET_CTIME)) {
+		/* ctime alone (the kernel's writeback): nothing to store */
+		r = ovl_merge_getattr_locked(m, n, ret);
+		goto out_unlock;
+	}
 	r = upper_target(m, n, a->valid & OVL_SET_SIZE, &l, &t);
 	if (r < 0)
 		goto out_unlock;
@@ -2802,8 +2809,11 @@ int ovl_merge_open(struct ovl_merge *m, uint64_t ino, int flags,
 		r = locate(m, n, &l);
 	if (r == 0) {
 		if (l.c.upper && !l.c.metacopy) {
-			int fl = flags & (O_ACCMODE | O_TRUNC | O_SYNC |
-					  O_DSYNC | O_NOATIME);
+			/* write-only handles may be read (writeback cache) */
+			int fl = (flags &
+				  (O_TRUNC | O_SYNC | O_DSYNC | O_NOATIME)) |
+				 ((flags & O_ACCMODE) == O_RDONLY ? O_RDONLY :
+								    O_RDWR);
 
 			f->fd = open_upper_file(&l, fl);
 			if (f->fd == -EPERM && (fl & O_NOATIME))
