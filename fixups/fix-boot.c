@@ -25,10 +25,10 @@ static int boot_entry(const struct fix_ctx *ctx, char *title, size_t tsize,
 	ver = ver ? ver + 1 : f->kernel;
 	if (!strncmp(ver, "vmlinuz-", 8))
 		ver += 8;
-	snprintf(title, tsize, "%s, Linux %s", f->id[0] ? f->id : "Linux",
-		 ver);
+	snprintf(title, tsize, "%s, Linux %s", f->id[0] ? f->id : "Linux", ver);
 	/* PyGRUB appends the profile's extra= itself (its --args). */
-	snprintf(args, asize, "root=%s ro console=%s", root, fix_console(ctx));
+	snprintf(args, asize, "root=%s ro console=%s", root,
+		 fix_console_name(ctx));
 	return 0;
 }
 

@@ -115,8 +115,9 @@ static void set_id(struct fix_facts *f, const char *id)
 	size_t n = 0;
 
 	for (; *id && n + 1 < sizeof(f->id); id++)
-		if (islower((unsigned char)*id) || isdigit((unsigned char)*id) ||
-		    *id == '.' || *id == '_' || *id == '-')
+		if (islower((unsigned char)*id) ||
+		    isdigit((unsigned char)*id) || *id == '.' || *id == '_' ||
+		    *id == '-')
 			f->id[n++] = *id;
 	f->id[n] = '\0';
 }
@@ -181,8 +182,7 @@ static int detect_release(const struct fix_reader *rd, struct fix_facts *f)
 		f->family = FIX_FAMILY_UBUNTU;
 		set_id(f, id);
 		parse_version(ver, f);
-	} else if (!strcmp(id, "debian") ||
-		   (!id[0] && deb && !rh && !alp)) {
+	} else if (!strcmp(id, "debian") || (!id[0] && deb && !rh && !alp)) {
 		f->family = FIX_FAMILY_DEBIAN;
 		set_id(f, "debian");
 		if (deb)
@@ -262,7 +262,8 @@ enum fix_inittab fix_inittab_style(const char *data, size_t len)
 			continue;
 		if (c1 == t.p && c2 == c1 + 1)
 			busybox = true; /* "::sysinit:" */
-		else if (c2 == c1 + 1 && c1 - t.p > 0 && !strncmp(t.p, "tty", 3))
+		else if (c2 == c1 + 1 && c1 - t.p > 0 &&
+			 !strncmp(t.p, "tty", 3))
 			busybox = true; /* "tty1::respawn:" */
 		else if (c2 > c1 + 1 || memmem(t.p, t.n, ":initdefault:", 13))
 			sysv = true;
@@ -302,7 +303,8 @@ static int detect_init(const struct fix_reader *rd, struct fix_facts *f)
 	static const char *const systemds[] = { "/lib/systemd/systemd",
 						"/usr/lib/systemd/systemd",
 						NULL };
-	static const char *const openrcs[] = { "/sbin/openrc", "/sbin/openrc-run",
+	static const char *const openrcs[] = { "/sbin/openrc",
+					       "/sbin/openrc-run",
 					       "/usr/sbin/openrc", NULL };
 	static const char *const udevs[] = { "/sbin/udevd",
 					     "/lib/systemd/systemd-udevd",
@@ -375,7 +377,7 @@ static int detect_init(const struct fix_reader *rd, struct fix_facts *f)
 
 	f->has_udev = any_of(rd, udevs, 0);
 	f->has_mdev = fix_stat(rd, "/etc/runlevels/sysinit/mdev", false,
-			      &mode) == 0 ||
+			       &mode) == 0 ||
 		      (inittab && memmem(inittab, inittab_len, "mdev", 4)) ||
 		      (rcs && memmem(rcs, rcs_len, "mdev", 4));
 	return 0;
@@ -444,31 +446,30 @@ static void detect_naming(struct fix_facts *f)
 			f->ifnames_xen = M >= 9;
 	}
 	/* Kernels of the xm era: 2.6.18-xen and friends. */
-	f->classic_xen_kernel =
-		M && ((f->family == FIX_FAMILY_RHEL && M <= 5 &&
-		       strcmp(f->id, "fedora")) ||
-		      (f->family == FIX_FAMILY_DEBIAN &&
-		       !strcmp(f->id, "debian") && M <= 5) ||
-		      (f->family == FIX_FAMILY_UBUNTU && M <= 8));
+	f->classic_xen_kernel = M &&
+				((f->family == FIX_FAMILY_RHEL && M <= 5 &&
+				  strcmp(f->id, "fedora")) ||
+				 (f->family == FIX_FAMILY_DEBIAN &&
+				  !strcmp(f->id, "debian") && M <= 5) ||
+				 (f->family == FIX_FAMILY_UBUNTU && M <= 8));
 }
 
 static int detect_boot(const struct fix_reader *rd, struct fix_facts *f)
 {
-	static const char *const grub2s[] = { "/usr/lib/grub/i386-pc",
-					      "/usr/lib/grub/x86_64-efi",
-					      "/usr/sbin/grub-mkconfig",
-					      "/usr/sbin/grub2-mkconfig",
-					      "/etc/default/grub",
-					      NULL };
+	static const char *const grub2s[] = {
+		"/usr/lib/grub/i386-pc",   "/usr/lib/grub/x86_64-efi",
+		"/usr/sbin/grub-mkconfig", "/usr/sbin/grub2-mkconfig",
+		"/etc/default/grub",	   NULL
+	};
 	static const char *const extlinux[] = { "/boot/extlinux/extlinux.conf",
 						"/boot/extlinux.conf",
 						"/extlinux/extlinux.conf",
 						"/extlinux.conf", NULL };
-	static const char *const initrds[] = { "/boot/initrd.img-%s",
-					       "/boot/initramfs-%s.img",
-					       "/boot/initrd-%s.img",
-					       "/boot/initramfs-%s",
-					       "/boot/initrd-%s", NULL };
+	static const char *const initrds[] = {
+		"/boot/initrd.img-%s", "/boot/initramfs-%s.img",
+		"/boot/initrd-%s.img", "/boot/initramfs-%s",
+		"/boot/initrd-%s",     NULL
+	};
 	_cleanup_free_ char *legacy = NULL;
 	const char *best = NULL;
 	char **names = NULL;
@@ -477,7 +478,8 @@ static int detect_boot(const struct fix_reader *rd, struct fix_facts *f)
 	/* PyGRUB reads grub.cfg before extlinux before menu.lst. */
 	if (fix_has(rd, "/boot/grub/grub.cfg", S_IFREG)) {
 		f->grub = FIX_GRUB2;
-		snprintf(f->grub_cfg, sizeof(f->grub_cfg), "/boot/grub/grub.cfg");
+		snprintf(f->grub_cfg, sizeof(f->grub_cfg),
+			 "/boot/grub/grub.cfg");
 	} else if (fix_has(rd, "/boot/grub2/grub.cfg", S_IFREG) ||
 		   fix_has(rd, "/boot/grub2", S_IFDIR) ||
 		   fix_has(rd, "/usr/sbin/grub2-mkconfig", 0)) {
@@ -486,7 +488,8 @@ static int detect_boot(const struct fix_reader *rd, struct fix_facts *f)
 			 "/boot/grub2/grub.cfg");
 	} else if (any_of(rd, grub2s, 0) || any_of(rd, extlinux, S_IFREG)) {
 		f->grub = FIX_GRUB2;
-		snprintf(f->grub_cfg, sizeof(f->grub_cfg), "/boot/grub/grub.cfg");
+		snprintf(f->grub_cfg, sizeof(f->grub_cfg),
+			 "/boot/grub/grub.cfg");
 	} else if (fix_has(rd, "/boot/grub/menu.lst", S_IFREG) ||
 		   fix_has(rd, "/boot/grub/grub.conf", S_IFREG)) {
 		const char *p = fix_has(rd, "/boot/grub/menu.lst", S_IFREG) ?
@@ -503,12 +506,14 @@ static int detect_boot(const struct fix_reader *rd, struct fix_facts *f)
 			return -ENOMEM;
 		f->grub = FIX_GRUB_LEGACY;
 		if (strlen(legacy) < sizeof(f->grub_cfg))
-			snprintf(f->grub_cfg, sizeof(f->grub_cfg), "%s", legacy);
+			snprintf(f->grub_cfg, sizeof(f->grub_cfg), "%s",
+				 legacy);
 		else
 			snprintf(f->grub_cfg, sizeof(f->grub_cfg), "%s", p);
 	} else {
 		f->grub = FIX_GRUB_NONE;
-		snprintf(f->grub_cfg, sizeof(f->grub_cfg), "/boot/grub/menu.lst");
+		snprintf(f->grub_cfg, sizeof(f->grub_cfg),
+			 "/boot/grub/menu.lst");
 	}
 
 	r = fix_list(rd, "/boot", &names);
@@ -518,8 +523,7 @@ static int detect_boot(const struct fix_reader *rd, struct fix_facts *f)
 		return r;
 	for (char **n = names; *n; n++) {
 		if (strncmp(*n, "vmlinuz-", 8) || strstr(*n, "rescue") ||
-		    !plain_name(*n) ||
-		    strlen(*n) + 6 >= sizeof(f->kernel))
+		    !plain_name(*n) || strlen(*n) + 6 >= sizeof(f->kernel))
 			continue;
 		{
 			char path[300];

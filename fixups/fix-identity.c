@@ -157,11 +157,12 @@ int fix_edit_ssh_keygen_sysv(const struct fix_ctx *ctx, const char *arg,
 int fix_edit_ssh_keygen_systemd(const struct fix_ctx *ctx, const char *arg,
 				const char *in, size_t len, struct fix_buf *out)
 {
-	fix_buf_printf(out, "%s\n"
-			    "[Service]\n"
-			    "ExecStartPre=\n"
-			    "ExecStartPre=-/usr/bin/ssh-keygen -A\n"
-			    "ExecStartPre=/usr/sbin/sshd -t\n",
+	fix_buf_printf(out,
+		       "%s\n"
+		       "[Service]\n"
+		       "ExecStartPre=\n"
+		       "ExecStartPre=-/usr/bin/ssh-keygen -A\n"
+		       "ExecStartPre=/usr/sbin/sshd -t\n",
 		       keygen_comment);
 	return 0;
 }
@@ -170,10 +171,11 @@ int fix_edit_ssh_keygen_systemd(const struct fix_ctx *ctx, const char *arg,
 int fix_edit_ssh_keygen_upstart(const struct fix_ctx *ctx, const char *arg,
 				const char *in, size_t len, struct fix_buf *out)
 {
-	fix_buf_printf(out, "%s\n"
-			    "start on starting ssh\n"
-			    "task\n"
-			    "script\n\t",
+	fix_buf_printf(out,
+		       "%s\n"
+		       "start on starting ssh\n"
+		       "task\n"
+		       "script\n\t",
 		       keygen_comment);
 	keygen_loop(out, arg ? arg : "rsa");
 	fix_buf_puts(out, "\nend script\n");
@@ -225,8 +227,8 @@ static int plan_ssh_keys(struct fix_planner *p)
 			}
 		}
 	}
-	if (!any || (f->family != FIX_FAMILY_DEBIAN &&
-		     f->family != FIX_FAMILY_UBUNTU))
+	if (!any ||
+	    (f->family != FIX_FAMILY_DEBIAN && f->family != FIX_FAMILY_UBUNTU))
 		goto out;
 	if (!types[0])
 		snprintf(types, sizeof(types), "rsa");
@@ -241,9 +243,8 @@ static int plan_ssh_keys(struct fix_planner *p)
 				  FIX_OP_SSH_KEYGEN_UPSTART, types,
 				  FIX_MAY_CREATE, 0644, 0, 0);
 	else
-		r = fix_plan_file(p, "/etc/default/ssh",
-				  FIX_OP_SSH_KEYGEN_SYSV, types, FIX_MAY_CREATE,
-				  0644, 0, 0);
+		r = fix_plan_file(p, "/etc/default/ssh", FIX_OP_SSH_KEYGEN_SYSV,
+				  types, FIX_MAY_CREATE, 0644, 0, 0);
 out:
 	fix_strv_free(names);
 	return r;
@@ -255,15 +256,13 @@ int fix_rule_identity(struct fix_planner *p)
 	int r;
 
 	if (p->ctx->profile->hostname) {
-		if (f->family == FIX_FAMILY_RHEL &&
-		    f->init != FIX_INIT_SYSTEMD)
+		if (f->family == FIX_FAMILY_RHEL && f->init != FIX_INIT_SYSTEMD)
 			r = fix_plan_file(p, "/etc/sysconfig/network",
 					  FIX_OP_SYSCONFIG_HOSTNAME, NULL,
 					  FIX_MAY_CREATE, 0644, 0, 0);
 		else
-			r = fix_plan_file(p, "/etc/hostname",
-					  FIX_OP_HOSTNAME, NULL,
-					  FIX_MAY_CREATE, 0644, 0, 0);
+			r = fix_plan_file(p, "/etc/hostname", FIX_OP_HOSTNAME,
+					  NULL, FIX_MAY_CREATE, 0644, 0, 0);
 		if (r < 0)
 			return r;
 		r = fix_plan_file(p, "/etc/hosts", FIX_OP_HOSTS, NULL,
@@ -431,11 +430,11 @@ int fix_rule_accounts(struct fix_planner *p)
 
 	if (prof->root_password_hash) {
 		if (fix_has(p->rd, "/etc/shadow", S_IFREG))
-			r = fix_plan_file(p, "/etc/shadow", FIX_OP_SHADOW,
-					  NULL, FIX_MUST_EXIST, 0, 0, 0);
+			r = fix_plan_file(p, "/etc/shadow", FIX_OP_SHADOW, NULL,
+					  FIX_MUST_EXIST, 0, 0, 0);
 		else
-			r = fix_plan_file(p, "/etc/passwd", FIX_OP_PASSWD,
-					  NULL, FIX_MUST_EXIST, 0, 0, 0);
+			r = fix_plan_file(p, "/etc/passwd", FIX_OP_PASSWD, NULL,
+					  FIX_MUST_EXIST, 0, 0, 0);
 		if (r < 0)
 			return r;
 	}

@@ -160,8 +160,8 @@ typedef int (*fix_edit_fn)(const struct fix_ctx *ctx, const char *arg,
 
 int fix_edit_fstab(const struct fix_ctx *, const char *, const char *, size_t,
 		   struct fix_buf *);
-int fix_edit_inittab(const struct fix_ctx *, const char *, const char *,
-		     size_t, struct fix_buf *);
+int fix_edit_inittab(const struct fix_ctx *, const char *, const char *, size_t,
+		     struct fix_buf *);
 int fix_edit_upstart_getty(const struct fix_ctx *, const char *, const char *,
 			   size_t, struct fix_buf *);
 int fix_edit_securetty(const struct fix_ctx *, const char *, const char *,
@@ -170,8 +170,8 @@ int fix_edit_modprobe(const struct fix_ctx *, const char *, const char *,
 		      size_t, struct fix_buf *);
 int fix_edit_modules_list(const struct fix_ctx *, const char *, const char *,
 			  size_t, struct fix_buf *);
-int fix_edit_dracut(const struct fix_ctx *, const char *, const char *,
-		    size_t, struct fix_buf *);
+int fix_edit_dracut(const struct fix_ctx *, const char *, const char *, size_t,
+		    struct fix_buf *);
 int fix_edit_empty(const struct fix_ctx *, const char *, const char *, size_t,
 		   struct fix_buf *);
 int fix_edit_hostname(const struct fix_ctx *, const char *, const char *,
@@ -180,8 +180,8 @@ int fix_edit_hosts(const struct fix_ctx *, const char *, const char *, size_t,
 		   struct fix_buf *);
 int fix_edit_sysconfig_hostname(const struct fix_ctx *, const char *,
 				const char *, size_t, struct fix_buf *);
-int fix_edit_ssh_keygen_sysv(const struct fix_ctx *, const char *,
-			     const char *, size_t, struct fix_buf *);
+int fix_edit_ssh_keygen_sysv(const struct fix_ctx *, const char *, const char *,
+			     size_t, struct fix_buf *);
 int fix_edit_ssh_keygen_systemd(const struct fix_ctx *, const char *,
 				const char *, size_t, struct fix_buf *);
 int fix_edit_ssh_keygen_upstart(const struct fix_ctx *, const char *,
@@ -192,8 +192,8 @@ int fix_edit_ifcfg(const struct fix_ctx *, const char *, const char *, size_t,
 		   struct fix_buf *);
 int fix_edit_networkd(const struct fix_ctx *, const char *, const char *,
 		      size_t, struct fix_buf *);
-int fix_edit_netplan(const struct fix_ctx *, const char *, const char *,
-		     size_t, struct fix_buf *);
+int fix_edit_netplan(const struct fix_ctx *, const char *, const char *, size_t,
+		     struct fix_buf *);
 int fix_edit_resolv(const struct fix_ctx *, const char *, const char *, size_t,
 		    struct fix_buf *);
 int fix_edit_shadow(const struct fix_ctx *, const char *, const char *, size_t,
@@ -215,9 +215,6 @@ struct fix_planner {
 	struct fix_set *set;
 	const char *rule; /* name of the rule running */
 };
-
-/* The console device name ("hvc0"). */
-const char *fix_console(const struct fix_ctx *ctx);
 
 enum {
 	FIX_MAY_CREATE = 1 << 0, /* absent: CREATE it */

@@ -26,11 +26,12 @@ static unsigned nic_prefix(const struct fix_nic *n)
 
 static bool is_keyword(struct fix_span w)
 {
-	static const char *const kw[] = { "iface",	     "mapping",
-					  "auto",	     "source",
-					  "source-directory", "rename",
-					  "template",	     "no-auto-down",
-					  "no-scripts",	     NULL };
+	static const char *const kw[] = {
+		"iface",    "mapping",		"auto",
+		"source",   "source-directory", "rename",
+		"template", "no-auto-down",	"no-scripts",
+		NULL
+	};
 
 	if (w.n > 6 && !memcmp(w.p, "allow-", 6))
 		return true;
@@ -174,13 +175,13 @@ int fix_edit_interfaces(const struct fix_ctx *ctx, const char *arg,
 		}
 		fix_buf_line(&kept, line, ll);
 	}
-	if (!have_lo)
-		fix_buf_puts(out, "auto lo\niface lo inet loopback\n");
 	fix_buf_trim_blank_tail(&kept);
-	if (kept.len) {
-		if (!have_lo)
+	fix_buf_add(out, kept.p ? kept.p : "", kept.len);
+	if (!have_lo) {
+		/* after what was there (comments, source lines) */
+		if (out->len)
 			fix_buf_puts(out, "\n");
-		fix_buf_add(out, kept.p, kept.len);
+		fix_buf_puts(out, "auto lo\niface lo inet loopback\n");
 	}
 	if (kept.oom)
 		out->oom = true;
@@ -199,9 +200,9 @@ int fix_edit_ifcfg(const struct fix_ctx *ctx, const char *arg, const char *in,
 		   size_t len, struct fix_buf *out)
 {
 	static const char *const drop_static[] = {
-		"IPADDR",  "NETMASK", "PREFIX", "GATEWAY", "IPADDR0",
-		"PREFIX0", "NETMASK0", "GATEWAY0", "UUID", "HWADDR",
-		"MACADDR", "DNS1",	"DNS2",	   "DNS3", NULL
+		"IPADDR",  "NETMASK",  "PREFIX",   "GATEWAY", "IPADDR0",
+		"PREFIX0", "NETMASK0", "GATEWAY0", "UUID",    "HWADDR",
+		"MACADDR", "DNS1",     "DNS2",	   "DNS3",    NULL
 	};
 	const struct fix_profile *prof = ctx->profile;
 	size_t i = arg ? strtoul(arg, NULL, 10) : 0, n_set = 0;
@@ -213,13 +214,13 @@ int fix_edit_ifcfg(const struct fix_ctx *ctx, const char *arg, const char *in,
 		return -EINVAL;
 	n = &prof->nics[i];
 	fix_nic_name(ctx, i, name);
-#define SET(...)                                               \
-	do {                                                   \
+#define SET(...)                                                \
+	do {                                                    \
 		if (asprintf(&set[n_set++], __VA_ARGS__) < 0) { \
-			set[--n_set] = NULL;                   \
-			r = -ENOMEM;                           \
-			goto out;                              \
-		}                                              \
+			set[--n_set] = NULL;                    \
+			r = -ENOMEM;                            \
+			goto out;                               \
+		}                                               \
 	} while (0)
 	SET("DEVICE=%s", name);
 	SET("TYPE=Ethernet");
@@ -242,8 +243,8 @@ int fix_edit_ifcfg(const struct fix_ctx *ctx, const char *arg, const char *in,
 #undef SET
 	if (!len)
 		fix_buf_printf(out, "# Xen vif %zu (written by domufs)\n", i);
-	fix_shell_vars(in, len, (const char *const *)set, n_set,
-			  drop_static, out);
+	fix_shell_vars(in, len, (const char *const *)set, n_set, drop_static,
+		       out);
 out:
 	for (size_t k = 0; k < n_set; k++)
 		free(set[k]);
@@ -284,15 +285,16 @@ int fix_edit_networkd(const struct fix_ctx *ctx, const char *arg,
 
 /* ---- netplan -------------------------------------------------------------- */
 
-int fix_edit_netplan(const struct fix_ctx *ctx, const char *arg,
-		     const char *in, size_t len, struct fix_buf *out)
+int fix_edit_netplan(const struct fix_ctx *ctx, const char *arg, const char *in,
+		     size_t len, struct fix_buf *out)
 {
 	const struct fix_profile *prof = ctx->profile;
 
-	fix_buf_printf(out, "%s the domain's vifs\n"
-			    "network:\n"
-			    "  version: 2\n"
-			    "  ethernets:\n",
+	fix_buf_printf(out,
+		       "%s the domain's vifs\n"
+		       "network:\n"
+		       "  version: 2\n"
+		       "  ethernets:\n",
 		       marker);
 	for (size_t i = 0; i < prof->n_nics; i++) {
 		const struct fix_nic *n = &prof->nics[i];
@@ -309,8 +311,9 @@ int fix_edit_netplan(const struct fix_ctx *ctx, const char *arg,
 			fix_buf_puts(out, "      dhcp4: true\n");
 			continue;
 		}
-		fix_buf_printf(out, "      dhcp4: false\n"
-				    "      addresses: [ \"%s/%u\" ]\n",
+		fix_buf_printf(out,
+			       "      dhcp4: false\n"
+			       "      addresses: [ \"%s/%u\" ]\n",
 			       n->ip, nic_prefix(n));
 		if (i == 0 && prof->gateway)
 			fix_buf_printf(out,
@@ -375,8 +378,9 @@ static int enable_networkd(struct fix_planner *p)
 				 units[u].unit);
 			if (!fix_has(p->rd, unit, S_IFREG))
 				continue;
-			snprintf(link, sizeof(link), "/etc/systemd/system/%s/%s",
-				 units[u].wants, units[u].unit);
+			snprintf(link, sizeof(link),
+				 "/etc/systemd/system/%s/%s", units[u].wants,
+				 units[u].unit);
 			r = fix_plan_symlink(p, link, unit);
 			if (r < 0)
 				return r;
@@ -398,15 +402,16 @@ int fix_rule_network(struct fix_planner *p)
 		case FIX_NET_IFUPDOWN:
 		case FIX_NET_IFUPDOWN_NG:
 			/* allow-hotplug needs udev to raise the interface */
-			r = fix_plan_file(p, "/etc/network/interfaces",
-					  FIX_OP_INTERFACES,
-					  f->has_udev &&
-							  f->net == FIX_NET_IFUPDOWN &&
-							  (f->family == FIX_FAMILY_DEBIAN ||
-							   f->family == FIX_FAMILY_UBUNTU) ?
-						  "allow-hotplug" :
-						  "auto",
-					  FIX_MAY_CREATE, 0644, 0, 0);
+			r = fix_plan_file(
+				p, "/etc/network/interfaces", FIX_OP_INTERFACES,
+				f->has_udev && f->net == FIX_NET_IFUPDOWN &&
+						(f->family ==
+							 FIX_FAMILY_DEBIAN ||
+						 f->family ==
+							 FIX_FAMILY_UBUNTU) ?
+					"allow-hotplug" :
+					"auto",
+				FIX_MAY_CREATE, 0644, 0, 0);
 			break;
 		case FIX_NET_IFCFG:
 			for (size_t i = 0; i < prof->n_nics && r >= 0; i++) {

@@ -161,11 +161,17 @@ const char *fix_init_name(enum fix_init i)
 
 /* ---- Names shared by the rules ------------------------------------------- */
 
-const char *fix_console(const struct fix_ctx *ctx)
+const char *fix_console_name(const struct fix_ctx *ctx)
 {
 	const char *c = ctx->profile ? ctx->profile->console : NULL;
+	const struct fix_facts *f = ctx->facts;
 
-	return c && *c ? c : "hvc0";
+	if (c && *c)
+		return c;
+	/* Red Hat's 2.6.18 kernel-xen calls the Xen console xvc0 */
+	if (f && f->classic_xen_kernel && f->family == FIX_FAMILY_RHEL)
+		return "xvc0";
+	return "hvc0";
 }
 
 int fix_root_device(const struct fix_ctx *ctx, char *buf, size_t size)
@@ -188,7 +194,8 @@ int fix_root_device(const struct fix_ctx *ctx, char *buf, size_t size)
 	if (r < 0 || (size_t)r >= sizeof(name))
 		return -ENAMETOOLONG;
 	n = strlen(name);
-	if (ctx->partitioned && n && !(name[n - 1] >= '0' && name[n - 1] <= '9'))
+	if (ctx->partitioned && n &&
+	    !(name[n - 1] >= '0' && name[n - 1] <= '9'))
 		r = snprintf(buf, size, "/dev/%s1", name);
 	else
 		r = snprintf(buf, size, "/dev/%s", name);
@@ -580,14 +587,14 @@ static int add_parents(struct fix_planner *p)
 		pa = set_find_mut(set, parent);
 		if (pa) {
 			if (pa->kind != FIX_MKDIR)
-				a->kind = (enum fix_kind)-1;
+				a->kind = (enum fix_kind) - 1;
 			free(parent);
 			continue;
 		}
 		r = p->rd->exists(p->rd->ctx, parent, &mode);
 		if (r == 0) {
 			if (!S_ISDIR(mode))
-				a->kind = (enum fix_kind)-1;
+				a->kind = (enum fix_kind) - 1;
 			free(parent);
 			continue;
 		}
@@ -602,7 +609,7 @@ static int add_parents(struct fix_planner *p)
 		a->mode = 0755;
 	}
 	for (i = k = 0; i < set->n; i++) {
-		if (set->a[i].kind == (enum fix_kind)-1) {
+		if (set->a[i].kind == (enum fix_kind) - 1) {
 			action_clear(&set->a[i]);
 			continue;
 		}

@@ -77,15 +77,16 @@ int fix_edit_fstab(const struct fix_ctx *ctx, const char *arg, const char *in,
 		fix_buf_line(out, line, ll);
 	}
 	if (!have_root)
-		fix_buf_printf(out, "%s\t/\t%s\terrors=remount-ro\t0\t1\n", root,
-			       fs);
+		fix_buf_printf(out, "%s\t/\t%s\terrors=remount-ro\t0\t1\n",
+			       root, fs);
 	if (!have_proc)
 		fix_buf_puts(out, "proc\t/proc\tproc\tdefaults\t0\t0\n");
 	if (!have_sys)
 		fix_buf_puts(out, "sysfs\t/sys\tsysfs\tdefaults\t0\t0\n");
 	if (!have_pts)
-		fix_buf_puts(out,
-			     "devpts\t/dev/pts\tdevpts\tgid=5,mode=620\t0\t0\n");
+		fix_buf_puts(
+			out,
+			"devpts\t/dev/pts\tdevpts\tgid=5,mode=620\t0\t0\n");
 	return 0;
 }
 
@@ -158,10 +159,11 @@ static void getty_command(struct fix_buf *out, const char *getty,
 		fix_buf_printf(out, "%s -L %s 115200 vt100", getty, dev);
 }
 
-int fix_edit_inittab(const struct fix_ctx *ctx, const char *arg,
-		     const char *in, size_t len, struct fix_buf *out)
+int fix_edit_inittab(const struct fix_ctx *ctx, const char *arg, const char *in,
+		     size_t len, struct fix_buf *out)
 {
-	const char *dev = fix_console(ctx), *getty = arg ? arg : "/sbin/getty";
+	const char *dev = fix_console_name(ctx),
+		   *getty = arg ? arg : "/sbin/getty";
 	enum fix_inittab style = fix_inittab_style(in, len);
 	const char *pos = in, *line;
 	bool have = false;
@@ -215,7 +217,7 @@ int fix_edit_inittab(const struct fix_ctx *ctx, const char *arg,
 int fix_edit_upstart_getty(const struct fix_ctx *ctx, const char *arg,
 			   const char *in, size_t len, struct fix_buf *out)
 {
-	const char *dev = fix_console(ctx);
+	const char *dev = fix_console_name(ctx);
 
 	fix_buf_printf(out,
 		       "# %s - getty on the Xen console (written by domufs)\n"
@@ -234,9 +236,9 @@ int fix_edit_upstart_getty(const struct fix_ctx *ctx, const char *arg,
 static const char *find_getty(struct fix_planner *p)
 {
 	static const char *const gettys[] = {
-		"/sbin/agetty",	  "/sbin/getty",   "/usr/sbin/agetty",
-		"/usr/sbin/getty", "/bin/getty",   "/usr/bin/getty",
-		"/sbin/mingetty", "/usr/sbin/mingetty", NULL
+		"/sbin/agetty",	   "/sbin/getty",	 "/usr/sbin/agetty",
+		"/usr/sbin/getty", "/bin/getty",	 "/usr/bin/getty",
+		"/sbin/mingetty",  "/usr/sbin/mingetty", NULL
 	};
 
 	for (size_t i = 0; gettys[i]; i++)
@@ -267,7 +269,7 @@ static const char *unit_dir(struct fix_planner *p, const char *name)
 int fix_rule_console(struct fix_planner *p)
 {
 	const struct fix_facts *f = p->ctx->facts;
-	const char *dev = fix_console(p->ctx);
+	const char *dev = fix_console_name(p->ctx);
 	char path[256], target[256];
 	const char *dir;
 
@@ -302,7 +304,7 @@ int fix_rule_console(struct fix_planner *p)
 int fix_edit_securetty(const struct fix_ctx *ctx, const char *arg,
 		       const char *in, size_t len, struct fix_buf *out)
 {
-	const char *dev = fix_console(ctx), *pos = in, *line;
+	const char *dev = fix_console_name(ctx), *pos = in, *line;
 	bool have = false;
 	size_t ll;
 
@@ -515,7 +517,8 @@ int fix_rule_udev(struct fix_planner *p)
 			 generators[i]);
 		snprintf(etc, sizeof(etc), "/etc/udev/rules.d/%s",
 			 generators[i]);
-		if (fix_has(p->rd, lib, S_IFREG) || fix_has(p->rd, usr, S_IFREG))
+		if (fix_has(p->rd, lib, S_IFREG) ||
+		    fix_has(p->rd, usr, S_IFREG))
 			r = fix_plan_file(p, etc, FIX_OP_EMPTY, NULL,
 					  FIX_MAY_CREATE, 0644, 0, 0);
 		else
@@ -540,7 +543,8 @@ static bool vbd_index(const char *vdev, const char *prefix, unsigned *ret_disk,
 		return false;
 	if (islower((unsigned char)s[1])) {
 		/* xvdaa.. */
-		disk = 26u * (unsigned)(s[0] - 'a' + 1) + (unsigned)(s[1] - 'a');
+		disk = 26u * (unsigned)(s[0] - 'a' + 1) +
+		       (unsigned)(s[1] - 'a');
 		s += 2;
 	} else {
 		disk = (unsigned)(s[0] - 'a');
@@ -568,7 +572,8 @@ static int plan_vbd_node(struct fix_planner *p, const char *vdev, bool part1,
 	} else if (vbd_index(vdev, "xvd", &disk, &part) ||
 		   vbd_index(vdev, "sd", &disk, &part) ||
 		   vbd_index(vdev, "hd", &disk, &part)) {
-		snprintf(name, sizeof(name), "xvd%s", vdev + 2 + (vdev[0] == 'x'));
+		snprintf(name, sizeof(name), "xvd%s",
+			 vdev + 2 + (vdev[0] == 'x'));
 	} else {
 		return 0;
 	}
@@ -597,12 +602,12 @@ int fix_rule_dirs(struct fix_planner *p)
 		const char *path;
 		mode_t mode;
 	} dirs[] = {
-		{ "/proc", 0555 }, { "/sys", 0555 },  { "/dev", 0755 },
+		{ "/proc", 0555 }, { "/sys", 0555 }, { "/dev", 0755 },
 		{ "/tmp", 01777 }, { "/run", 0755 },
 	};
 	const struct fix_facts *f = p->ctx->facts;
 	const struct fix_profile *prof = p->ctx->profile;
-	const char *dev = fix_console(p->ctx);
+	const char *dev = fix_console_name(p->ctx);
 	gid_t disk_gid, tty_gid;
 	int r;
 

@@ -236,7 +236,7 @@ struct fix_span fix_shell_key(const char *s, size_t n)
  * keys in @drop removed, missing ones appended. @set is "KEY=value" items.
  */
 void fix_shell_vars(const char *in, size_t len, const char *const *set,
-		       size_t n_set, const char *const *drop, struct fix_buf *out)
+		    size_t n_set, const char *const *drop, struct fix_buf *out)
 {
 	bool done[32] = { false };
 	const char *pos = in, *line;

@@ -204,7 +204,8 @@ struct fix_nic {
  */
 struct fix_profile {
 	const char *hostname; /* RFC 1123; NULL: identity leaves names */
-	const char *console; /* "hvc0" or "xvc0"; NULL means "hvc0" */
+	const char *console; /* "hvc0" or "xvc0"; NULL: xvc0 for RHEL 5's
+				kernel-xen, else hvc0 (fix_console_name()) */
 	const char *const *disks; /* vdevs ("xvda"), disks[0] is the root */
 	size_t n_disks; /* 0: root is "xvda" */
 	const struct fix_nic *nics;
@@ -239,6 +240,9 @@ struct fix_ctx {
  * -ENAMETOOLONG.
  */
 int fix_root_device(const struct fix_ctx *ctx, char *buf, size_t size);
+
+/* The console device the rules configure: "hvc0" or "xvc0". */
+const char *fix_console_name(const struct fix_ctx *ctx);
 
 /*
  * The name the guest's kernel and udev will give vif @i: "enX<i>" on
@@ -305,8 +309,12 @@ struct fix_set;
  * collects their actions into *ret: at most one action per path (the
  * first rule in catalog order wins), sorted so that the entries of one
  * directory are adjacent, parents before children. Missing parent
- * directories of created entries get MKDIR actions of their own.
- * Returns 0, -ENOMEM, or an error of the reader other than -ENOENT.
+ * directories of created entries get MKDIR actions of their own. Paths
+ * are canonical: a rule that names /lib/udev/... on a merged-/usr tree
+ * acts on /usr/lib/udev/...; a file that is a symlink is left alone.
+ * Paths the tree cannot resolve (missing, symlink loops, too long) are
+ * skipped, not errors: a hostile template cannot stop the plan.
+ * Returns 0, -ENOMEM, or another error of the reader (-EIO...).
  */
 int fix_plan(const struct fix_ctx *ctx, const struct fix_reader *rd,
 	     struct fix_set **ret);
@@ -333,9 +341,12 @@ size_t fix_set_children(const struct fix_set *set, const char *dir,
 
 /*
  * The content an EDIT (or CREATE) action gives a file whose current
- * content is @in/@len (NULL/0 for empty): a malloc'd buffer in *ret and
- * its length in *ret_len. Idempotent: editing the output again returns it
- * unchanged. Returns 0, -ENOMEM, or -EINVAL for actions of other kinds.
+ * content is @in/@len (NULL/0 for empty; any bytes): a malloc'd buffer in
+ * *ret, NUL-terminated for convenience, and its length (without the NUL)
+ * in *ret_len. Idempotent: editing the output again returns it unchanged.
+ * A pure function of @ctx, the action and @in: call it again whenever the
+ * underlying file changes. Returns 0, -ENOMEM, or -EINVAL for actions of
+ * other kinds.
  */
 int fix_edit(const struct fix_ctx *ctx, const struct fix_action *a,
 	     const char *in, size_t len, char **ret, size_t *ret_len);

@@ -47,9 +47,9 @@ fail(struct loader *L, const char *key, long item, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (key)
-		line = item >= 0 ? xen_scan_item_line(&L->scan, key,
-						      (size_t)item) :
-				   xen_scan_line(&L->scan, key);
+		line = item >= 0 ?
+			       xen_scan_item_line(&L->scan, key, (size_t)item) :
+			       xen_scan_line(&L->scan, key);
 	if (key && line)
 		return dm_err_set(L->err, EINVAL, "%s:%d: %s: %s", L->path,
 				  line, key, msg);
@@ -186,7 +186,8 @@ static int get_list(struct loader *L, const char *key, const char ***ret,
 		items[i] = xlu_cfg_get_listitem(list, i);
 		if (!items[i]) {
 			free(items);
-			return fail(L, key, i, "item %d is not a string", i + 1);
+			return fail(L, key, i, "item %d is not a string",
+				    i + 1);
 		}
 		if (!xen_check_text(items[i])) {
 			free(items);
@@ -317,8 +318,8 @@ static int parse_vif(struct loader *L, size_t i, const char *spec,
 			continue;
 		eq = strchr(item, '=');
 		if (!eq)
-			return fail(L, "vif", (long)i,
-				    "`%s' is not key=value", item);
+			return fail(L, "vif", (long)i, "`%s' is not key=value",
+				    item);
 		*eq = '\0';
 		k = item;
 		val = eq + 1;
@@ -485,6 +486,19 @@ static int load_accounts(struct loader *L)
 	return 0;
 }
 
+/* The identity fixup writes the hostname: it needs a valid one. */
+static int check_hostname_needed(struct loader *L)
+{
+	struct xen_profile *p = L->p;
+
+	if (p->hostname || !(p->fixup_rules & FIX_RULE_BIT(FIX_RULE_IDENTITY)))
+		return 0;
+	return fail(L, "name", -1,
+		    "`%s' is not a valid hostname: set `hostname' (or switch "
+		    "the identity fixup off)",
+		    p->name);
+}
+
 static int load_fixups(struct loader *L)
 {
 	struct xen_profile *p = L->p;
@@ -537,24 +551,18 @@ static int load_identity(struct loader *L)
 				    "`%s' is not a valid hostname (RFC 1123: "
 				    "letters, digits, '-', dots)",
 				    p->hostname);
-	} else {
-		if (!xen_check_hostname(p->name))
-			return fail(L, "name", -1,
-				    "`%s' is not a valid hostname: set "
-				    "`hostname'",
-				    p->name);
+	} else if (xen_check_hostname(p->name)) {
 		p->hostname = strdup(p->name);
 		if (!p->hostname)
 			return dm_err_set(L->err, ENOMEM, "out of memory");
 	}
+	/* else: a name such as "web_01" is fine for xl; only the identity
+	   fixup needs a hostname (load_fixups checks) */
 	r = dup_string(L, "console", &p->console);
 	if (r < 0)
 		return r;
-	if (!p->console) {
-		p->console = strdup("hvc0");
-		if (!p->console)
-			return dm_err_set(L->err, ENOMEM, "out of memory");
-	} else if (strcmp(p->console, "hvc0") && strcmp(p->console, "xvc0")) {
+	if (p->console && strcmp(p->console, "hvc0") &&
+	    strcmp(p->console, "xvc0")) {
 		return fail(L, "console", -1,
 			    "`%s': the Xen console is \"hvc0\" (or \"xvc0\" "
 			    "for 2.6.18-era kernels)",
@@ -626,10 +634,17 @@ static int build_fix_view(struct loader *L)
 static void warn_unknown_keys(struct loader *L)
 {
 	static const char *const ours[] = {
-		"hostname", "console",		   "netmask",
-		"gateway",  "nameservers",	   "root_password_hash",
-		"ssh_authorized_keys", "fixups",   "template",
-		"overlay",  NULL,
+		"hostname",
+		"console",
+		"netmask",
+		"gateway",
+		"nameservers",
+		"root_password_hash",
+		"ssh_authorized_keys",
+		"fixups",
+		"template",
+		"overlay",
+		NULL,
 	};
 
 	for (size_t i = 0; i < L->scan.n; i++) {
@@ -650,10 +665,9 @@ static void warn_unknown_keys(struct loader *L)
 int xen_profile_load(const char *path, struct xen_profile **ret,
 		     struct dm_err *err, dm_warn_fn warn, void *warn_ctx)
 {
-	struct loader L = { .path = path,
-			    .err = err,
-			    .warn = warn,
-			    .warn_ctx = warn_ctx };
+	struct loader L = {
+		.path = path, .err = err, .warn = warn, .warn_ctx = warn_ctx
+	};
 	_cleanup_free_ char *data = NULL;
 	unsigned netmask_prefix = 0;
 	size_t len = 0;
@@ -716,6 +730,7 @@ int xen_profile_load(const char *path, struct xen_profile **ret,
 	    (r = load_network(&L, &netmask_prefix)) < 0 ||
 	    (r = load_vifs(&L, netmask_prefix)) < 0 ||
 	    (r = load_accounts(&L)) < 0 || (r = load_fixups(&L)) < 0 ||
+	    (r = check_hostname_needed(&L)) < 0 ||
 	    (r = dup_string(&L, "template", &L.p->template_path)) < 0 ||
 	    (r = dup_string(&L, "overlay", &L.p->overlay_dir)) < 0 ||
 	    (r = build_fix_view(&L)) < 0)

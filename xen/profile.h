@@ -56,8 +56,12 @@ struct xen_profile {
 	long memory; /* `memory` in MiB, 0 when unset */
 	long vcpus; /* `vcpus`, 0 when unset */
 	/* provisioning keys */
-	char *hostname; /* `hostname`, default `name`; an RFC 1123 name */
-	char *console; /* `console`: "hvc0" (default) or "xvc0" */
+	char *hostname; /* `hostname`, default `name`; an RFC 1123 name.
+			   NULL only when `name` is not one and the identity
+			   fixup is off */
+	char *console; /* `console`: "hvc0" or "xvc0"; NULL when unset: the
+			  fixups then use hvc0, or xvc0 for RHEL 5's
+			  kernel-xen */
 	char *netmask; /* `netmask`: a contiguous IPv4 mask, or NULL */
 	char *gateway; /* `gateway`: IPv4, or NULL */
 	char **nameservers; /* `nameservers`: IPv4 addresses */

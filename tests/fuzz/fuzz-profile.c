@@ -29,16 +29,18 @@ static const struct {
 	{ "/etc", S_IFDIR, NULL },
 	{ "/etc/os-release", S_IFREG, "ID=debian\nVERSION_ID=12\n" },
 	{ "/etc/fstab", S_IFREG, "/dev/sda1 / ext3 defaults 0 1\n" },
-	{ "/etc/inittab", S_IFREG, "id:2:initdefault:\n"
-				   "1:2345:respawn:/sbin/getty 38400 tty1\n" },
+	{ "/etc/inittab", S_IFREG,
+	  "id:2:initdefault:\n"
+	  "1:2345:respawn:/sbin/getty 38400 tty1\n" },
 	{ "/etc/securetty", S_IFREG, "console\n" },
 	{ "/etc/hostname", S_IFREG, "x\n" },
 	{ "/etc/hosts", S_IFREG, "127.0.0.1 localhost\n" },
 	{ "/etc/shadow", S_IFREG, "root:*:1:0:99999:7:::\n" },
 	{ "/etc/passwd", S_IFREG, "root:x:0:0:root:/root:/bin/sh\n" },
 	{ "/etc/network", S_IFDIR, NULL },
-	{ "/etc/network/interfaces", S_IFREG, "auto eth0\n"
-					      "iface eth0 inet dhcp\n" },
+	{ "/etc/network/interfaces", S_IFREG,
+	  "auto eth0\n"
+	  "iface eth0 inet dhcp\n" },
 	{ "/etc/modprobe.d", S_IFDIR, NULL },
 	{ "/etc/initramfs-tools", S_IFDIR, NULL },
 	{ "/etc/ssh", S_IFDIR, NULL },
@@ -128,8 +130,10 @@ static void fixups_hold(const struct xen_profile *p)
 		    fix_edit(&ctx, a, once, l1, &twice, &l2) < 0)
 			abort();
 		if (l1 != l2 || memcmp(once, twice, l1)) {
-			fprintf(stderr, "%s (%s): not idempotent\n%.*s---\n%.*s",
-				a->path, a->rule, (int)l1, once, (int)l2, twice);
+			fprintf(stderr,
+				"%s (%s): not idempotent\n%.*s---\n%.*s",
+				a->path, a->rule, (int)l1, once, (int)l2,
+				twice);
 			abort();
 		}
 		/* nothing the profile lets through breaks a line apart */

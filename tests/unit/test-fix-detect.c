@@ -53,6 +53,23 @@ static void debian_12_is_systemd_through_merged_usr_links(void **state)
 	assert_string_equal(f.grub_cfg, "/boot/grub/grub.cfg");
 }
 
+static void debian_9_and_11_keep_eth_names_on_systemd(void **state)
+{
+	static const char *const versions[] = { "9.13\n", "11.9\n" };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct mem_tree *t = tree_debian12();
+		struct fix_facts f;
+
+		tree_file(t, "/usr/lib/os-release", "ID=debian\n");
+		tree_file(t, "/etc/debian_version", versions[i]);
+		f = detect(t);
+		assert_int_equal(f.version_major, i ? 11 : 9);
+		assert_int_equal(f.init, FIX_INIT_SYSTEMD);
+		assert_false(f.ifnames_xen); /* systemd < 250 */
+	}
+}
+
 static void debian_testing_version_comes_from_the_codename(void **state)
 {
 	struct mem_tree *t = tree_new();
@@ -172,8 +189,9 @@ static void rocky_9_is_rhel_like_and_names_vifs_enx(void **state)
 	struct fix_facts f;
 
 	tree_remove(t, "/etc/redhat-release");
-	tree_file(t, "/etc/os-release", "ID=\"rocky\"\nID_LIKE=\"rhel centos "
-					"fedora\"\nVERSION_ID=\"9.3\"\n");
+	tree_file(t, "/etc/os-release",
+		  "ID=\"rocky\"\nID_LIKE=\"rhel centos "
+		  "fedora\"\nVERSION_ID=\"9.3\"\n");
 	f = detect(t);
 	assert_int_equal(f.family, FIX_FAMILY_RHEL);
 	assert_string_equal(f.id, "rocky");
@@ -289,7 +307,9 @@ int main(void)
 		cmocka_unit_test(
 			debian_4_is_sysvinit_with_udev_and_a_classic_kernel),
 		cmocka_unit_test(debian_12_is_systemd_through_merged_usr_links),
-		cmocka_unit_test(debian_testing_version_comes_from_the_codename),
+		cmocka_unit_test(debian_9_and_11_keep_eth_names_on_systemd),
+		cmocka_unit_test(
+			debian_testing_version_comes_from_the_codename),
 		cmocka_unit_test(debian_without_ifupdown_uses_networkd),
 		cmocka_unit_test(ubuntu_14_is_upstart_not_debian),
 		cmocka_unit_test(

@@ -89,8 +89,9 @@ static void a_list_of_names_switches_only_those_on(void **state)
 {
 	const char *const v[] = { "fstab", "+console" };
 
-	assert_int_equal(select_ok(2, v), FIX_RULE_BIT(FIX_RULE_FSTAB) |
-						  FIX_RULE_BIT(FIX_RULE_CONSOLE));
+	assert_int_equal(select_ok(2, v),
+			 FIX_RULE_BIT(FIX_RULE_FSTAB) |
+				 FIX_RULE_BIT(FIX_RULE_CONSOLE));
 }
 
 static void a_list_starting_with_minus_starts_from_all(void **state)
@@ -347,8 +348,8 @@ static const char *const odd_inputs[] = {
 	"::\n:::\n",
 	"id:2:initdefault:\n1:2345:respawn:/sbin/getty 38400 tty1",
 	"/ / / / / /\n/dev/xvda / ext4\n/dev/sdb1 /\n",
-	"auto eth0 enX0 lo\niface eth0 inet dhcp\niface enX0 inet6 auto\n"
-	"\taddress ::1\n# domufs: vif 0\nallow-hotplug\n",
+	("auto eth0 enX0 lo\niface eth0 inet dhcp\niface enX0 inet6 auto\n"
+	 "\taddress ::1\n# domufs: vif 0\nallow-hotplug\n"),
 	"127.0.1.1\n127.0.1.1 a b\n127.0.0.1\n",
 	"HOSTNAME=x\nHOSTNAME=y\nexport DEVICE=eth9\n=bad\n9X=1\n",
 	"nameserver\nnameserver 1.1.1.1\n",
@@ -396,19 +397,22 @@ static void every_edit_is_a_fixed_point_on_every_family(void **state)
 				const struct fix_action *a = fix_set_at(set, i);
 				const char *in;
 
-				if (a->kind != FIX_EDIT && a->kind != FIX_CREATE)
+				if (a->kind != FIX_EDIT &&
+				    a->kind != FIX_CREATE)
 					continue;
-				in = a->kind == FIX_EDIT ? tree_data(t, a->path) :
-							   "";
+				in = a->kind == FIX_EDIT ?
+					     tree_data(t, a->path) :
+					     "";
 				assert_non_null(in);
 				check_edit_is_fixed_point(&ctx, a, in,
 							  strlen(in),
 							  families[fam].name);
-				for (size_t k = 0;
-				     k < ARRAY_N(odd_inputs); k++) {
+				for (size_t k = 0; k < ARRAY_N(odd_inputs);
+				     k++) {
 					size_t len = strlen(odd_inputs[k]);
 
-					if (!strncmp(odd_inputs[k], "binary", 6))
+					if (!strncmp(odd_inputs[k], "binary",
+						     6))
 						len = 12;
 					check_edit_is_fixed_point(
 						&ctx, a, odd_inputs[k], len,
@@ -435,8 +439,9 @@ static void apply(struct mem_tree *t, const struct fix_ctx *ctx,
 		case FIX_EDIT:
 			in = tree_data(t, a->path);
 			assert_non_null(in);
-			assert_int_equal(
-				fix_edit(ctx, a, in, strlen(in), &out, &len), 0);
+			assert_int_equal(fix_edit(ctx, a, in, strlen(in), &out,
+						  &len),
+					 0);
 			bufs[(*n_bufs)++] = out;
 			tree_get(t, a->path)->data = out;
 			break;
@@ -493,9 +498,9 @@ static void fixups_applied_to_their_output_change_nothing(void **state)
 					 families[fam].name, a->path, a->kind,
 					 a->rule);
 			in = tree_data(t, a->path);
-			assert_int_equal(
-				fix_edit(&ctx, a, in, strlen(in), &out, &len),
-				0);
+			assert_int_equal(fix_edit(&ctx, a, in, strlen(in), &out,
+						  &len),
+					 0);
 			if (len != strlen(in) || memcmp(in, out, len))
 				fail_msg("%s: %s changes again:\n%s---\n%s",
 					 families[fam].name, a->path, in, out);
@@ -601,8 +606,7 @@ int main(void)
 		cmocka_unit_test(only_enabled_rules_act),
 		cmocka_unit_test(edit_refuses_actions_without_a_transform),
 		cmocka_unit_test(every_edit_is_a_fixed_point_on_every_family),
-		cmocka_unit_test(
-			fixups_applied_to_their_output_change_nothing),
+		cmocka_unit_test(fixups_applied_to_their_output_change_nothing),
 		cmocka_unit_test(created_entries_have_a_parent),
 		cmocka_unit_test(busybox_template_plan_is_complete),
 	};

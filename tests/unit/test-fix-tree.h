@@ -67,9 +67,8 @@ static struct mem_entry *tree_put(struct mem_tree *t, const char *path,
 	return e;
 }
 
-__attribute__((unused)) static void tree_file(struct mem_tree *t,
-					      const char *path,
-					      const char *data)
+__attribute__((unused)) static void
+tree_file(struct mem_tree *t, const char *path, const char *data)
 {
 	tree_put(t, path, S_IFREG | 0644, data);
 }
@@ -80,9 +79,8 @@ __attribute__((unused)) static void tree_dir(struct mem_tree *t,
 	tree_put(t, path, S_IFDIR | 0755, NULL);
 }
 
-__attribute__((unused)) static void tree_link(struct mem_tree *t,
-					      const char *path,
-					      const char *target)
+__attribute__((unused)) static void
+tree_link(struct mem_tree *t, const char *path, const char *target)
 {
 	tree_put(t, path, S_IFLNK | 0777, target);
 }
@@ -274,8 +272,9 @@ __attribute__((unused)) static struct mem_tree *tree_debian4(void)
 		  "/dev/sda1 / ext3 defaults,errors=remount-ro 0 1\n"
 		  "/dev/sda2 none swap sw 0 0\n");
 	tree_file(t, "/etc/hostname", "builder\n");
-	tree_file(t, "/etc/hosts", "127.0.0.1 localhost\n"
-				   "127.0.1.1 builder\n");
+	tree_file(t, "/etc/hosts",
+		  "127.0.0.1 localhost\n"
+		  "127.0.1.1 builder\n");
 	tree_file(t, "/etc/network/interfaces",
 		  "auto lo\n"
 		  "iface lo inet loopback\n"
@@ -288,8 +287,9 @@ __attribute__((unused)) static struct mem_tree *tree_debian4(void)
 	tree_file(t, "/etc/udev/persistent-net-generator.rules", "# gen\n");
 	tree_link(t, "/etc/udev/rules.d/z45_persistent-net-generator.rules",
 		  "../persistent-net-generator.rules");
-	tree_file(t, "/etc/shadow", "root:*:13000:0:99999:7:::\n"
-				    "daemon:*:13000:0:99999:7:::\n");
+	tree_file(t, "/etc/shadow",
+		  "root:*:13000:0:99999:7:::\n"
+		  "daemon:*:13000:0:99999:7:::\n");
 	tree_file(t, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n");
 	tree_file(t, "/etc/group", "root:x:0:\ntty:x:5:\ndisk:x:6:\n");
 	tree_file(t, "/etc/default/ssh", "SSHD_OPTS=\n");
@@ -325,7 +325,8 @@ __attribute__((unused)) static struct mem_tree *tree_debian12(void)
 	tree_file(t, "/usr/lib/systemd/systemd", "ELF");
 	tree_file(t, "/usr/lib/systemd/systemd-udevd", "ELF");
 	tree_file(t, "/usr/lib/systemd/systemd-networkd", "ELF");
-	tree_file(t, "/usr/lib/systemd/system/serial-getty@.service", "[Unit]\n");
+	tree_file(t, "/usr/lib/systemd/system/serial-getty@.service",
+		  "[Unit]\n");
 	tree_file(t, "/usr/lib/systemd/system/ssh.service", "[Unit]\n");
 	tree_link(t, "/usr/sbin/init", "../lib/systemd/systemd");
 	tree_file(t, "/usr/sbin/ifup", "ELF");
@@ -358,8 +359,9 @@ __attribute__((unused)) static struct mem_tree *tree_debian12(void)
 		  "allow-hotplug eth0\n"
 		  "iface eth0 inet dhcp\n");
 	tree_file(t, "/etc/resolv.conf", "nameserver 10.0.0.1\n");
-	tree_file(t, "/etc/shadow", "root:*:19000:0:99999:7:::\n"
-				    "daemon:*:19000:0:99999:7:::\n");
+	tree_file(t, "/etc/shadow",
+		  "root:*:19000:0:99999:7:::\n"
+		  "daemon:*:19000:0:99999:7:::\n");
 	tree_file(t, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n");
 	tree_file(t, "/etc/group", "root:x:0:\ntty:x:5:\ndisk:x:6:\n");
 	tree_dir(t, "/root");
@@ -382,12 +384,14 @@ __attribute__((unused)) static struct mem_tree *tree_ubuntu14(void)
 	struct mem_tree *t = tree_new();
 	static const char *const keys[] = { "rsa", "ed25519", NULL };
 
-	tree_file(t, "/etc/lsb-release", "DISTRIB_ID=Ubuntu\n"
-					 "DISTRIB_RELEASE=14.04\n"
-					 "DISTRIB_CODENAME=trusty\n");
-	tree_file(t, "/etc/os-release", "NAME=\"Ubuntu\"\n"
-					"VERSION_ID=\"14.04\"\n"
-					"ID=ubuntu\nID_LIKE=debian\n");
+	tree_file(t, "/etc/lsb-release",
+		  "DISTRIB_ID=Ubuntu\n"
+		  "DISTRIB_RELEASE=14.04\n"
+		  "DISTRIB_CODENAME=trusty\n");
+	tree_file(t, "/etc/os-release",
+		  "NAME=\"Ubuntu\"\n"
+		  "VERSION_ID=\"14.04\"\n"
+		  "ID=ubuntu\nID_LIKE=debian\n");
 	tree_file(t, "/etc/debian_version", "jessie/sid\n");
 	tree_file(t, "/sbin/init", "ELF");
 	tree_file(t, "/sbin/initctl", "ELF");
@@ -413,9 +417,10 @@ __attribute__((unused)) static struct mem_tree *tree_ubuntu14(void)
 	add_ssh_keys(t, keys);
 	tree_file(t, "/boot/vmlinuz-3.13.0-170-generic", "K");
 	tree_file(t, "/boot/initrd.img-3.13.0-170-generic", "I");
-	tree_file(t, "/boot/grub/grub.cfg", "menuentry 'Ubuntu' {\n"
-					    "\tlinux /boot/vmlinuz root=UUID=x\n"
-					    "}\n");
+	tree_file(t, "/boot/grub/grub.cfg",
+		  "menuentry 'Ubuntu' {\n"
+		  "\tlinux /boot/vmlinuz root=UUID=x\n"
+		  "}\n");
 	return t;
 }
 
@@ -428,12 +433,14 @@ __attribute__((unused)) static struct mem_tree *tree_ubuntu22(void)
 	tree_dir(t, "/usr/lib");
 	tree_link(t, "/sbin", "usr/sbin");
 	tree_link(t, "/lib", "usr/lib");
-	tree_file(t, "/etc/os-release", "NAME=\"Ubuntu\"\n"
-					"VERSION_ID=\"22.04\"\n"
-					"ID=ubuntu\nID_LIKE=debian\n");
+	tree_file(t, "/etc/os-release",
+		  "NAME=\"Ubuntu\"\n"
+		  "VERSION_ID=\"22.04\"\n"
+		  "ID=ubuntu\nID_LIKE=debian\n");
 	tree_file(t, "/usr/lib/systemd/systemd", "ELF");
 	tree_file(t, "/usr/lib/systemd/systemd-udevd", "ELF");
-	tree_file(t, "/usr/lib/systemd/system/serial-getty@.service", "[Unit]\n");
+	tree_file(t, "/usr/lib/systemd/system/serial-getty@.service",
+		  "[Unit]\n");
 	tree_link(t, "/usr/sbin/init", "/lib/systemd/systemd");
 	tree_file(t, "/usr/sbin/netplan", "#!/usr/bin/python3\n");
 	tree_file(t, "/etc/netplan/01-netcfg.yaml",
@@ -441,7 +448,8 @@ __attribute__((unused)) static struct mem_tree *tree_ubuntu22(void)
 		  "      dhcp4: true\n");
 	tree_link(t, "/etc/resolv.conf",
 		  "../run/systemd/resolve/stub-resolv.conf");
-	tree_file(t, "/etc/fstab", "LABEL=cloudimg-rootfs / ext4 defaults 0 1\n");
+	tree_file(t, "/etc/fstab",
+		  "LABEL=cloudimg-rootfs / ext4 defaults 0 1\n");
 	tree_file(t, "/etc/hostname", "ubuntu\n");
 	tree_file(t, "/etc/hosts", "127.0.0.1 localhost\n");
 	tree_file(t, "/etc/machine-id", "");
@@ -469,24 +477,28 @@ __attribute__((unused)) static struct mem_tree *tree_centos5(void)
 		  "1:2345:respawn:/sbin/mingetty tty1\n"
 		  "2:2345:respawn:/sbin/mingetty tty2\n");
 	tree_file(t, "/etc/securetty", "console\nvc/1\ntty1\n");
-	tree_file(t, "/etc/modprobe.conf", "alias eth0 e1000\n"
-					   "alias scsi_hostadapter ata_piix\n");
+	tree_file(t, "/etc/modprobe.conf",
+		  "alias eth0 e1000\n"
+		  "alias scsi_hostadapter ata_piix\n");
 	tree_file(t, "/etc/fstab",
 		  "LABEL=/   /        ext3    defaults        1 1\n"
 		  "tmpfs     /dev/shm tmpfs   defaults        0 0\n"
 		  "devpts    /dev/pts devpts  gid=5,mode=620  0 0\n"
 		  "sysfs     /sys     sysfs   defaults        0 0\n"
 		  "proc      /proc    proc    defaults        0 0\n");
-	tree_file(t, "/etc/sysconfig/network", "NETWORKING=yes\n"
-					       "HOSTNAME=builder.example\n");
+	tree_file(t, "/etc/sysconfig/network",
+		  "NETWORKING=yes\n"
+		  "HOSTNAME=builder.example\n");
 	tree_file(t, "/etc/sysconfig/network-scripts/ifcfg-eth0",
 		  "DEVICE=eth0\n"
 		  "BOOTPROTO=dhcp\n"
 		  "HWADDR=00:0C:29:00:00:01\n"
 		  "ONBOOT=yes\n");
-	tree_file(t, "/etc/hosts", "127.0.0.1\tlocalhost.localdomain localhost\n");
-	tree_file(t, "/etc/shadow", "root:$1$abcdefgh$abcdefghijklmnopqrstuv:14000:"
-				    "0:99999:7:::\n");
+	tree_file(t, "/etc/hosts",
+		  "127.0.0.1\tlocalhost.localdomain localhost\n");
+	tree_file(t, "/etc/shadow",
+		  "root:$1$abcdefgh$abcdefghijklmnopqrstuv:14000:"
+		  "0:99999:7:::\n");
 	tree_file(t, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n");
 	add_ssh_keys(t, keys);
 	tree_file(t, "/boot/vmlinuz-2.6.18-398.el5xen", "K");
@@ -513,10 +525,12 @@ __attribute__((unused)) static struct mem_tree *tree_centos6(void)
 	tree_file(t, "/etc/init/serial.conf", "# serial\n");
 	tree_file(t, "/etc/init/tty.conf", "# tty\n");
 	tree_file(t, "/etc/securetty", "console\ntty1\n");
-	tree_file(t, "/etc/fstab", "UUID=abcd / ext4 defaults 1 1\n"
-				   "proc /proc proc defaults 0 0\n");
-	tree_file(t, "/etc/sysconfig/network", "NETWORKING=yes\n"
-					       "HOSTNAME=localhost.localdomain\n");
+	tree_file(t, "/etc/fstab",
+		  "UUID=abcd / ext4 defaults 1 1\n"
+		  "proc /proc proc defaults 0 0\n");
+	tree_file(t, "/etc/sysconfig/network",
+		  "NETWORKING=yes\n"
+		  "HOSTNAME=localhost.localdomain\n");
 	tree_dir(t, "/etc/sysconfig/network-scripts");
 	tree_file(t, "/etc/udev/rules.d/70-persistent-net.rules",
 		  "SUBSYSTEM==\"net\", NAME=\"eth0\"\n");
@@ -539,14 +553,17 @@ __attribute__((unused)) static struct mem_tree *tree_centos7(void)
 	tree_dir(t, "/usr/lib");
 	tree_link(t, "/sbin", "usr/sbin");
 	tree_link(t, "/lib", "usr/lib");
-	tree_file(t, "/etc/os-release", "NAME=\"CentOS Linux\"\n"
-					"VERSION_ID=\"7\"\n"
-					"ID=\"centos\"\nID_LIKE=\"rhel fedora\"\n");
-	tree_file(t, "/etc/centos-release", "CentOS Linux release 7.9.2009 (Core)\n");
+	tree_file(t, "/etc/os-release",
+		  "NAME=\"CentOS Linux\"\n"
+		  "VERSION_ID=\"7\"\n"
+		  "ID=\"centos\"\nID_LIKE=\"rhel fedora\"\n");
+	tree_file(t, "/etc/centos-release",
+		  "CentOS Linux release 7.9.2009 (Core)\n");
 	tree_link(t, "/etc/redhat-release", "centos-release");
 	tree_file(t, "/usr/lib/systemd/systemd", "ELF");
 	tree_file(t, "/usr/lib/systemd/systemd-udevd", "ELF");
-	tree_file(t, "/usr/lib/systemd/system/serial-getty@.service", "[Unit]\n");
+	tree_file(t, "/usr/lib/systemd/system/serial-getty@.service",
+		  "[Unit]\n");
 	tree_link(t, "/usr/sbin/init", "../lib/systemd/systemd");
 	tree_file(t, "/usr/sbin/modprobe", "ELF");
 	tree_file(t, "/usr/bin/dracut", "#!/bin/bash\n");
@@ -555,7 +572,8 @@ __attribute__((unused)) static struct mem_tree *tree_centos7(void)
 	tree_dir(t, "/etc/dracut.conf.d");
 	tree_file(t, "/etc/fstab", "UUID=abcd / xfs defaults 0 0\n");
 	tree_file(t, "/etc/hostname", "localhost.localdomain\n");
-	tree_file(t, "/etc/hosts", "127.0.0.1   localhost localhost.localdomain\n");
+	tree_file(t, "/etc/hosts",
+		  "127.0.0.1   localhost localhost.localdomain\n");
 	tree_file(t, "/etc/machine-id", "0123456789abcdef0123456789abcdef\n");
 	tree_file(t, "/etc/sysconfig/network-scripts/ifcfg-eth0",
 		  "TYPE=Ethernet\n"
@@ -579,8 +597,9 @@ __attribute__((unused)) static struct mem_tree *tree_alpine(void)
 {
 	struct mem_tree *t = tree_new();
 
-	tree_file(t, "/etc/os-release", "NAME=\"Alpine Linux\"\nID=alpine\n"
-					"VERSION_ID=3.19.1\n");
+	tree_file(t, "/etc/os-release",
+		  "NAME=\"Alpine Linux\"\nID=alpine\n"
+		  "VERSION_ID=3.19.1\n");
 	tree_file(t, "/etc/alpine-release", "3.19.1\n");
 	tree_file(t, "/bin/busybox", "ELF");
 	tree_link(t, "/sbin/init", "/bin/busybox");
@@ -599,10 +618,13 @@ __attribute__((unused)) static struct mem_tree *tree_alpine(void)
 		  "#ttyS0::respawn:/sbin/getty -L 115200 ttyS0 vt100\n"
 		  "::shutdown:/sbin/openrc shutdown\n");
 	tree_file(t, "/etc/securetty", "console\ntty1\nttyS0\n");
-	tree_file(t, "/etc/fstab", "/dev/cdrom\t/media/cdrom\tiso9660\tnoauto,ro 0 0\n");
+	tree_file(t, "/etc/fstab",
+		  "/dev/cdrom\t/media/cdrom\tiso9660\tnoauto,ro 0 0\n");
 	tree_file(t, "/etc/hostname", "localhost\n");
-	tree_file(t, "/etc/hosts", "127.0.0.1\tlocalhost localhost.localdomain\n");
-	tree_file(t, "/etc/network/interfaces", "auto lo\niface lo inet loopback\n");
+	tree_file(t, "/etc/hosts",
+		  "127.0.0.1\tlocalhost localhost.localdomain\n");
+	tree_file(t, "/etc/network/interfaces",
+		  "auto lo\niface lo inet loopback\n");
 	tree_file(t, "/etc/shadow", "root:*:19000:0:::::\n");
 	tree_file(t, "/etc/group", "root:x:0:root\ndisk:x:6:root\ntty:x:5:\n");
 	tree_dir(t, "/etc/modprobe.d");
@@ -623,16 +645,20 @@ __attribute__((unused)) static struct mem_tree *tree_busybox(void)
 	tree_link(t, "/bin/getty", "busybox");
 	tree_link(t, "/bin/ifup", "busybox");
 	tree_link(t, "/sbin/init", "../bin/busybox");
-	tree_file(t, "/etc/os-release", "PRETTY_NAME=\"domufs busybox "
-					"template\"\nNAME=\"domufs-busybox\"\n"
-					"ID=busybox\nVERSION_ID=1\n");
+	tree_file(t, "/etc/os-release",
+		  "PRETTY_NAME=\"domufs busybox "
+		  "template\"\nNAME=\"domufs-busybox\"\n"
+		  "ID=busybox\nVERSION_ID=1\n");
 	tree_file(t, "/etc/hostname", "template\n");
-	tree_file(t, "/etc/hosts", "127.0.0.1\tlocalhost\n127.0.1.1\ttemplate\n");
-	tree_file(t, "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"
-				    "daemon:x:1:1:daemon:/usr/sbin:/bin/false\n");
+	tree_file(t, "/etc/hosts",
+		  "127.0.0.1\tlocalhost\n127.0.1.1\ttemplate\n");
+	tree_file(t, "/etc/passwd",
+		  "root:x:0:0:root:/root:/bin/sh\n"
+		  "daemon:x:1:1:daemon:/usr/sbin:/bin/false\n");
 	tree_file(t, "/etc/group", "root:x:0:\ndaemon:x:1:\nshadow:x:42:\n");
-	tree_file(t, "/etc/shadow", "root:*:19000:0:99999:7:::\n"
-				    "daemon:*:19000:0:99999:7:::\n");
+	tree_file(t, "/etc/shadow",
+		  "root:*:19000:0:99999:7:::\n"
+		  "daemon:*:19000:0:99999:7:::\n");
 	tree_file(t, "/etc/fstab",
 		  "# <file system> <mount point> <type> <options> <dump> "
 		  "<pass>\n"
@@ -645,8 +671,9 @@ __attribute__((unused)) static struct mem_tree *tree_busybox(void)
 		  "::ctrlaltdel:/sbin/reboot\n"
 		  "::shutdown:/bin/umount -a -r\n");
 	tree_file(t, "/etc/securetty", "console\ntty1\ntty2\n");
-	tree_file(t, "/etc/init.d/rcS", "#!/bin/sh\nmount -t proc proc /proc\n"
-					"ifup -a\n");
+	tree_file(t, "/etc/init.d/rcS",
+		  "#!/bin/sh\nmount -t proc proc /proc\n"
+		  "ifup -a\n");
 	tree_file(t, "/etc/network/interfaces",
 		  "auto lo\niface lo inet loopback\n\n"
 		  "auto eth0\niface eth0 inet dhcp\n");

@@ -51,8 +51,8 @@ static const char *data_path(const char *name)
 	static char path[512];
 	const char *dir = getenv("PROFILE_DATA");
 
-	snprintf(path, sizeof(path), "%s/%s",
-		 dir ? dir : "tests/data/profiles", name);
+	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/data/profiles",
+		 name);
 	return path;
 }
 
@@ -182,7 +182,7 @@ static void an_xl_config_serves_as_a_profile(void **state)
 	struct fix_profile f;
 
 	assert_string_equal(p->hostname, "donalbain"); /* from name */
-	assert_string_equal(p->console, "hvc0");
+	assert_null(p->console); /* the fixups choose */
 	assert_true(p->pygrub); /* "/usr/bin/pygrub" */
 	assert_int_equal(p->memory, 512); /* "512" as a string */
 	assert_string_equal(p->disks[0].target, "/mnt/donalbain.img");
@@ -240,10 +240,10 @@ static void unknown_keys_are_warned_about_once_with_their_line(void **state)
 
 static void an_ip_without_netmask_assumes_24_with_a_warning(void **state)
 {
-	struct xen_profile *p = load_ok(
-		write_profile("name = 'a'\n"
-			      "vif = [ 'ip=192.0.2.9 192.0.2.99', "
-			      "'ip=10.0.0.1/8' ]\n"));
+	struct xen_profile *p =
+		load_ok(write_profile("name = 'a'\n"
+				      "vif = [ 'ip=192.0.2.9 192.0.2.99', "
+				      "'ip=10.0.0.1/8' ]\n"));
 
 	assert_string_equal(p->vifs[0].ip, "192.0.2.9");
 	assert_int_equal(p->vifs[0].prefix, 24);
@@ -261,8 +261,8 @@ static void an_ip_without_netmask_assumes_24_with_a_warning(void **state)
 
 static void mac_is_normalized_to_lower_case_colons(void **state)
 {
-	struct xen_profile *p = load_ok(
-		write_profile("name = 'a'\nvif = [ 'mac=00-16-3E-AB-CD-EF' ]\n"));
+	struct xen_profile *p = load_ok(write_profile(
+		"name = 'a'\nvif = [ 'mac=00-16-3E-AB-CD-EF' ]\n"));
 
 	assert_string_equal(p->vifs[0].mac, "00:16:3e:ab:cd:ef");
 	xen_profile_free(p);
@@ -297,8 +297,8 @@ static void locked_and_modern_hashes_are_accepted(void **state)
 
 static void an_empty_fixups_list_switches_all_off(void **state)
 {
-	struct xen_profile *p = load_ok(
-		write_profile("name = 'a'\nfixups = [ ]\n"));
+	struct xen_profile *p =
+		load_ok(write_profile("name = 'a'\nfixups = [ ]\n"));
 
 	assert_int_equal(p->fixup_rules, 0);
 	xen_profile_free(p);
@@ -325,8 +325,7 @@ static void a_missing_file_is_refused_naming_it(void **state)
 	char path[128];
 
 	snprintf(path, sizeof(path), "%s/nosuch.cfg", scratch);
-	assert_int_equal(xen_profile_load(path, &p, &err, NULL, NULL),
-			 -ENOENT);
+	assert_int_equal(xen_profile_load(path, &p, &err, NULL, NULL), -ENOENT);
 	assert_non_null(strstr(err.msg, "nosuch.cfg: No such file"));
 	assert_int_equal(xen_profile_load(scratch, &p, &err, NULL, NULL),
 			 -EISDIR);
@@ -371,7 +370,8 @@ static void a_bad_ipv4_is_refused_wherever_it_is(void **state)
 	refused("name = 'a'\nnameservers = [ '192.0.2.53',\n"
 		"                '192.0.2.053' ]\n",
 		3, "nameservers: bad IPv4 address `192.0.2.053'");
-	refused("name = 'a'\nvif = [ 'ip' ]\n", 2, "vif: `ip' is not key=value");
+	refused("name = 'a'\nvif = [ 'ip' ]\n", 2,
+		"vif: `ip' is not key=value");
 }
 
 static void a_bad_hostname_is_refused(void **state)
@@ -387,6 +387,19 @@ static void a_bad_hostname_is_refused(void **state)
 	/* the default from name must be a hostname too */
 	refused("\nname = 'my domain'\n", 2,
 		"name: `my domain' is not a valid hostname: set `hostname'");
+}
+
+static void
+an_xl_name_that_is_no_hostname_is_fine_without_identity(void **state)
+{
+	struct xen_profile *p = load_ok(
+		write_profile("name = 'web_01'\nfixups = [ '-identity' ]\n"));
+	struct fix_profile f;
+
+	assert_null(p->hostname);
+	xen_profile_fix(p, &f);
+	assert_null(f.hostname);
+	xen_profile_free(p);
 }
 
 static void a_plaintext_password_is_refused(void **state)
@@ -511,6 +524,8 @@ int main(void)
 		cmocka_unit_test(a_bad_mac_is_refused),
 		cmocka_unit_test(a_bad_ipv4_is_refused_wherever_it_is),
 		cmocka_unit_test(a_bad_hostname_is_refused),
+		cmocka_unit_test(
+			an_xl_name_that_is_no_hostname_is_fine_without_identity),
 		cmocka_unit_test(a_plaintext_password_is_refused),
 		cmocka_unit_test(control_characters_in_values_are_refused),
 		cmocka_unit_test(a_bad_ssh_key_is_refused),
