@@ -3,7 +3,8 @@
 # The README's first command: installs what is missing, builds domufs, makes
 # the small default template offline, indexes it, mounts it read-only, mounts
 # it again with the demo domain's profile (fixups) over an overlay, edits a
-# file, shows `domufs diff`, and unmounts. Everything lands under build/demo/.
+# file, shows `domufs diff`, commits the domain into an ext4 image and checks
+# it with e2fsck, debugfs and PyGRUB. Everything lands under build/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,4 +72,30 @@ set +e
 rc=$?
 set -e
 [ $rc -eq 1 ] || { echo "demo: diff exited $rc, expected 1 (changes)"; exit 1; }
+
+step "domufs commit the demo domain into an ext4 image (no loop mount)"
+rm -f "$demo/banquo.img"
+./build/domufs commit --cache-dir "$demo/cache" --domain templates/domains/demo.cfg \
+	--overlay "$demo/overlay" "$demo/default.tar.zst" "$demo/banquo.img"
+
+step "verify: e2fsck, debugfs, PyGRUB"
+e2fsck -fn "$demo/banquo.img"
+echo "--- /etc/fstab in the image:"
+debugfs -R "cat /etc/fstab" "$demo/banquo.img" 2>/dev/null
+echo "--- /etc/motd in the image (the overlay's edit):"
+debugfs -R "cat /etc/motd" "$demo/banquo.img" 2>/dev/null
+pygrub=/usr/lib/xen-4.17/bin/pygrub
+if [ -x "$pygrub" ]; then
+	# PyGRUB reads the image in user space, as Xen's dom0 does at boot,
+	# and extracts the kernel and initrd the bootloader fixup points at
+	mkdir -p "$demo/pygrub"
+	out=$("$pygrub" -q --output-format=simple --output-directory="$demo/pygrub" \
+		"$demo/banquo.img" 2>/dev/null)
+	echo "$out"
+	kernel=$(echo "$out" | sed -n 's/^kernel //p')
+	[ -s "$kernel" ] && echo "--- extracted kernel: $(head -c 40 "$kernel")..."
+	echo "$out" | grep -q "root=/dev/xvda" || { echo "demo: PyGRUB found no root="; exit 1; }
+else
+	echo "PyGRUB not installed ($pygrub): skipped"
+fi
 echo "demo: done"
