@@ -29,6 +29,7 @@ struct fx_entry {
 	const struct fix_action *a;
 	uint64_t vino; /* entries the fixups create: their inode number */
 	uint64_t real; /* once materialized in the layer below (lock) */
+	bool unhidden; /* HIDE: written again through the mount (lock) */
 	struct fx_entry *next;
 };
 
@@ -510,6 +511,66 @@ bool ovl_fx_virtual(struct ovl_fx *fx, uint64_t ino)
 
 /* --- answering --- */
 
+static bool hidden_shown(struct ovl_fx *fx, struct fx_entry *e)
+{
+	bool shown;
+
+	pthread_mutex_lock(&fx->lock);
+	shown = e->unhidden;
+	pthread_mutex_unlock(&fx->lock);
+	return shown;
+}
+
+int ovl_fx_unhide(struct ovl_fx *fx, uint64_t dir, const char *name)
+{
+	struct fx_entry *e = find_entry(fx, dir, name);
+	struct stat st;
+	int r = 0;
+
+	if (!e || e->a->kind != FIX_HIDE || hidden_shown(fx, e))
+		return 0;
+	/* the template's copy goes: what is written now is new */
+	if (ovl_view_lookup(fx->base, dir, name, &st) == 0)
+		r = S_ISDIR(st.st_mode) ? ovl_view_rmdir(fx->base, dir, name) :
+					  ovl_view_unlink(fx->base, dir, name);
+	if (r == 0) {
+		pthread_mutex_lock(&fx->lock);
+		e->unhidden = true;
+		pthread_mutex_unlock(&fx->lock);
+	}
+	return r;
+}
+
+/*
+ * Link count of a directory the fixups touch: its subdirectories added
+ * (MKDIR entries the layer below lacks) and hidden ones removed.
+ */
+static void adjust_nlink(struct ovl_fx *fx, uint64_t ino, struct stat *st)
+{
+	struct fx_ino *t = find_touched(fx, ino);
+	struct fx_entry *self = find_virt(fx, ino);
+	const char *path = self ? self->a->path : t ? t->path : NULL;
+	size_t first, cnt;
+
+	if (!path || !S_ISDIR(st->st_mode))
+		return;
+	cnt = fix_set_children(fx->set, path, &first);
+	for (size_t i = 0; i < cnt; i++) {
+		const struct fix_action *a = fix_set_at(fx->set, first + i);
+		struct fx_entry *e;
+		uint64_t real;
+
+		if (a->kind != FIX_MKDIR)
+			continue;
+		e = find_entry(fx, ino, strrchr(a->path, '/') + 1);
+		pthread_mutex_lock(&fx->lock);
+		real = e ? e->real : 0;
+		pthread_mutex_unlock(&fx->lock);
+		if (e && !real)
+			st->st_nlink++;
+	}
+}
+
 /* The layer-below inode behind @ino (a materialized entry's real one). */
 static uint64_t real_ino(struct ovl_fx *fx, uint64_t ino)
 {
@@ -644,7 +705,7 @@ int ovl_fx_lookup(struct ovl_fx *fx, uint64_t dir, const char *name,
 		return ovl_fx_getattr(fx, dir, ret);
 	if (!strcmp(name, "..") && self)
 		return ovl_fx_getattr(fx, self->parent, ret);
-	if (e && e->a->kind == FIX_HIDE)
+	if (e && e->a->kind == FIX_HIDE && !hidden_shown(fx, e))
 		return -ENOENT;
 	r = rdir ? ovl_view_lookup(fx->base, rdir, name, ret) : -ENOENT;
 	if (r == 0) {
@@ -653,10 +714,12 @@ int ovl_fx_lookup(struct ovl_fx *fx, uint64_t dir, const char *name,
 			e->real = ret->st_ino;
 			pthread_mutex_unlock(&fx->lock);
 		}
+		adjust_nlink(fx, ret->st_ino, ret);
 		return adjust(fx, ret, e ? e->a : NULL);
 	}
 	if (r == -ENOENT && e && e->vino) {
 		virt_stat(e, ret);
+		adjust_nlink(fx, e->vino, ret);
 		return 0;
 	}
 	return r;
@@ -670,11 +733,13 @@ int ovl_fx_getattr(struct ovl_fx *fx, uint64_t ino, struct stat *ret)
 
 	if (e && !real) {
 		virt_stat(e, ret);
+		adjust_nlink(fx, ino, ret);
 		return 0;
 	}
 	r = ovl_view_getattr(fx->base, real, ret);
 	if (r < 0)
 		return r;
+	adjust_nlink(fx, real, ret);
 	r = adjust(fx, ret, e ? e->a : NULL);
 	if (e)
 		ret->st_ino = ino;
@@ -745,7 +810,7 @@ int ovl_fx_list(struct ovl_fx *fx, uint64_t ino, char ***ret_names,
 			if (ovl_dir_entry(d, i, &name, &st) < 0)
 				continue;
 			e = find_entry(fx, ino, name);
-			if (e && e->a->kind == FIX_HIDE)
+			if (e && e->a->kind == FIX_HIDE && !hidden_shown(fx, e))
 				continue;
 			r = names_push(&names, &n, &cap, name);
 		}

@@ -49,6 +49,12 @@ ssize_t ovl_fx_getxattr(struct ovl_fx *fx, uint64_t ino, const char *name,
 			void *buf, size_t size);
 /* Before a change through @dir: materializes a created directory. */
 int ovl_fx_prepare_dir(struct ovl_fx *fx, uint64_t *dir);
+/*
+ * Before creating @name in @dir: a name the fixups hide is written again
+ * through the mount, so the hidden copy goes and the new one shows.
+ */
+int ovl_fx_unhide(struct ovl_fx *fx, uint64_t dir, const char *name);
+
 /* Is @ino one of the fixups' own entries (not materialized)? */
 bool ovl_fx_virtual(struct ovl_fx *fx, uint64_t ino);
 

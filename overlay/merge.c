@@ -628,7 +628,8 @@ static nlink_t dir_nlink(struct ovl_merge *m, struct mnode *n, int dfd,
 			closedir(d);
 		else if (fd >= 0)
 			close(fd);
-		qsort(names, cnt, sizeof(*names), str_cmp);
+		if (cnt)
+			qsort(names, cnt, sizeof(*names), str_cmp);
 	}
 	if (lower != NO_LOWER && !opaque) {
 		lcnt = m->lower.ops->dir_count(m->lower.data, lower);
@@ -1247,7 +1248,8 @@ static int list_dir(struct ovl_merge *m, struct mnode *n, char ***ret,
 	}
 	nupper = count;
 	qsort(names + 2, nupper - 2, sizeof(*names), name_cmp);
-	qsort(hidden, nhidden, sizeof(*hidden), name_cmp);
+	if (nhidden)
+		qsort(hidden, nhidden, sizeof(*hidden), name_cmp);
 	if (lower != NO_LOWER && !opaque) {
 		int64_t cnt = m->lower.ops->dir_count(m->lower.data, lower);
 

@@ -481,6 +481,14 @@ int ovl_file_stat(struct ovl_file *f, struct stat *ret)
 }
 
 /* A name in @dir about to change: the fixups' own entries are refused. */
+/* Before a name is created in @dir through the fixup layer. */
+static int fx_prepare_new(struct ovl_view *v, uint64_t *dir, const char *name)
+{
+	int r = ovl_fx_prepare_dir(v->fx, dir);
+
+	return r < 0 ? r : ovl_fx_unhide(v->fx, *dir, name);
+}
+
 static int fx_prepare_name(struct ovl_view *v, uint64_t *dir, const char *name)
 {
 	struct stat st;
@@ -507,7 +515,7 @@ int ovl_view_create(struct ovl_view *v, const struct ovl_cred *cred,
 		    struct stat *ret_st, struct ovl_file **ret)
 {
 	if (v->fx) {
-		int r = ovl_fx_prepare_dir(v->fx, &dir);
+		int r = fx_prepare_new(v, &dir, name);
 
 		return r < 0 ? r :
 			       ovl_view_create(v->base, cred, dir, name, mode,
@@ -524,7 +532,7 @@ int ovl_view_mknod(struct ovl_view *v, const struct ovl_cred *cred,
 		   struct stat *ret)
 {
 	if (v->fx) {
-		int r = ovl_fx_prepare_dir(v->fx, &dir);
+		int r = fx_prepare_new(v, &dir, name);
 
 		return r < 0 ? r :
 			       ovl_view_mknod(v->base, cred, dir, name, mode,
@@ -540,7 +548,7 @@ int ovl_view_mkdir(struct ovl_view *v, const struct ovl_cred *cred,
 		   struct stat *ret)
 {
 	if (v->fx) {
-		int r = ovl_fx_prepare_dir(v->fx, &dir);
+		int r = fx_prepare_new(v, &dir, name);
 
 		return r < 0 ? r :
 			       ovl_view_mkdir(v->base, cred, dir, name, mode,
@@ -556,7 +564,7 @@ int ovl_view_symlink(struct ovl_view *v, const struct ovl_cred *cred,
 		     struct stat *ret)
 {
 	if (v->fx) {
-		int r = ovl_fx_prepare_dir(v->fx, &dir);
+		int r = fx_prepare_new(v, &dir, name);
 
 		return r < 0 ? r :
 			       ovl_view_symlink(v->base, cred, dir, name,
