@@ -13,6 +13,8 @@ PKGS=(
 	fdisk util-linux python3 python3-pytest busybox-static fuse2fs xen-utils-4.17
 	# sanitizers, fuzzing, style
 	clang libclang-rt-14-dev clang-format-14
+	# the slow suite's real Debian 12 root
+	mmdebstrap
 )
 
 missing=()

@@ -29,8 +29,10 @@ def count_build(bdir):
             res = t.get("result")
             out = (t.get("stdout") or "") + (t.get("stderr") or "")
             name = t.get("name", "")
-            if "integration" in name:
-                xml = os.path.join(bdir, "tests", "integration.xml")
+            junit = {"integration": "integration.xml", "debian12-root": "slow.xml"}
+            key = next((k for k in junit if k in name), None)
+            if key:
+                xml = os.path.join(bdir, "tests", junit[key])
                 try:
                     root = ET.parse(xml).getroot()
                     suites = [root] if root.tag == "testsuite" else list(root)

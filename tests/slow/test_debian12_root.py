@@ -1,0 +1,118 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The fixups and the commit on a real Debian 12 root (the slow suite).
+
+The root is the benchmark's: mmdebstrap --variant=minbase with systemd,
+udev, openssh-server, ifupdown, a kernel and grub, built once from the
+machine's apt sources into $DOMUFS_DEBIAN12_TAR (default
+/var/tmp/domufs-bench/root.tar, shared with bench/mkroot.sh) and reused.
+"""
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+DOMUFS = os.environ.get("DOMUFS")
+TAR = os.environ.get("DOMUFS_DEBIAN12_TAR", "/var/tmp/domufs-bench/root.tar")
+PACKAGES = ("systemd-sysv,udev,openssh-server,ifupdown,isc-dhcp-client,"
+            "linux-image-amd64,grub-pc-bin,iproute2")
+PYGRUB = "/usr/lib/xen-4.17/bin/pygrub"
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROFILE = os.path.join(HERE, "..", "data", "distros", "bookworm.cfg")
+
+if not DOMUFS:
+    pytest.skip("DOMUFS is not set", allow_module_level=True)
+
+
+def run(*args, check=True, **kw):
+    r = subprocess.run([str(a) for a in args], capture_output=True, text=True, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{args} exited {r.returncode}\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+@pytest.fixture(scope="session")
+def root_tar():
+    if not os.path.exists(TAR):
+        os.makedirs(os.path.dirname(TAR), exist_ok=True)
+        tmp = TAR + ".tmp.tar"
+        run("mmdebstrap", "--variant=minbase", f"--include={PACKAGES}", "bookworm", tmp)
+        os.rename(tmp, TAR)
+    return TAR
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return tmp_path / "cache"
+
+
+def test_diff_shows_the_fixups_a_bookworm_domu_needs(root_tar, cache):
+    r = run(DOMUFS, "diff", "--cache-dir", cache, "--domain", PROFILE, root_tar, check=False)
+    assert r.returncode == 1, r.stderr
+    out = r.stdout
+    # Debian 12 in a PV domU names its NIC enX0: the stanza is for that name
+    net = out[out.index("a/etc/network/interfaces"):]
+    net = net[:net.index("diff --domufs", 1)] if "diff --domufs" in net[1:] else net
+    assert "@@" in net and " network" in net
+    assert re.search(r"^\+(auto|allow-hotplug) enX0$", net, re.M), net
+    assert re.search(r"^\+iface enX0 inet static$", net, re.M), net
+    assert "+\taddress 192.0.2.12" in net or "+    address 192.0.2.12" in net or "address 192.0.2.12" in net
+    # root device and filesystem type, proc lines
+    assert re.search(r"^\+/dev/xvda\s+/\s+ext4", out, re.M)
+    # a getty on hvc0 through systemd's serial-getty
+    assert "getty.target.wants/serial-getty@hvc0.service" in out
+    # SSH host keys hidden, hostname, shadow hash
+    assert re.search(r"a/etc/ssh/ssh_host_ed25519_key ", out)
+    assert "+fleance" in out
+    assert "$6$bookworm12$" in out
+    # PyGRUB's configuration, pointing at the kernel actually in /boot
+    kernels = run("tar", "-tf", root_tar).stdout
+    vmlinuz = re.findall(r"^\.?/?boot/vmlinuz-(\S+)$", kernels, re.M)
+    assert vmlinuz, "the root has no kernel"
+    assert f"vmlinuz-{vmlinuz[-1]}" in out
+
+
+def test_mount_shows_the_fixed_tree(root_tar, cache, tmp_path):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    run(DOMUFS, "mount", "--cache-dir", cache, "--domain", PROFILE, root_tar, mnt)
+    try:
+        link = mnt / "etc/systemd/system/getty.target.wants/serial-getty@hvc0.service"
+        assert os.path.islink(link)
+        target = os.readlink(link)
+        assert target.endswith("serial-getty@.service")
+        assert (mnt / "etc/hostname").read_text().strip() in ("fleance", "fleance.example.org")
+        assert not (mnt / "etc/ssh/ssh_host_ed25519_key").exists()
+        assert "ssh_host_ed25519_key" not in os.listdir(mnt / "etc/ssh")
+        st = os.stat(mnt / "root/.ssh/authorized_keys")
+        assert st.st_mode & 0o777 == 0o600
+        fstab = (mnt / "etc/fstab").read_bytes()
+        assert os.stat(mnt / "etc/fstab").st_size == len(fstab)
+    finally:
+        run("fusermount3", "-u", mnt, check=False)
+
+
+@pytest.mark.skipif(not os.path.exists(PYGRUB), reason="PyGRUB (xen-utils-4.17) not installed")
+@pytest.mark.parametrize("partition", ["none", "msdos"])
+def test_committed_image_boots_through_pygrub(root_tar, cache, tmp_path, partition):
+    img = tmp_path / "fleance.img"
+    run(DOMUFS, "commit", "--cache-dir", cache, "--domain", PROFILE,
+        "--partition", partition, root_tar, img)
+    fs = img
+    if partition == "msdos":
+        fs = tmp_path / "fs.img"
+        run("dd", f"if={img}", f"of={fs}", "bs=1M", "skip=1", "status=none")
+    fsck = run("e2fsck", "-fn", fs, check=False)
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    out_dir = tmp_path / "pygrub"
+    out_dir.mkdir()
+    r = run(PYGRUB, "-q", "--output-format=simple", f"--output-directory={out_dir}", img)
+    fields = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
+    root = "/dev/xvda1" if partition == "msdos" else "/dev/xvda"
+    assert f"root={root}" in fields.get("args", ""), r.stdout
+    assert "console=hvc0" in fields["args"]
+    assert os.path.getsize(fields["kernel"]) > 1 << 20  # a real kernel
+    assert os.path.getsize(fields["ramdisk"]) > 1 << 20
+    fstab = run("debugfs", "-R", "cat /etc/fstab", fs).stdout
+    assert re.search(rf"^{re.escape(root)}\s+/\s+ext4", fstab, re.M), fstab
