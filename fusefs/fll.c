@@ -753,7 +753,7 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 		goto out_unmount;
 	}
 	fuse_loop_cfg_set_clone_fd(cfg, 1);
-	fuse_loop_cfg_set_idle_threads(cfg, 4);
+	fuse_loop_cfg_set_idle_threads(cfg, 16);
 	fuse_loop_cfg_set_max_threads(cfg, 16);
 	r = fuse_session_loop_mt(se, cfg);
 	fuse_loop_cfg_destroy(cfg);
