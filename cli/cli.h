@@ -39,6 +39,23 @@ struct cli_view {
 	const char *template_path; /* the one used */
 };
 
+/* The options of every subcommand that reads a view, for getopt_long. */
+enum {
+	CLI_OPT_CACHE_DIR = 'C',
+	CLI_OPT_OVERLAY = 'O',
+	CLI_OPT_DOMAIN = 'D',
+};
+
+/* clang-format off */
+#define CLI_VIEW_LONGOPTS \
+	{ "cache-dir", required_argument, NULL, CLI_OPT_CACHE_DIR }, \
+	{ "overlay", required_argument, NULL, CLI_OPT_OVERLAY }, \
+	{ "domain", required_argument, NULL, CLI_OPT_DOMAIN }
+/* clang-format on */
+
+/* Stores one of the CLI_OPT_* options into @vo. */
+void cli_view_opt(int opt, const char *arg, struct cli_view_opts *vo);
+
 /*
  * Opens the template (indexing it if needed) and the view over it.
  * Reports errors on stderr; returns an exit status (CLI_EXIT_OK on success).

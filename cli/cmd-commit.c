@@ -174,9 +174,7 @@ static void fmt_mib(char *buf, size_t size, uint64_t bytes)
 int cli_cmd_commit(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "cache-dir", required_argument, NULL, 'C' },
-		{ "overlay", required_argument, NULL, 'O' },
-		{ "domain", required_argument, NULL, 'D' },
+		CLI_VIEW_LONGOPTS,
 		{ "fs", required_argument, NULL, 't' },
 		{ "size", required_argument, NULL, 's' },
 		{ "label", required_argument, NULL, 'L' },
@@ -204,14 +202,10 @@ int cli_cmd_commit(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'C':
-			vo.cache_dir = optarg;
-			break;
-		case 'O':
-			vo.overlay_dir = optarg;
-			break;
-		case 'D':
-			vo.domain_path = optarg;
+		case CLI_OPT_CACHE_DIR:
+		case CLI_OPT_OVERLAY:
+		case CLI_OPT_DOMAIN:
+			cli_view_opt(c, optarg, &vo);
 			break;
 		case 't':
 			image_opts = true;

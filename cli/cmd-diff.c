@@ -43,9 +43,7 @@ static const char *label_of(void *ctx, const char *path)
 int cli_cmd_diff(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "cache-dir", required_argument, NULL, 'C' },
-		{ "overlay", required_argument, NULL, 'O' },
-		{ "domain", required_argument, NULL, 'D' },
+		CLI_VIEW_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -62,14 +60,10 @@ int cli_cmd_diff(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'C':
-			vo.cache_dir = optarg;
-			break;
-		case 'O':
-			vo.overlay_dir = optarg;
-			break;
-		case 'D':
-			vo.domain_path = optarg;
+		case CLI_OPT_CACHE_DIR:
+		case CLI_OPT_OVERLAY:
+		case CLI_OPT_DOMAIN:
+			cli_view_opt(c, optarg, &vo);
 			break;
 		case 'h':
 			fputs(help, stdout);

@@ -36,9 +36,7 @@ static const char help[] =
 int cli_cmd_mount(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "cache-dir", required_argument, NULL, 'C' },
-		{ "overlay", required_argument, NULL, 'O' },
-		{ "domain", required_argument, NULL, 'D' },
+		CLI_VIEW_LONGOPTS,
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "debug", no_argument, NULL, 'd' },
@@ -56,14 +54,10 @@ int cli_cmd_mount(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "+fo:dh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'C':
-			vo.cache_dir = optarg;
-			break;
-		case 'O':
-			vo.overlay_dir = optarg;
-			break;
-		case 'D':
-			vo.domain_path = optarg;
+		case CLI_OPT_CACHE_DIR:
+		case CLI_OPT_OVERLAY:
+		case CLI_OPT_DOMAIN:
+			cli_view_opt(c, optarg, &vo);
 			break;
 		case 'f':
 			fo.foreground = true;

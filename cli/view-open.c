@@ -13,6 +13,21 @@
 #include "templates/tmpl.h"
 #include "xen/profile.h"
 
+void cli_view_opt(int opt, const char *arg, struct cli_view_opts *vo)
+{
+	switch (opt) {
+	case CLI_OPT_CACHE_DIR:
+		vo->cache_dir = arg;
+		break;
+	case CLI_OPT_OVERLAY:
+		vo->overlay_dir = arg;
+		break;
+	case CLI_OPT_DOMAIN:
+		vo->domain_path = arg;
+		break;
+	}
+}
+
 int cli_view_open(const struct cli_view_opts *o, struct cli_view *ret)
 {
 	struct tmpl_open_opts to = { .warn = cli_warn, .flags = o->tmpl_flags };
