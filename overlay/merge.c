@@ -55,7 +55,8 @@ struct mnode {
 	bool has_ukey;
 	dev_t udev;
 	ino_t uino;
-	int orphan_fd; /* unlinked while the kernel holds it: O_PATH to it */
+	int orphan_fd; /* unlinked while open: O_PATH to it (for fstat...) */
+	unsigned open_count; /* handles open on it (lock) */
 	int dir_fd; /* directories: cached O_PATH fd of the upper dir */
 	uint64_t dir_fd_gen; /* valid while == m->gen */
 	/* directories: cached merge state, valid while gen == m->gen */
@@ -2186,8 +2187,27 @@ int ovl_merge_create(struct ovl_merge *m, const struct ovl_cred *cred,
 	f->fd = fd;
 	f->lower = NO_LOWER;
 	f->layer = &m->lower;
+	pthread_mutex_lock(&m->lock);
+	f->node = get_node(m, ret_st->st_ino);
+	if (f->node) {
+		f->node->open_count++;
+		f->m = m;
+	}
+	pthread_mutex_unlock(&m->lock);
 	*ret = f;
 	return 0;
+}
+
+void ovl_merge_file_closed(struct ovl_merge *m, struct mnode *n)
+{
+	pthread_mutex_lock(&m->lock);
+	if (n->open_count)
+		n->open_count--;
+	if (!n->open_count && !n->aliases && n->orphan_fd >= 0) {
+		close(n->orphan_fd);
+		n->orphan_fd = -1;
+	}
+	pthread_mutex_unlock(&m->lock);
 }
 
 int ovl_merge_mknod(struct ovl_merge *m, const struct ovl_cred *cred,
@@ -2404,7 +2424,7 @@ static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
 		m->gen++;
 	}
 	alias_del(n, p, name);
-	if (!n->aliases && ofd >= 0) {
+	if (!n->aliases && ofd >= 0 && n->open_count) {
 		/* open handles and fstat keep working on it */
 		if (n->orphan_fd >= 0)
 			close(n->orphan_fd);
@@ -2825,6 +2845,11 @@ int ovl_merge_open(struct ovl_merge *m, uint64_t ino, int flags,
 			f->lower = l.c.lower;
 		}
 		located_done(&l);
+	}
+	if (r == 0) {
+		n->open_count++;
+		f->m = m;
+		f->node = n;
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (r < 0) {

@@ -11,6 +11,7 @@
 
 struct ovl_merge;
 struct ovl_mdir;
+struct mnode;
 
 /*
  * An open file: an upper fd, a template node read through its layer, or
@@ -22,7 +23,12 @@ struct ovl_file {
 	const struct ovl_layer *layer;
 	char *mem; /* when not NULL: the content, read-only */
 	size_t mem_len;
+	struct ovl_merge *m; /* writable view: the node it keeps open */
+	struct mnode *node;
 };
+
+/* A handle of @node closes (an unlinked file's space is freed then). */
+void ovl_merge_file_closed(struct ovl_merge *m, struct mnode *node);
 
 int ovl_merge_new(const struct ovl_layer *lower, const char *upper_dir,
 		  struct ovl_merge **ret, struct dm_err *err);

@@ -375,6 +375,8 @@ struct ovl_file *ovl_file_close(struct ovl_file *f)
 		return NULL;
 	if (f->fd >= 0)
 		close(f->fd);
+	if (f->m)
+		ovl_merge_file_closed(f->m, f->node);
 	free(f->mem);
 	free(f);
 	return NULL;
