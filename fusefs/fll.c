@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +27,78 @@
 #define MUTABLE_TIMEOUT 1.0
 #define READ_MAX (1u << 20)
 
-static struct ovl_view *view_of(fuse_req_t req)
+/*
+ * What fi->fh points to: an open file or directory of the view, on a list
+ * so that whatever the kernel still holds when the session ends (an
+ * unmount by signal sends no RELEASE) is closed, not leaked. ctx->lock
+ * covers the list.
+ */
+struct fll_handle {
+	struct fll_handle *prev, *next;
+	struct ovl_file *file;
+	struct ovl_dir *dir;
+};
+
+struct fll_ctx {
+	struct ovl_view *v;
+	pthread_mutex_t lock;
+	struct fll_handle head; /* circular, a sentinel */
+};
+
+static struct fll_ctx *ctx_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
+static struct ovl_view *view_of(fuse_req_t req)
+{
+	return ctx_of(req)->v;
+}
+
+/* Registers a handle; 0 (and nothing taken) when out of memory. */
+static uint64_t handle_add(struct fll_ctx *c, struct ovl_file *f,
+			   struct ovl_dir *d)
+{
+	struct fll_handle *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return 0;
+	h->file = f;
+	h->dir = d;
+	pthread_mutex_lock(&c->lock);
+	h->next = c->head.next;
+	h->prev = &c->head;
+	c->head.next->prev = h;
+	c->head.next = h;
+	pthread_mutex_unlock(&c->lock);
+	return (uintptr_t)h;
+}
+
+/* Unregisters and closes a handle. */
+static void handle_del(struct fll_ctx *c, uint64_t fh)
+{
+	struct fll_handle *h = (struct fll_handle *)(uintptr_t)fh;
+
+	if (!h)
+		return;
+	pthread_mutex_lock(&c->lock);
+	h->prev->next = h->next;
+	h->next->prev = h->prev;
+	pthread_mutex_unlock(&c->lock);
+	ovl_file_close(h->file);
+	ovl_dir_close(h->dir);
+	free(h);
+}
+
 static struct ovl_file *file_of(struct fuse_file_info *fi)
 {
-	return fi ? (struct ovl_file *)(uintptr_t)fi->fh : NULL;
+	return fi && fi->fh ? ((struct fll_handle *)(uintptr_t)fi->fh)->file :
+			      NULL;
+}
+
+static struct ovl_dir *dir_of(struct fuse_file_info *fi)
+{
+	return ((struct fll_handle *)(uintptr_t)fi->fh)->dir;
 }
 
 static double timeout_for(struct ovl_view *v, uint64_t ino)
@@ -163,20 +228,25 @@ static void fll_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, -r);
 		return;
 	}
-	fi->fh = (uintptr_t)d;
+	fi->fh = handle_add(ctx_of(req), NULL, d);
+	if (!fi->fh) {
+		ovl_dir_close(d);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	if (ovl_view_immutable(v, ino)) {
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;
 	}
 	if (fuse_reply_open(req, fi) != 0)
-		ovl_dir_close(d);
+		handle_del(ctx_of(req), fi->fh);
 }
 
 static void do_readdir(fuse_req_t req, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
 	struct ovl_view *v = view_of(req);
-	struct ovl_dir *d = (struct ovl_dir *)(uintptr_t)fi->fh;
+	struct ovl_dir *d = dir_of(fi);
 	_cleanup_free_ char *buf = NULL;
 	size_t used = 0;
 	uint64_t n = ovl_dir_count(d);
@@ -240,7 +310,7 @@ static void fll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 static void fll_releasedir(fuse_req_t req, fuse_ino_t ino,
 			   struct fuse_file_info *fi)
 {
-	ovl_dir_close((struct ovl_dir *)(uintptr_t)fi->fh);
+	handle_del(ctx_of(req), fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -254,11 +324,16 @@ static void fll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -r);
 		return;
 	}
-	fi->fh = (uintptr_t)f;
+	fi->fh = handle_add(ctx_of(req), f, NULL);
+	if (!fi->fh) {
+		ovl_file_close(f);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	if (ovl_view_immutable(v, ino))
 		fi->keep_cache = 1;
 	if (fuse_reply_open(req, fi) != 0)
-		ovl_file_close(f);
+		handle_del(ctx_of(req), fi->fh);
 }
 
 static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -358,7 +433,7 @@ static void fll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 static void fll_release(fuse_req_t req, fuse_ino_t ino,
 			struct fuse_file_info *fi)
 {
-	ovl_file_close(file_of(fi));
+	handle_del(ctx_of(req), fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -585,9 +660,15 @@ static void fll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	fill_entry(v, &st, &e);
-	fi->fh = (uintptr_t)f;
-	if (fuse_reply_create(req, &e, fi) != 0) {
+	fi->fh = handle_add(ctx_of(req), f, NULL);
+	if (!fi->fh) {
 		ovl_file_close(f);
+		ovl_view_forget(v, st.st_ino, 1);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		handle_del(ctx_of(req), fi->fh);
 		ovl_view_forget(v, st.st_ino, 1);
 	}
 }
@@ -699,7 +780,11 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 	_cleanup_free_ char *fsname = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *cfg = NULL;
+	struct fll_ctx ctx = { .v = v };
 	int r;
+
+	ctx.head.next = ctx.head.prev = &ctx.head;
+	pthread_mutex_init(&ctx.lock, NULL);
 
 	r = fll_check_mountpoint(opts->mountpoint, err);
 	if (r < 0)
@@ -725,7 +810,7 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 		r = dm_err_set(err, ENOMEM, "out of memory");
 		goto out_args;
 	}
-	se = fuse_session_new(&args, &fll_ops, sizeof(fll_ops), v);
+	se = fuse_session_new(&args, &fll_ops, sizeof(fll_ops), &ctx);
 	if (!se) {
 		r = dm_err_set(err, EINVAL, "mount %s: bad FUSE options '%s'",
 			       opts->mountpoint, optstr);
@@ -770,5 +855,9 @@ out_destroy:
 	fuse_session_destroy(se);
 out_args:
 	fuse_opt_free_args(&args);
+	/* what the kernel did not release before the session ended */
+	while (ctx.head.next != &ctx.head)
+		handle_del(&ctx, (uintptr_t)ctx.head.next);
+	pthread_mutex_destroy(&ctx.lock);
 	return r;
 }
