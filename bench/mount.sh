@@ -3,7 +3,8 @@
 # squashfuse_ll and archivemount, side by side in one run.
 #
 #   bench/mount.sh [--quick] [--reps N] [--dir DIR] [--domufs PATH] [--no-domufs]
-#                  [--am-cap SECONDS] [--timeout SECONDS]
+#                  [--am-cap SECONDS] [--timeout SECONDS] [--wait-idle SECONDS]
+#                  [--pin CPU]
 #
 #   --quick        one run per figure instead of three
 #   --reps N       runs per figure (default 3); the table shows the median
@@ -15,17 +16,24 @@
 #   --wait-idle S  first wait up to S seconds for the other processes to leave the CPUs
 #                  idle, then before each timed run wait up to 60 s for the CPUs to
 #                  be at most 15% busy (the table shows how busy they were)
+#   --pin CPU      run the FUSE daemons and the timed commands of the mount, find and
+#                  read figures on that one CPU (taskset); the cold figure stays unpinned.
+#                  On a virtual machine where waking a process on the other vCPU is
+#                  expensive, an unpinned FUSE round trip costs many times a pinned one
+#                  and varies with where the scheduler happens to put the two processes.
 #
 # Inputs (from bench/mkroot.sh DIR): root.tar, root.tar.zst, root.tar.gz, root/, root.sqfs.
 # Each timed run's input (the template, the extracted tree, the squashfs image,
 # domufs's cache files) is re-read just before it, so the page cache is warm;
 # "fresh mount" means each timed run gets a mount made just before it (untimed),
 # so the kernel holds nothing of the FUSE file system. Series run in rounds
-# (run 1 of every tool, then run 2, ...). Timing is wall-clock from bash's $EPOCHREALTIME around
-# `timeout S sh -c CMD`; the cost of that harness alone is reported as a row.
+# (run 1 of every tool, then run 2, ...). Timing is wall-clock from bash's
+# $EPOCHREALTIME around `timeout S sh -c CMD`; the cost of that harness alone is reported as a row.
 # The table also shows, per run, how busy the CPUs were just before it and the
-# share of CPU time stolen by the hypervisor during it: on a shared virtual
-# machine those explain most of the spread between runs.
+# share of CPU time the hypervisor counted as stolen during it. On the machine
+# this was written on, high steal during a FUSE run marks round trips between
+# processes on different vCPUs (each wake-up of a halted vCPU goes through the
+# host), which makes that run several times slower: see --pin.
 # Peak RSS is VmHWM from /proc/PID/status of the FUSE daemon just before each
 # unmount. Prints a markdown table on stdout, progress on stderr; writes nothing
 # outside a temporary directory under DIR, which it removes on exit.
@@ -40,6 +48,7 @@ REPS=3
 AM_CAP=60
 TMO=600
 WAIT_IDLE=0
+PIN=
 ARGS="$*"
 
 usage() { sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -53,6 +62,7 @@ while [ $# -gt 0 ]; do
 	--am-cap) AM_CAP=$2; shift ;;
 	--timeout) TMO=$2; shift ;;
 	--wait-idle) WAIT_IDLE=$2; shift ;;
+	--pin) PIN=$2; shift ;;
 	-h|--help) usage ;;
 	*) echo "mount.sh: unknown argument: $1" >&2; usage ;;
 	esac
@@ -125,6 +135,7 @@ mnt_of() { echo "$WORK/mnt-$1"; }
 # the command that mounts tool $1 (for domufs: template $2) on its mount point
 mount_cmd() {
 	local m; m=$(mnt_of "$1")
+	[ -n "$PIN" ] && printf 'taskset -c %s ' "$PIN"
 	case $1 in
 	domufs) echo "$DOMUFS mount --cache-dir $CACHE ${2:-$TZST} $m" ;;
 	fuse-overlayfs) echo "fuse-overlayfs -o lowerdir=$ROOT $m" ;;
@@ -223,11 +234,11 @@ warm_default() {
 
 # --- timing ---------------------------------------------------------------
 
-# run_timed CMD [CAP]: sets T (seconds), OUT (the command's stdout); returns its status
+# run_timed CMD [CAP [CPU]]: sets T (seconds), OUT (the command's stdout); returns its status
 run_timed() {
 	local t0 t1 rc
 	t0=$EPOCHREALTIME
-	timeout -k 5 "${2:-$TMO}" sh -c "$1" >"$WORK/out"
+	timeout -k 5 "${2:-$TMO}" ${3:+taskset -c "$3"} sh -c "$1" >"$WORK/out"
 	rc=$?
 	t1=$EPOCHREALTIME
 	T=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
@@ -240,7 +251,8 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) 
 declare -A MED RUNS CHECK
 ORDER=()
 
-# series FIGURE TOOL PREP CMD POST [CAP] [MAXRUNS]: declare a series; run_series runs
+# series FIGURE TOOL PREP CMD POST [CAP] [MAXRUNS]: declare a series (NOPIN=1 before
+# `series`: never pinned to a CPU); run_series runs
 # all declared series in rounds (run 1 of each, then run 2 of each, ...), so that
 # load from elsewhere on the machine falls on all tools alike. A run is PREP
 # (untimed), CMD (timed), POST (untimed, must succeed for the run to count).
@@ -248,11 +260,12 @@ ORDER=()
 # Just before the timed command (and after waiting for idle CPUs), the series'
 # input is read once more, so that the page cache is warm: WARM=CMD before
 # `series` overrides the default per tool (see warm_default).
-S_KEY=() S_TOOL=() S_PREP=() S_CMD=() S_POST=() S_CAP=() S_MAX=() S_WARM=()
+S_KEY=() S_TOOL=() S_PREP=() S_CMD=() S_POST=() S_CAP=() S_MAX=() S_WARM=() S_PIN=()
 series() {
 	local cap=${6:-$TMO}
 	[ "$2" = archivemount ] && [ -z "${6:-}" ] && cap=$AM_CAP
 	S_WARM+=("${WARM:-$(warm_default "$2")}")
+	if [ -n "${NOPIN:-}" ]; then S_PIN+=(""); else S_PIN+=("$PIN"); fi
 	S_KEY+=("$1|$2") S_TOOL+=("$2") S_PREP+=("$3") S_CMD+=("$4") S_POST+=("$5") S_CAP+=("$cap")
 	S_MAX+=("${7:-$REPS}")
 	ORDER+=("$1|$2")
@@ -260,20 +273,20 @@ series() {
 
 # one run of series $1; returns 1 when the series is over (failed or timed out)
 run_one() {
-	local j=$1 k=${S_KEY[$1]} tool=${S_TOOL[$1]} cap=${S_CAP[$1]} rc why pid st0
-	log "$k: ${S_CMD[$j]}"
+	local j=$1 k=${S_KEY[$1]} tool=${S_TOOL[$1]} cap=${S_CAP[$1]} rc why pid st0 st b t0
+	log "$k: ${S_PIN[$j]:+[cpu ${S_PIN[$j]}] }${S_CMD[$j]}"
 	if ! eval "${S_PREP[$j]}"; then MED[$k]=FAIL; RUNS[$k]="(prepare failed)"; abort_tool "$tool"; return 1; fi
+	b=""
 	if [ "$WAIT_IDLE" -gt 0 ]; then
 		# up to a minute for the CPUs to be (nearly) idle, and note how busy they were
-		local b t0=$SECONDS
+		t0=$SECONDS
 		while b=$(cpu_busy) && [ "$b" -gt 15 ] && [ $((SECONDS - t0)) -lt 60 ]; do :; done
-		BUSY[$k]+="$b "
 	fi
 	eval "${S_WARM[$j]}"
 	st0=$(steal_ticks)
-	run_timed "${S_CMD[$j]}" "$cap"
+	run_timed "${S_CMD[$j]}" "$cap" "${S_PIN[$j]}"
 	rc=$?
-	STEAL[$k]+="$(steal_pct "$st0" "$(steal_ticks)") "
+	st=$(steal_pct "$st0" "$(steal_ticks)")
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
 		why="timed out after ${cap}s"
 		if pid=$(pid_of "$tool" "$(mnt_of "$tool")" 2>/dev/null); then
@@ -281,7 +294,7 @@ run_one() {
 		fi
 		log "  $tool: $why"
 		abort_tool "$tool"
-		MED[$k]=">$cap" RUNS[$k]=$why CHECK[$k]="${OUT:+partial: $OUT}"
+		MED[$k]=">$cap" RUNS[$k]=$why CHECK[$k]="${OUT:+partial: $OUT}" STEAL[$k]+="$st " BUSY[$k]+="$b "
 		return 1
 	fi
 	if [ $rc -ne 0 ]; then
@@ -291,9 +304,9 @@ run_one() {
 		return 1
 	fi
 	if ! eval "${S_POST[$j]}"; then MED[$k]=FAIL; RUNS[$k]="(check after run failed)"; abort_tool "$tool"; return 1; fi
-	VALS[$k]+="$T "
+	VALS[$k]+="$T " STEAL[$k]+="$st " BUSY[$k]+="$b "
 	CHECK[$k]=$OUT
-	log "  $T s  ($OUT)"
+	log "  $T s  ($OUT; steal ${st}%)"
 }
 
 declare -A VALS DONE BUSY STEAL
@@ -313,7 +326,7 @@ run_series() {
 			RUNS[$k]=${VALS[$k]% }
 		fi
 	done
-	S_KEY=() S_TOOL=() S_PREP=() S_CMD=() S_POST=() S_CAP=() S_MAX=() S_WARM=()
+	S_KEY=() S_TOOL=() S_PREP=() S_CMD=() S_POST=() S_CAP=() S_MAX=() S_WARM=() S_PIN=()
 }
 
 # --- the run --------------------------------------------------------------
@@ -345,10 +358,10 @@ for tpl in "$TZST" "$TGZ" "$TAR"; do
 	*.gz) ext=.tar.gz ref="gzip -dc" refcmd="gzip -dc $TGZ >/dev/null" ;;
 	*) ext=.tar ref="cat" refcmd="cat $TAR >/dev/null" ;;
 	esac
-	WARM="warm_files $tpl" series "cold: decompress / mount+ls, $ext" "$ref" : "$refcmd" :
-	[ "$USE_DOMUFS" = 1 ] && WARM="warm_files $tpl" series "cold: decompress / mount+ls, $ext" domufs \
+	NOPIN=1 WARM="warm_files $tpl" series "cold: decompress / mount+ls, $ext" "$ref" : "$refcmd" :
+	[ "$USE_DOMUFS" = 1 ] && NOPIN=1 WARM="warm_files $tpl" series "cold: decompress / mount+ls, $ext" domufs \
 		"umount_at $(mnt_of domufs) && rm -rf $CACHE && mkdir $CACHE" \
-		"$(mount_cmd domufs "$tpl") && ls $(mnt_of domufs) | wc -l" \
+		"$DOMUFS mount --cache-dir $CACHE $tpl $(mnt_of domufs) && ls $(mnt_of domufs) | wc -l" \
 		"finish_mount domufs 'cold mount $ext'"
 done
 run_series
@@ -442,7 +455,7 @@ LOAD_END=$(load_note "$(cpu_busy)")
 MISSED=0
 echo
 echo "domufs mount benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, Linux $(uname -r)"
-echo "command: bench/mount.sh $ARGS   (reps: $REPS, data: $DIR)"
+echo "command: bench/mount.sh $ARGS   (reps: $REPS, data: $DIR${PIN:+, mount/find/read figures pinned to CPU $PIN})"
 echo "domufs: $([ "$USE_DOMUFS" = 1 ] && echo "$DOMUFS_ORIG ($DOMUFS_REV)" || echo 'not measured')"
 echo "load: at start $LOAD_START; at end $LOAD_END"
 echo
