@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "overlay/layer.h"
@@ -48,8 +49,13 @@ int cli_view_open(const struct cli_view_opts *o, struct cli_view *ret)
 			cli_error("%s", err.msg);
 			return CLI_EXIT_RUNTIME;
 		}
+		struct stat pst;
+
 		xen_profile_fix(ret->profile, &fp);
 		vo.profile = &fp;
+		/* what the fixups create is as new as the profile */
+		if (stat(o->domain_path, &pst) == 0)
+			vo.fix_time = pst.st_mtim;
 		if (!tpl)
 			tpl = ret->profile->template_path;
 		if (!vo.upper_dir)

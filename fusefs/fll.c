@@ -41,6 +41,7 @@ struct fll_handle {
 
 struct fll_ctx {
 	struct ovl_view *v;
+	struct fuse_session *se;
 	pthread_mutex_t lock;
 	struct fll_handle head; /* circular, a sentinel */
 };
@@ -639,8 +640,29 @@ static void fll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		       fuse_ino_t newparent, const char *newname,
 		       unsigned int flags)
 {
-	fuse_reply_err(req, -ovl_view_rename(view_of(req), parent, name,
-					     newparent, newname, flags));
+	struct ovl_view *v = view_of(req);
+	bool fixed = ovl_view_fixed_name(v, newparent, newname);
+	struct stat st;
+	uint64_t moved = 0;
+	int r;
+
+	if (fixed && ovl_view_lookup(v, parent, name, &st) == 0) {
+		moved = st.st_ino;
+		ovl_view_forget(v, moved, 1);
+	}
+	r = ovl_view_rename(v, parent, name, newparent, newname, flags);
+	/*
+	 * Renamed over a name the fixups rewrite (an editor's save): the
+	 * inode the kernel knows, with the size and pages of what was
+	 * written, now reads with the fix applied on top. Tie the name to it
+	 * and drop what the kernel caches of it.
+	 */
+	if (r == 0 && moved) {
+		if (ovl_view_lookup(v, newparent, newname, &st) == 0)
+			ovl_view_forget(v, st.st_ino, 1);
+		fuse_lowlevel_notify_inval_inode(ctx_of(req)->se, moved, 0, 0);
+	}
+	fuse_reply_err(req, -r);
 }
 
 static void fll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -811,6 +833,7 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 		goto out_args;
 	}
 	se = fuse_session_new(&args, &fll_ops, sizeof(fll_ops), &ctx);
+	ctx.se = se;
 	if (!se) {
 		r = dm_err_set(err, EINVAL, "mount %s: bad FUSE options '%s'",
 			       opts->mountpoint, optstr);

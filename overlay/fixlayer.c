@@ -31,6 +31,7 @@ struct fx_entry {
 	uint64_t real; /* once materialized in the layer below (lock) */
 	bool unhidden; /* HIDE: written again through the mount (lock) */
 	struct fx_entry *next;
+	struct fx_entry *next_real; /* in by_real, while real != 0 (lock) */
 };
 
 struct fx_content {
@@ -56,9 +57,11 @@ struct ovl_fx {
 	struct fix_facts facts;
 	struct fix_ctx ctx;
 	struct fix_set *set;
+	struct timespec time; /* of the entries the fixups create */
 	pthread_mutex_t lock;
 	struct fx_entry **names; /* (parent, name) -> entry */
 	struct fx_entry **virt; /* vino - BASE -> entry */
+	struct fx_entry **by_real; /* real -> entry, to present it as vino */
 	size_t nvirt, nbuckets;
 	struct fx_content **content; /* ino -> edited content */
 	struct fx_ino **touched; /* inos with actions on or below them */
@@ -91,6 +94,46 @@ static struct fx_entry *find_virt(const struct ovl_fx *fx, uint64_t ino)
 	if (ino < OVL_FX_INO_BASE || ino - OVL_FX_INO_BASE >= fx->nvirt)
 		return NULL;
 	return fx->virt[ino - OVL_FX_INO_BASE];
+}
+
+/* Sets or (0) clears the layer-below inode of created entry @e; lock held. */
+static void set_real(struct ovl_fx *fx, struct fx_entry *e, uint64_t real)
+{
+	struct fx_entry **p;
+
+	if (e->real == real)
+		return;
+	if (e->real) {
+		for (p = &fx->by_real[h_ino(fx, e->real)]; *p;
+		     p = &(*p)->next_real)
+			if (*p == e) {
+				*p = e->next_real;
+				break;
+			}
+		e->next_real = NULL;
+	}
+	e->real = real;
+	if (real) {
+		p = &fx->by_real[h_ino(fx, real)];
+		e->next_real = *p;
+		*p = e;
+	}
+}
+
+/*
+ * A materialized entry keeps the inode number it was first shown with, for
+ * the life of the view: the kernel never sees two numbers for one file.
+ */
+static void present(struct ovl_fx *fx, struct stat *st)
+{
+	pthread_mutex_lock(&fx->lock);
+	for (struct fx_entry *e = fx->by_real[h_ino(fx, st->st_ino)]; e;
+	     e = e->next_real)
+		if (e->real == st->st_ino) {
+			st->st_ino = e->vino;
+			break;
+		}
+	pthread_mutex_unlock(&fx->lock);
 }
 
 static struct fx_ino *find_touched(const struct ovl_fx *fx, uint64_t ino)
@@ -364,7 +407,15 @@ static int add_action(struct ovl_fx *fx, const struct fix_action *a)
 		if (r < 0)
 			return r;
 		if (e->vino)
-			e->real = st.st_ino;
+			set_real(fx, e, st.st_ino);
+		/*
+		 * A name the fixups hide that the overlay holds as a new
+		 * node was written again through the mount (after
+		 * ovl_fx_unhide() in an earlier mount): it stays shown.
+		 */
+		if (a->kind == FIX_HIDE &&
+		    !ovl_view_from_template(fx->base, st.st_ino))
+			e->unhidden = true;
 	}
 	h = h_name(fx, parent, e->name);
 	e->next = fx->names[h];
@@ -389,6 +440,7 @@ int ovl_fx_new(struct ovl_view *base, const struct ovl_view_opts *opts,
 		return dm_err_set(err, ENOMEM, "out of memory");
 	fx->base = base;
 	fx->profile = *opts->profile;
+	fx->time = opts->fix_time;
 	pthread_mutex_init(&fx->lock, NULL);
 	rd.ctx = fx;
 	r = fix_detect(&rd, &fx->facts);
@@ -414,7 +466,9 @@ int ovl_fx_new(struct ovl_view *base, const struct ovl_view_opts *opts,
 	fx->content = calloc(fx->nbuckets, sizeof(*fx->content));
 	fx->touched = calloc(fx->nbuckets, sizeof(*fx->touched));
 	fx->virt = calloc(n ? n : 1, sizeof(*fx->virt));
-	if (!fx->names || !fx->content || !fx->touched || !fx->virt) {
+	fx->by_real = calloc(fx->nbuckets, sizeof(*fx->by_real));
+	if (!fx->names || !fx->content || !fx->touched || !fx->virt ||
+	    !fx->by_real) {
 		r = dm_err_set(err, ENOMEM, "out of memory");
 		goto out_free;
 	}
@@ -460,6 +514,7 @@ struct ovl_fx *ovl_fx_free(struct ovl_fx *fx)
 	free(fx->content);
 	free(fx->touched);
 	free(fx->virt);
+	free(fx->by_real);
 	fix_set_free(fx->set);
 	pthread_mutex_destroy(&fx->lock);
 	free(fx);
@@ -585,11 +640,13 @@ static uint64_t real_ino(struct ovl_fx *fx, uint64_t ino)
 	return r;
 }
 
-static void virt_stat(const struct fx_entry *e, struct stat *st)
+static void virt_stat(const struct ovl_fx *fx, const struct fx_entry *e,
+		      struct stat *st)
 {
 	const struct fix_action *a = e->a;
 
 	memset(st, 0, sizeof(*st));
+	st->st_atim = st->st_mtim = st->st_ctim = fx->time;
 	st->st_ino = e->vino;
 	st->st_uid = a->uid;
 	st->st_gid = a->gid;
@@ -711,14 +768,16 @@ int ovl_fx_lookup(struct ovl_fx *fx, uint64_t dir, const char *name,
 	if (r == 0) {
 		if (e && e->vino) {
 			pthread_mutex_lock(&fx->lock);
-			e->real = ret->st_ino;
+			set_real(fx, e, ret->st_ino);
 			pthread_mutex_unlock(&fx->lock);
 		}
 		adjust_nlink(fx, ret->st_ino, ret);
-		return adjust(fx, ret, e ? e->a : NULL);
+		r = adjust(fx, ret, e ? e->a : NULL);
+		present(fx, ret);
+		return r;
 	}
 	if (r == -ENOENT && e && e->vino) {
-		virt_stat(e, ret);
+		virt_stat(fx, e, ret);
 		adjust_nlink(fx, e->vino, ret);
 		return 0;
 	}
@@ -732,7 +791,7 @@ int ovl_fx_getattr(struct ovl_fx *fx, uint64_t ino, struct stat *ret)
 	int r;
 
 	if (e && !real) {
-		virt_stat(e, ret);
+		virt_stat(fx, e, ret);
 		adjust_nlink(fx, ino, ret);
 		return 0;
 	}
@@ -741,8 +800,7 @@ int ovl_fx_getattr(struct ovl_fx *fx, uint64_t ino, struct stat *ret)
 		return r;
 	adjust_nlink(fx, real, ret);
 	r = adjust(fx, ret, e ? e->a : NULL);
-	if (e)
-		ret->st_ino = ino;
+	present(fx, ret);
 	return r;
 }
 
@@ -908,10 +966,104 @@ int ovl_fx_prepare_dir(struct ovl_fx *fx, uint64_t *dir)
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&fx->lock);
-	e->real = st.st_ino;
+	set_real(fx, e, st.st_ino);
 	pthread_mutex_unlock(&fx->lock);
 	*dir = st.st_ino;
 	return 0;
+}
+
+int ovl_fx_materialize(struct ovl_fx *fx, uint64_t *ino)
+{
+	struct fx_entry *e = find_virt(fx, *ino);
+	const struct fix_action *a;
+	struct ovl_cred cred;
+	struct ovl_file *f;
+	uint64_t parent;
+	struct stat st;
+	int r;
+
+	if (!e) {
+		*ino = real_ino(fx, *ino);
+		return 0;
+	}
+	a = e->a;
+	if (a->kind == FIX_MKDIR)
+		return ovl_fx_prepare_dir(fx, ino);
+	pthread_mutex_lock(&fx->lock);
+	st.st_ino = e->real;
+	pthread_mutex_unlock(&fx->lock);
+	if (st.st_ino) {
+		*ino = st.st_ino;
+		return 0;
+	}
+	parent = e->parent;
+	r = ovl_fx_prepare_dir(fx, &parent);
+	if (r < 0)
+		return r;
+	/* exactly the action's owner and mode: no umask */
+	cred = (struct ovl_cred){ .uid = a->uid, .gid = a->gid };
+	switch (a->kind) {
+	case FIX_CREATE:
+		r = ovl_view_create(fx->base, &cred, parent, e->name,
+				    a->mode & 07777, O_WRONLY | O_EXCL, &st,
+				    &f);
+		if (r < 0)
+			return r;
+		r = write_whole(f, a->data, a->len);
+		ovl_file_close(f);
+		if (r < 0) {
+			/* never leave half of it behind */
+			ovl_view_unlink(fx->base, parent, e->name);
+			return r;
+		}
+		break;
+	case FIX_SYMLINK:
+		r = ovl_view_symlink(fx->base, &cred, parent, e->name,
+				     a->target, &st);
+		break;
+	case FIX_MKNOD:
+		r = ovl_view_mknod(fx->base, &cred, parent, e->name, a->mode,
+				   a->rdev, &st);
+		break;
+	default:
+		r = -EINVAL;
+	}
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&fx->lock);
+	set_real(fx, e, st.st_ino);
+	pthread_mutex_unlock(&fx->lock);
+	*ino = st.st_ino;
+	return 0;
+}
+
+uint64_t ovl_fx_real(struct ovl_fx *fx, uint64_t ino)
+{
+	return real_ino(fx, ino);
+}
+
+void ovl_fx_present(struct ovl_fx *fx, struct stat *st)
+{
+	present(fx, st);
+}
+
+bool ovl_fx_rewrites(struct ovl_fx *fx, uint64_t dir, const char *name)
+{
+	struct fx_entry *e = find_entry(fx, dir, name);
+
+	return e && (e->a->kind == FIX_EDIT || e->a->kind == FIX_CREATE);
+}
+
+void ovl_fx_name_gone(struct ovl_fx *fx, uint64_t dir, const char *name)
+{
+	struct fx_entry *e = find_entry(fx, dir, name);
+
+	if (!e || !e->vino)
+		return;
+	/* the next lookup ties the entry to the node now there */
+	pthread_mutex_lock(&fx->lock);
+	set_real(fx, e, 0);
+	pthread_mutex_unlock(&fx->lock);
 }
 
 int ovl_fx_open(struct ovl_fx *fx, uint64_t ino, int flags,
@@ -927,8 +1079,6 @@ int ovl_fx_open(struct ovl_fx *fx, uint64_t ino, int flags,
 	int r;
 
 	if (e && !real) {
-		uint64_t parent = e->parent;
-
 		if (e->a->kind != FIX_CREATE)
 			return -EINVAL;
 		if (!write) {
@@ -939,27 +1089,8 @@ int ovl_fx_open(struct ovl_fx *fx, uint64_t ino, int flags,
 			return 0;
 		}
 		/* the first write makes it a file of the overlay */
-		r = ovl_fx_prepare_dir(fx, &parent);
-		if (r < 0)
-			return r;
-		r = ovl_view_create(fx->base,
-				    &(struct ovl_cred){ .uid = e->a->uid,
-							.gid = e->a->gid },
-				    parent, e->name, e->a->mode & 07777,
-				    flags & ~O_TRUNC, &st, &f);
-		if (r < 0)
-			return r;
-		if (!(flags & O_TRUNC))
-			r = write_whole(f, e->a->data, e->a->len);
-		if (r < 0) {
-			ovl_file_close(f);
-			return r;
-		}
-		pthread_mutex_lock(&fx->lock);
-		e->real = st.st_ino;
-		pthread_mutex_unlock(&fx->lock);
-		*ret = f;
-		return 0;
+		r = ovl_fx_materialize(fx, &ino);
+		return r < 0 ? r : ovl_view_open(fx->base, ino, flags, ret);
 	}
 	r = ovl_view_getattr(fx->base, real, &st);
 	if (r < 0)

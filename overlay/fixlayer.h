@@ -55,6 +55,29 @@ int ovl_fx_prepare_dir(struct ovl_fx *fx, uint64_t *dir);
  */
 int ovl_fx_unhide(struct ovl_fx *fx, uint64_t dir, const char *name);
 
+/*
+ * Before a change of @ino itself (metadata, a new link, a rename): one of
+ * the fixups' own entries becomes a node of the layer below, with the
+ * action's content, owner and mode. *ino becomes the layer-below inode.
+ */
+int ovl_fx_materialize(struct ovl_fx *fx, uint64_t *ino);
+/*
+ * After a rename replaced @name in @dir: if the fixups create that name,
+ * their entry now stands for the new node (the fix applies on top of it).
+ */
+void ovl_fx_name_gone(struct ovl_fx *fx, uint64_t dir, const char *name);
+
+/*
+ * The layer-below inode behind @ino (itself unless it is a materialized
+ * entry of the fixups; 0 for one not materialized).
+ */
+uint64_t ovl_fx_real(struct ovl_fx *fx, uint64_t ino);
+/* Attributes from the layer below: a materialized entry's number shown. */
+void ovl_fx_present(struct ovl_fx *fx, struct stat *st);
+
+/* Does an EDIT or CREATE action give @name in @dir its content? */
+bool ovl_fx_rewrites(struct ovl_fx *fx, uint64_t dir, const char *name);
+
 /* Is @ino one of the fixups' own entries (not materialized)? */
 bool ovl_fx_virtual(struct ovl_fx *fx, uint64_t ino);
 

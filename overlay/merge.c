@@ -1053,6 +1053,18 @@ void ovl_merge_forget(struct ovl_merge *m, uint64_t ino, uint64_t n)
 	pthread_mutex_unlock(&m->lock);
 }
 
+bool ovl_merge_from_template(struct ovl_merge *m, uint64_t ino)
+{
+	struct mnode *n;
+	bool r;
+
+	pthread_mutex_lock(&m->lock);
+	n = get_node(m, ino);
+	r = n && n->lower != NO_LOWER;
+	pthread_mutex_unlock(&m->lock);
+	return r;
+}
+
 bool ovl_merge_pristine(struct ovl_merge *m, uint64_t ino)
 {
 	struct located l;

@@ -39,6 +39,7 @@ int ovl_merge_lookup(struct ovl_merge *m, uint64_t dir, const char *name,
 void ovl_merge_forget(struct ovl_merge *m, uint64_t ino, uint64_t n);
 void ovl_merge_ref(struct ovl_merge *m, uint64_t ino);
 bool ovl_merge_pristine(struct ovl_merge *m, uint64_t ino);
+bool ovl_merge_from_template(struct ovl_merge *m, uint64_t ino);
 int ovl_merge_getattr(struct ovl_merge *m, uint64_t ino, struct stat *ret);
 ssize_t ovl_merge_readlink(struct ovl_merge *m, uint64_t ino, char *buf,
 			   size_t size);

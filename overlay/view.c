@@ -130,6 +130,18 @@ bool ovl_view_immutable(const struct ovl_view *v, uint64_t ino)
 	return !v->m;
 }
 
+bool ovl_view_from_template(struct ovl_view *v, uint64_t ino)
+{
+	if (v->fx)
+		return ovl_view_from_template(v->base, ino);
+	return !v->m || ovl_merge_from_template(v->m, ino);
+}
+
+bool ovl_view_fixed_name(struct ovl_view *v, uint64_t dir, const char *name)
+{
+	return v->fx && ovl_fx_rewrites(v->fx, dir, name);
+}
+
 static int stat_id(struct ovl_view *v, uint32_t id, struct stat *ret)
 {
 	int r = v->lower.ops->getattr(v->lower.data, id, ret);
@@ -170,7 +182,9 @@ int ovl_view_lookup(struct ovl_view *v, uint64_t dir, const char *name,
 void ovl_view_forget(struct ovl_view *v, uint64_t ino, uint64_t n)
 {
 	if (v->fx) {
-		ovl_view_forget(v->base, ino, n);
+		ino = ovl_fx_real(v->fx, ino);
+		if (ino)
+			ovl_view_forget(v->base, ino, n);
 		return;
 	}
 	/* Read-only: template nodes live as long as the view. */
@@ -181,7 +195,9 @@ void ovl_view_forget(struct ovl_view *v, uint64_t ino, uint64_t n)
 void ovl_view_ref(struct ovl_view *v, uint64_t ino)
 {
 	if (v->fx) {
-		ovl_view_ref(v->base, ino);
+		ino = ovl_fx_real(v->fx, ino);
+		if (ino)
+			ovl_view_ref(v->base, ino);
 		return;
 	}
 	if (v->m)
@@ -482,7 +498,6 @@ int ovl_file_stat(struct ovl_file *f, struct stat *ret)
 	return fstat(f->fd, ret) < 0 ? -errno : 0;
 }
 
-/* A name in @dir about to change: the fixups' own entries are refused. */
 /* Before a name is created in @dir through the fixup layer. */
 static int fx_prepare_new(struct ovl_view *v, uint64_t *dir, const char *name)
 {
@@ -491,12 +506,17 @@ static int fx_prepare_new(struct ovl_view *v, uint64_t *dir, const char *name)
 	return r < 0 ? r : ovl_fx_unhide(v->fx, *dir, name);
 }
 
+/*
+ * Before @name in @dir is removed or renamed away: the fixups' own entries
+ * cannot be (the fixup would put them back on the next mount; switch it
+ * off in the profile instead).
+ */
 static int fx_prepare_name(struct ovl_view *v, uint64_t *dir, const char *name)
 {
 	struct stat st;
 	int r = ovl_fx_lookup(v->fx, *dir, name, &st);
 
-	if (r == 0 && ovl_fx_virtual(v->fx, st.st_ino))
+	if (r == 0 && st.st_ino >= OVL_FX_INO_BASE)
 		return -EPERM;
 	return ovl_fx_prepare_dir(v->fx, dir);
 }
@@ -506,9 +526,12 @@ static int fx_setattr(struct ovl_view *v, uint64_t ino,
 		      const struct ovl_setattr *attr, struct ovl_file *f,
 		      struct stat *ret)
 {
-	int r = ovl_view_setattr(v->base, ino < OVL_FX_INO_BASE ? ino : 0, attr,
-				 f && !f->mem ? f : NULL, ret);
+	uint64_t real = ino;
+	int r = ovl_fx_materialize(v->fx, &real);
 
+	if (r == 0)
+		r = ovl_view_setattr(v->base, real, attr,
+				     f && !f->mem ? f : NULL, ret);
 	return r < 0 ? r : ovl_fx_getattr(v->fx, ino, ret);
 }
 
@@ -581,13 +604,15 @@ int ovl_view_link(struct ovl_view *v, uint64_t ino, uint64_t newdir,
 		  const char *newname, struct stat *ret)
 {
 	if (v->fx) {
-		int r = ovl_fx_virtual(v->fx, ino) ?
-				-EPERM :
-				ovl_fx_prepare_dir(v->fx, &newdir);
+		int r = ovl_fx_materialize(v->fx, &ino);
 
-		return r < 0 ? r :
-			       ovl_view_link(v->base, ino, newdir, newname,
-					     ret);
+		if (r == 0)
+			r = fx_prepare_new(v, &newdir, newname);
+		if (r == 0)
+			r = ovl_view_link(v->base, ino, newdir, newname, ret);
+		if (r == 0)
+			ovl_fx_present(v->fx, ret);
+		return r;
 	}
 	if (!v->m)
 		return -EROFS;
@@ -597,9 +622,10 @@ int ovl_view_link(struct ovl_view *v, uint64_t ino, uint64_t newdir,
 int ovl_view_unlink(struct ovl_view *v, uint64_t dir, const char *name)
 {
 	if (v->fx) {
-		int r = fx_prepare_name(v, &dir, name);
+		uint64_t d = dir;
+		int r = fx_prepare_name(v, &d, name);
 
-		return r < 0 ? r : ovl_view_unlink(v->base, dir, name);
+		return r < 0 ? r : ovl_view_unlink(v->base, d, name);
 	}
 	if (!v->m)
 		return -EROFS;
@@ -609,9 +635,10 @@ int ovl_view_unlink(struct ovl_view *v, uint64_t dir, const char *name)
 int ovl_view_rmdir(struct ovl_view *v, uint64_t dir, const char *name)
 {
 	if (v->fx) {
-		int r = fx_prepare_name(v, &dir, name);
+		uint64_t d = dir;
+		int r = fx_prepare_name(v, &d, name);
 
-		return r < 0 ? r : ovl_view_rmdir(v->base, dir, name);
+		return r < 0 ? r : ovl_view_rmdir(v->base, d, name);
 	}
 	if (!v->m)
 		return -EROFS;
@@ -622,13 +649,24 @@ int ovl_view_rename(struct ovl_view *v, uint64_t dir, const char *name,
 		    uint64_t newdir, const char *newname, unsigned flags)
 {
 	if (v->fx) {
-		int r = fx_prepare_name(v, &dir, name);
+		uint64_t d = dir, nd = newdir;
+		int r = fx_prepare_name(v, &d, name);
 
+		/*
+		 * Over one of the fixups' entries: it is replaced, as an
+		 * editor's save replaces a file, and the fixup applies on top
+		 * of what is there now. An exchange moves both names.
+		 */
+		if (r == 0 && (flags & RENAME_EXCHANGE))
+			r = fx_prepare_name(v, &nd, newname);
+		else if (r == 0)
+			r = fx_prepare_new(v, &nd, newname);
 		if (r == 0)
-			r = fx_prepare_name(v, &newdir, newname);
-		return r < 0 ? r :
-			       ovl_view_rename(v->base, dir, name, newdir,
-					       newname, flags);
+			r = ovl_view_rename(v->base, d, name, nd, newname,
+					    flags);
+		if (r == 0)
+			ovl_fx_name_gone(v->fx, newdir, newname);
+		return r;
 	}
 	if (!v->m)
 		return -EROFS;
@@ -640,9 +678,7 @@ int ovl_view_setattr(struct ovl_view *v, uint64_t ino,
 		     struct stat *ret)
 {
 	if (v->fx)
-		return ovl_fx_virtual(v->fx, ino) ?
-			       -EPERM :
-			       fx_setattr(v, ino, attr, f, ret);
+		return fx_setattr(v, ino, attr, f, ret);
 	if (!v->m)
 		return -EROFS;
 	return ovl_merge_setattr(v->m, ino, attr, f, ret);
@@ -651,11 +687,13 @@ int ovl_view_setattr(struct ovl_view *v, uint64_t ino,
 int ovl_view_setxattr(struct ovl_view *v, uint64_t ino, const char *name,
 		      const void *value, size_t size, int flags)
 {
-	if (v->fx)
-		return ovl_fx_virtual(v->fx, ino) ?
-			       -EPERM :
+	if (v->fx) {
+		int r = ovl_fx_materialize(v->fx, &ino);
+
+		return r < 0 ? r :
 			       ovl_view_setxattr(v->base, ino, name, value,
 						 size, flags);
+	}
 	if (!v->m)
 		return -EROFS;
 	return ovl_merge_setxattr(v->m, ino, name, value, size, flags);
@@ -663,10 +701,11 @@ int ovl_view_setxattr(struct ovl_view *v, uint64_t ino, const char *name,
 
 int ovl_view_removexattr(struct ovl_view *v, uint64_t ino, const char *name)
 {
-	if (v->fx)
-		return ovl_fx_virtual(v->fx, ino) ?
-			       -EPERM :
-			       ovl_view_removexattr(v->base, ino, name);
+	if (v->fx) {
+		int r = ovl_fx_materialize(v->fx, &ino);
+
+		return r < 0 ? r : ovl_view_removexattr(v->base, ino, name);
+	}
 	if (!v->m)
 		return -EROFS;
 	return ovl_merge_removexattr(v->m, ino, name);

@@ -51,6 +51,11 @@ struct ovl_view_opts {
 	const struct fix_profile *profile;
 	const char *fs_type; /* what the commit writes (fstab), NULL: ext4 */
 	bool partitioned; /* the commit writes a partition table */
+	/*
+	 * Times of the entries the fixups create (the profile's mtime, so
+	 * that a commit is reproducible); zero: the epoch.
+	 */
+	struct timespec fix_time;
 };
 
 /* Who asks for a new node: it is owned by them (as on a local fs). */
@@ -107,6 +112,15 @@ bool ovl_view_pristine(struct ovl_view *v, uint64_t ino);
 
 /* True when the node cannot change during the view's life. */
 bool ovl_view_immutable(const struct ovl_view *v, uint64_t ino);
+
+/*
+ * True when @ino comes from the template (as it is, or copied up into the
+ * upper layer); false for a node created through the view.
+ */
+bool ovl_view_from_template(struct ovl_view *v, uint64_t ino);
+
+/* True when the fixups rewrite or create @name in @dir. */
+bool ovl_view_fixed_name(struct ovl_view *v, uint64_t dir, const char *name);
 
 /*
  * Looks @name up in directory @dir; fills *ret_st (st_ino is the view
