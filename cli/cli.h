@@ -17,6 +17,9 @@ int cli_cmd_commit(int argc, char **argv);
 int cli_cmd_index(int argc, char **argv);
 int cli_cmd_mount(int argc, char **argv);
 int cli_cmd_diff(int argc, char **argv);
+int cli_cmd_wait(int argc, char **argv);
+int cli_cmd_xl_config(int argc, char **argv);
+int cli_cmd_seed_iso(int argc, char **argv);
 
 struct tmpl_index;
 struct ovl_view;

@@ -17,6 +17,7 @@
 
 #include "cli/cli.h"
 #include "image/img.h"
+#include "xen/xs.h"
 
 static const char help[] =
 	"Usage: domufs commit [OPTIONS] TEMPLATE TARGET\n"
@@ -48,7 +49,9 @@ static const char help[] =
 	"\n"
 	"SOURCE_DATE_EPOCH fixes times, UUID and hash seed: equal views give\n"
 	"bit-identical images. Refused before anything is written: a mounted or\n"
-	"busy target, one holding a filesystem (without --force), one too small.\n";
+	"busy target, the disk of a running Xen domain (asked of xenstore when\n"
+	"there is one), one holding a filesystem (without --force), one too\n"
+	"small.\n";
 
 enum progress_mode { PROGRESS_NONE, PROGRESS_LINE, PROGRESS_JSON };
 
@@ -164,6 +167,12 @@ static int epoch_from_env(struct img_commit_opts *o)
 	o->have_epoch = true;
 	o->epoch = v;
 	return 0;
+}
+
+/* image/'s target check: refuse the disk of a running Xen domain. */
+static int check_xen_target(void *ctx, const char *target, struct dm_err *err)
+{
+	return xen_xs_check_target(target, err);
 }
 
 static void fmt_mib(char *buf, size_t size, uint64_t bytes)
@@ -326,6 +335,7 @@ int cli_cmd_commit(int argc, char **argv)
 		return r;
 	o.progress = on_progress;
 	o.progress_ctx = &ui;
+	o.check_target = check_xen_target;
 	if (format)
 		r = img_export_tar(cv.view, target, comp, &o, &res, &err);
 	else

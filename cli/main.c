@@ -18,19 +18,27 @@ static const char usage[] =
 	"Presents a template tarball as a Xen domU root filesystem.\n"
 	"\n"
 	"Commands:\n"
-	"  mount [--overlay DIR] [--cache-dir DIR] [-f] [-o FUSEOPTS] [--ready-fd FD]\n"
-	"        TEMPLATE MOUNTPOINT\n"
+	"  mount [--overlay DIR] [--domain FILE] [--cache-dir DIR] [-f] [-o FUSEOPTS]\n"
+	"        [--ready-fd FD] TEMPLATE MOUNTPOINT\n"
 	"        Mount TEMPLATE at MOUNTPOINT, read-only or writable over an\n"
 	"        overlay directory (unmount: fusermount3 -u).\n"
 	"  index [--cache-dir DIR] [--rebuild] TEMPLATE\n"
 	"        Build or verify TEMPLATE's cached index; print a summary.\n"
-	"  commit [--fs ext2|ext3|ext4] [--size SIZE] [--label L] [--uuid U]\n"
+	"  commit [--overlay DIR] [--domain FILE] [--fs ext2|ext3|ext4] [--size SIZE]\n"
+	"         [--label L] [--uuid U]\n"
 	"         [--partition none|msdos] [--force] [--progress[=json]] TEMPLATE TARGET\n"
-	"  commit --format tar|tar.gz|tar.zst TEMPLATE OUT\n"
+	"  commit [--overlay DIR] [--domain FILE] --format tar|tar.gz|tar.zst\n"
+	"         TEMPLATE OUT\n"
 	"        Write the mounted view into a new filesystem on TARGET (image\n"
 	"        file or block device), or into a new template tarball.\n"
-	"  diff [--overlay DIR] [--cache-dir DIR] TEMPLATE\n"
-	"        Print a unified diff of what the overlay changes.\n"
+	"  diff [--overlay DIR] [--domain FILE] [--cache-dir DIR] TEMPLATE\n"
+	"        Print a unified diff of what the overlay and the fixups change.\n"
+	"  wait [--timeout SECONDS] [--quiet] DOMAIN\n"
+	"        Wait for the first boot of a running Xen domain to finish.\n"
+	"  xl-config --domain FILE [--target PATH] [--partition none|msdos] [-o OUT]\n"
+	"        Print the domain's xl.cfg (root disk, vifs, boot) from its profile.\n"
+	"  seed-iso --domain FILE OUT.iso\n"
+	"        Write a cloud-init NoCloud seed image (label cidata) for the domain.\n"
 	"\n"
 	"TEMPLATE is a .tar, .tar.gz, .tar.xz, .tar.zst or .tar.bz2 file.\n"
 	"The index cache defaults to $XDG_CACHE_HOME/domufs (root: /var/cache/domufs).\n"
@@ -86,6 +94,9 @@ int main(int argc, char **argv)
 		{ "index", cli_cmd_index },
 		{ "mount", cli_cmd_mount },
 		{ "diff", cli_cmd_diff },
+		{ "wait", cli_cmd_wait },
+		{ "xl-config", cli_cmd_xl_config },
+		{ "seed-iso", cli_cmd_seed_iso },
 	};
 
 	/*

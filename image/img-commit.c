@@ -105,7 +105,7 @@ int img_commit(struct ovl_view *v, const char *target,
 		return dm_err_set(err, EINVAL,
 				  "label '%s' is longer than 16 bytes",
 				  o->label);
-	r = img_target_open(target, o->force, &t, err);
+	r = img_target_open(target, o, &t, err);
 	if (r < 0)
 		return r;
 	r = img_plan_build(v, o->fs, o->progress, o->progress_ctx, &plan, err);

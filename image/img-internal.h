@@ -205,10 +205,10 @@ struct img_target {
 /*
  * Inspects @path before anything is written: what it is, whether it is
  * mounted or in use, whether it holds a signature (refused unless
- * @force), the Xen hook. Opens a block device O_EXCL.
+ * @o->force), what @o->check_target says. Opens a block device O_EXCL.
  */
-int img_target_open(const char *path, bool force, struct img_target *ret,
-		    struct dm_err *err);
+int img_target_open(const char *path, const struct img_commit_opts *o,
+		    struct img_target *ret, struct dm_err *err);
 
 /*
  * Makes the target ready for @size bytes: creates the temporary image file

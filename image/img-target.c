@@ -254,17 +254,11 @@ static int find_loop_mount(const struct stat *st, char *loop, size_t lsize,
 	return 0;
 }
 
-int img_target_check_xen(const char *target, struct dm_err *err)
+/* The caller's check (a running Xen domain's disk), when there is one. */
+static int check_target(const char *path, const struct img_commit_opts *o,
+			struct dm_err *err)
 {
-	/*
-	 * Hook, called for every existing target (block device or image
-	 * file) before anything is written: a later change refuses the disk
-	 * of a running Xen domain here (vbd backends under
-	 * /local/domain/0/backend/ in xenstore), naming the domain.
-	 */
-	(void)target;
-	(void)err;
-	return 0;
+	return o->check_target ? o->check_target(o->check_ctx, path, err) : 0;
 }
 
 static int check_signature(struct img_target *t, int fd, bool force,
@@ -288,8 +282,8 @@ static int check_signature(struct img_target *t, int fd, bool force,
 	return 0;
 }
 
-int img_target_open(const char *path, bool force, struct img_target *ret,
-		    struct dm_err *err)
+int img_target_open(const char *path, const struct img_commit_opts *o,
+		    struct img_target *ret, struct dm_err *err)
 {
 	char where[PATH_MAX], loop[64];
 	struct stat st;
@@ -316,14 +310,14 @@ int img_target_open(const char *path, bool force, struct img_target *ret,
 					  "%s: in use: backs %s, mounted on %s",
 					  path, loop, where);
 		/* domains have file-backed disks too */
-		r = img_target_check_xen(path, err);
+		r = check_target(path, o, err);
 		if (r < 0)
 			return r;
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 		if (fd < 0)
 			return dm_err_set(err, errno, "%s: %s", path,
 					  strerror(errno));
-		return check_signature(ret, fd, force, err);
+		return check_signature(ret, fd, o->force, err);
 	}
 	if (!S_ISBLK(st.st_mode))
 		return dm_err_set(err, EINVAL,
@@ -332,7 +326,7 @@ int img_target_open(const char *path, bool force, struct img_target *ret,
 	ret->block_device = true;
 	if (find_mount(st.st_rdev, where, sizeof(where)))
 		return dm_err_set(err, EBUSY, "%s: mounted on %s", path, where);
-	r = img_target_check_xen(path, err);
+	r = check_target(path, o, err);
 	if (r < 0)
 		return r;
 	ret->fd = open(path, O_RDWR | O_EXCL | O_CLOEXEC | O_NOCTTY);
@@ -351,7 +345,7 @@ int img_target_open(const char *path, bool force, struct img_target *ret,
 		return dm_err_set(err, -r, "%s: reading its size: %s", path,
 				  strerror(-r));
 	}
-	r = check_signature(ret, ret->fd, force, err);
+	r = check_signature(ret, ret->fd, o->force, err);
 	if (r < 0)
 		img_target_close(ret);
 	return r;

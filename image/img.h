@@ -49,6 +49,16 @@ struct img_progress {
  */
 typedef int (*img_progress_fn)(void *ctx, const struct img_progress *p);
 
+/*
+ * Asked about every existing target (image file or block device) after the
+ * mount checks and before anything is written. Returns 0 to go on, or
+ * -errno with one line in @err naming the target (and why) to refuse it.
+ * The CLI passes one that refuses the disk of a running Xen domain (the
+ * vbd backends in xenstore); image/ itself knows nothing of Xen.
+ */
+typedef int (*img_target_check_fn)(void *ctx, const char *target,
+				   struct dm_err *err);
+
 struct img_commit_opts {
 	enum img_fs fs;
 	enum img_partition partition;
@@ -61,6 +71,8 @@ struct img_commit_opts {
 	bool force; /* overwrite a target that holds a filesystem */
 	img_progress_fn progress; /* may be NULL */
 	void *progress_ctx;
+	img_target_check_fn check_target; /* may be NULL; img_commit() only */
+	void *check_ctx;
 };
 
 struct img_commit_result {
@@ -80,8 +92,9 @@ struct img_commit_result {
  * place; a block device is written in place, opened O_EXCL, and holds a
  * valid superblock only once everything else is on disk. Refuses, before
  * writing anything, a target that is mounted or in use, one that already
- * holds a filesystem or partition table (unless @force), and one too small
- * (the message says how much is needed).
+ * holds a filesystem or partition table (unless @force), one that
+ * @o->check_target refuses, and one too small (the message says how much
+ * is needed).
  */
 int img_commit(struct ovl_view *v, const char *target,
 	       const struct img_commit_opts *o, struct img_commit_result *ret,
@@ -102,11 +115,5 @@ int img_parse_size(const char *s, uint64_t *ret);
 
 /* Parses a UUID in 8-4-4-4-12 hex form; -EINVAL. */
 int img_parse_uuid(const char *s, uint8_t ret[16]);
-
-/*
- * The hook for refusing the disk of a running Xen domain (the vbd backends
- * in xenstore). Today a no-op returning 0; xen/ will fill it in.
- */
-int img_target_check_xen(const char *target, struct dm_err *err);
 
 #endif

@@ -11,8 +11,13 @@ PKGS=(
 	# run and test
 	fuse3 e2fsprogs attr acl libcap2-bin zstd xz-utils bzip2 gzip tar
 	fdisk util-linux python3 python3-pytest busybox-static fuse2fs xen-utils-4.17
+	xenstore-utils   # the real xenstore clients that populate the test server
+	# seed-iso checks: bsdtar, isoinfo, YAML
+	libarchive-tools genisoimage python3-yaml
+	# man pages, unit and completion checks: groff, man, systemd-analyze
+	groff-base man-db systemd
 	# sanitizers, fuzzing, style
-	clang libclang-rt-14-dev clang-format-14
+	clang libclang-rt-14-dev clang-format-14 shellcheck
 	# the slow suite's real Debian 12 root
 	mmdebstrap
 )

@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "tests/unit/test-profile-files.h"
+
 #include "xen/profile.h"
 
 static char scratch[64];
@@ -29,44 +31,6 @@ static void collect(void *ctx, const char *msg)
 
 	snprintf(warnings + l, sizeof(warnings) - l, "%s\n", msg);
 	n_warnings++;
-}
-
-static int setup(void **state)
-{
-	snprintf(scratch, sizeof(scratch), "/tmp/domufs-profile-XXXXXX");
-	return mkdtemp(scratch) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), "%s/t.cfg", scratch);
-	unlink(path);
-	return rmdir(scratch);
-}
-
-static const char *data_path(const char *name)
-{
-	static char path[512];
-	const char *dir = getenv("PROFILE_DATA");
-
-	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/data/profiles",
-		 name);
-	return path;
-}
-
-static const char *write_profile(const char *text)
-{
-	static char path[128];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/t.cfg", scratch);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-	return path;
 }
 
 static struct xen_profile *load_ok(const char *path)
@@ -536,5 +500,5 @@ int main(void)
 		cmocka_unit_test(a_huge_file_is_refused),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, scratch_setup, scratch_teardown);
 }

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * domufs xl-config: the xl.cfg of a domain from its profile, on stdout or
+ * written atomically to a file (a temporary beside it, renamed). Options
+ * and the one error line; the text is xen/'s (xen_xlcfg_render()).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/cleanup.h"
+#include "xen/profile.h"
+#include "xen/xlcfg.h"
+
+static const char help[] =
+	"Usage: domufs xl-config --domain FILE [--target PATH]\n"
+	"                        [--partition none|msdos] [--seed ISO] [-o OUT]\n"
+	"\n"
+	"Prints a complete xl.cfg for the domain of profile FILE: name, memory\n"
+	"(default 512), vcpus (default 1), the root disk, vifs and the boot\n"
+	"method, with the xl keys of the profile that describe the domain\n"
+	"(on_reboot, on_crash, uuid, ...). domufs's own provisioning keys are\n"
+	"left out (listed as comments).\n"
+	"\n"
+	"  --domain FILE      the domain profile (xl.cfg syntax)\n"
+	"  --target PATH      the root disk: the commit target, a block device\n"
+	"                     (backendtype=phy) or an image file (default: the\n"
+	"                     target of the profile's first non-CD-ROM disk)\n"
+	"  --partition none|msdos  msdos: the commit wrote an MBR, so the\n"
+	"                     kernel's root= is the first partition (xvda1)\n"
+	"  --seed ISO         attach a NoCloud seed image ('domufs seed-iso')\n"
+	"                     read-only as the next free xvdX\n"
+	"  -o, --output OUT   write OUT (replaced atomically) instead of stdout\n"
+	"\n"
+	"Vifs without a MAC get a stable one in Xen's 00:16:3e range derived\n"
+	"from the domain name. Without PyGRUB, the kernel command line gets\n"
+	"root=/dev/xvda (xvda1 with --partition msdos) and console=hvc0 (the\n"
+	"profile's console) where missing.\n";
+
+/* @text into @path through a temporary file beside it, renamed over it. */
+static int write_atomic(const char *path, const char *text)
+{
+	_cleanup_free_ char *d1 = strdup(path), *d2 = strdup(path);
+	_cleanup_close_ int fd = -1;
+	size_t len = strlen(text), off = 0;
+	char tmp[4096];
+	mode_t mask;
+	struct stat st;
+	int r;
+
+	if (!d1 || !d2) {
+		cli_error("%s: %s", path, strerror(ENOMEM));
+		return CLI_EXIT_RUNTIME;
+	}
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		cli_error("%s: is a directory", path);
+		return CLI_EXIT_RUNTIME;
+	}
+	r = snprintf(tmp, sizeof(tmp), "%s/.%s.domufs-XXXXXX", dirname(d1),
+		     basename(d2));
+	if (r < 0 || (size_t)r >= sizeof(tmp)) {
+		cli_error("%s: name too long", path);
+		return CLI_EXIT_RUNTIME;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		cli_error("%s: creating a temporary file: %s", path,
+			  strerror(errno));
+		return CLI_EXIT_RUNTIME;
+	}
+	mask = umask(0);
+	umask(mask);
+	if (fchmod(fd, 0666 & ~mask) < 0)
+		goto out_unlink;
+	while (off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto out_unlink;
+		off += (size_t)n;
+	}
+	if (fsync(fd) < 0 || rename(tmp, path) < 0)
+		goto out_unlink;
+	return CLI_EXIT_OK;
+
+out_unlink:
+	cli_error("%s: %s", path, strerror(errno));
+	unlink(tmp);
+	return CLI_EXIT_RUNTIME;
+}
+
+int cli_cmd_xl_config(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "domain", required_argument, NULL, 'D' },
+		{ "target", required_argument, NULL, 't' },
+		{ "partition", required_argument, NULL, 'p' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct xen_xlcfg_opts xo = { 0 };
+	struct xen_profile *p = NULL;
+	struct dm_err err = { 0 };
+	const char *domain = NULL, *out = NULL;
+	_cleanup_free_ char *text = NULL;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "+ho:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'D':
+			domain = optarg;
+			break;
+		case 't':
+			xo.target = optarg;
+			break;
+		case 'p':
+			if (!strcmp(optarg, "msdos"))
+				xo.partitioned = true;
+			else if (!strcmp(optarg, "none"))
+				xo.partitioned = false;
+			else
+				return cli_usage_error(
+					"xl-config",
+					"--partition: `%s' is not none or msdos",
+					optarg);
+			break;
+		case 's':
+			xo.seed_iso = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'h':
+			fputs(help, stdout);
+			return CLI_EXIT_OK;
+		default:
+			return cli_usage_error("xl-config", "bad option");
+		}
+	}
+	if (!domain)
+		return cli_usage_error("xl-config",
+				       "--domain FILE is required");
+	if (optind != argc)
+		return cli_usage_error("xl-config", "unexpected argument `%s'",
+				       argv[optind]);
+	if (xo.target && !*xo.target)
+		return cli_usage_error("xl-config", "--target is empty");
+	if (xen_profile_load(domain, &p, &err, cli_warn, NULL) < 0) {
+		cli_error("%s", err.msg);
+		return CLI_EXIT_RUNTIME;
+	}
+	r = xen_xlcfg_render(p, &xo, &text, &err);
+	xen_profile_free(p);
+	if (r < 0) {
+		cli_error("%s", err.msg);
+		return CLI_EXIT_RUNTIME;
+	}
+	if (out)
+		return write_atomic(out, text);
+	if (fputs(text, stdout) < 0 || fflush(stdout) != 0) {
+		cli_error("stdout: %s", strerror(errno));
+		return CLI_EXIT_RUNTIME;
+	}
+	return CLI_EXIT_OK;
+}
