@@ -152,6 +152,13 @@ enum fix_op {
 	FIX_OP_AUTHKEYS,
 	FIX_OP_MENU_LST,
 	FIX_OP_GRUB_CFG,
+	FIX_OP_FIRSTBOOT_SCRIPT, /* arg: its hooks, "rm:PATH unhook:PATH" */
+	FIX_OP_FIRSTBOOT_SYSTEMD,
+	FIX_OP_FIRSTBOOT_SYSV,
+	FIX_OP_FIRSTBOOT_OPENRC, /* arg: the openrc-run interpreter */
+	FIX_OP_FIRSTBOOT_UPSTART,
+	FIX_OP_FIRSTBOOT_HOOK, /* a busybox sysinit script */
+	FIX_OP_FIRSTBOOT_DEPEND, /* insserv's .depend.start */
 	FIX_OP_COUNT,
 };
 
@@ -206,6 +213,20 @@ int fix_edit_menu_lst(const struct fix_ctx *, const char *, const char *,
 		      size_t, struct fix_buf *);
 int fix_edit_grub_cfg(const struct fix_ctx *, const char *, const char *,
 		      size_t, struct fix_buf *);
+int fix_edit_firstboot_script(const struct fix_ctx *, const char *,
+			      const char *, size_t, struct fix_buf *);
+int fix_edit_firstboot_systemd(const struct fix_ctx *, const char *,
+			       const char *, size_t, struct fix_buf *);
+int fix_edit_firstboot_sysv(const struct fix_ctx *, const char *, const char *,
+			    size_t, struct fix_buf *);
+int fix_edit_firstboot_openrc(const struct fix_ctx *, const char *,
+			      const char *, size_t, struct fix_buf *);
+int fix_edit_firstboot_upstart(const struct fix_ctx *, const char *,
+			       const char *, size_t, struct fix_buf *);
+int fix_edit_firstboot_hook(const struct fix_ctx *, const char *, const char *,
+			    size_t, struct fix_buf *);
+int fix_edit_firstboot_depend(const struct fix_ctx *, const char *,
+			      const char *, size_t, struct fix_buf *);
 
 /* ---- The planner --------------------------------------------------------- */
 
@@ -229,6 +250,8 @@ enum {
 int fix_plan_file(struct fix_planner *p, const char *path, int op,
 		  const char *arg, unsigned flags, mode_t mode, uid_t uid,
 		  gid_t gid);
+/* The action an earlier rule planned on @path, or NULL. */
+const struct fix_action *fix_plan_find(struct fix_planner *p, const char *path);
 /* HIDE @path when it exists (any type, not followed). */
 int fix_plan_hide(struct fix_planner *p, const char *path);
 /* MKDIR when @path is absent. */
@@ -252,5 +275,6 @@ int fix_rule_identity(struct fix_planner *p);
 int fix_rule_network(struct fix_planner *p);
 int fix_rule_accounts(struct fix_planner *p);
 int fix_rule_bootloader(struct fix_planner *p);
+int fix_rule_firstboot(struct fix_planner *p);
 
 #endif

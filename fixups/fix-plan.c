@@ -34,7 +34,7 @@ static const struct {
 	[FIX_RULE_NETWORK] = { "network", fix_rule_network },
 	[FIX_RULE_ACCOUNTS] = { "accounts", fix_rule_accounts },
 	[FIX_RULE_BOOTLOADER] = { "bootloader", fix_rule_bootloader },
-	[FIX_RULE_FIRSTBOOT] = { "firstboot", NULL },
+	[FIX_RULE_FIRSTBOOT] = { "firstboot", fix_rule_firstboot },
 };
 
 static const fix_edit_fn edits[FIX_OP_COUNT] = {
@@ -62,6 +62,13 @@ static const fix_edit_fn edits[FIX_OP_COUNT] = {
 	[FIX_OP_AUTHKEYS] = fix_edit_authkeys,
 	[FIX_OP_MENU_LST] = fix_edit_menu_lst,
 	[FIX_OP_GRUB_CFG] = fix_edit_grub_cfg,
+	[FIX_OP_FIRSTBOOT_SCRIPT] = fix_edit_firstboot_script,
+	[FIX_OP_FIRSTBOOT_SYSTEMD] = fix_edit_firstboot_systemd,
+	[FIX_OP_FIRSTBOOT_SYSV] = fix_edit_firstboot_sysv,
+	[FIX_OP_FIRSTBOOT_OPENRC] = fix_edit_firstboot_openrc,
+	[FIX_OP_FIRSTBOOT_UPSTART] = fix_edit_firstboot_upstart,
+	[FIX_OP_FIRSTBOOT_HOOK] = fix_edit_firstboot_hook,
+	[FIX_OP_FIRSTBOOT_DEPEND] = fix_edit_firstboot_depend,
 };
 
 const char *fix_rule_name(enum fix_rule r)
@@ -395,6 +402,15 @@ static struct fix_action *set_add(struct fix_planner *p, enum fix_kind kind,
 }
 
 /* ---- Planner helpers ----------------------------------------------------- */
+
+const struct fix_action *fix_plan_find(struct fix_planner *p, const char *path)
+{
+	_cleanup_free_ char *real = NULL;
+
+	if (fix_resolve(p->rd, path, false, &real) < 0)
+		return NULL;
+	return set_find_mut(p->set, real);
+}
 
 int fix_plan_file(struct fix_planner *p, const char *path, int op,
 		  const char *arg, unsigned flags, mode_t mode, uid_t uid,

@@ -45,7 +45,7 @@ enum fix_rule {
 	FIX_RULE_NETWORK, /* interfaces/ifcfg/networkd/netplan, resolv.conf */
 	FIX_RULE_ACCOUNTS, /* root password hash, authorized_keys */
 	FIX_RULE_BOOTLOADER, /* menu.lst / grub.cfg for PyGRUB */
-	FIX_RULE_FIRSTBOOT, /* reserved name: not implemented yet, no actions */
+	FIX_RULE_FIRSTBOOT, /* run-once script: host keys, xenstore handshake */
 	FIX_RULE_COUNT,
 };
 

@@ -64,6 +64,71 @@ MODPROBE_D = ("# Xen paravirtual drivers (domufs)\n"
 GRUB_HEADER = "# Written by domufs for PyGRUB: the kernel and initrd in /boot.\n"
 KEYGEN_COMMENT = "# domufs: make the SSH host keys the template does not carry\n"
 
+# The firstboot fixup: the run-once script (FB_SCRIPT, its content and its
+# run: test_firstboot.py) and what starts it, per init system.
+FB_SCRIPT = "usr/lib/domufs/firstboot"
+FB_WRITTEN = '# Written by domufs (the "firstboot" fixup): runs /usr/lib/domufs/firstboot.\n'
+FB_SYSV = ("#!/bin/sh\n"
+           "### BEGIN INIT INFO\n"
+           "# Provides:          domufs-firstboot\n"
+           "# Required-Start:    $local_fs $remote_fs\n"
+           "# Required-Stop:\n"
+           "# X-Start-Before:    ssh sshd dropbear\n"
+           "# Default-Start:     2 3 4 5\n"
+           "# Default-Stop:\n"
+           "# Short-Description: The first boot of this domain (domufs)\n"
+           "# Description:       This guest's own SSH host keys, then the xenstore\n"
+           "#                    handshake with dom0; runs once.\n"
+           "### END INIT INFO\n"
+           "#\n"
+           "# chkconfig: 2345 01 99\n"
+           "# description: The first boot of this domain (domufs): this guest's own \\\n"
+           "#              SSH host keys, then the xenstore handshake with dom0; once.\n"
+           "#\n" + FB_WRITTEN + "\n"
+           'case "$1" in\n'
+           "start)\n"
+           "\t[ -f /usr/lib/domufs/firstboot ] || exit 0\n"
+           "\t/bin/sh /usr/lib/domufs/firstboot\n"
+           "\t;;\n"
+           "stop|status|restart|reload|force-reload)\n"
+           "\t;;\n"
+           "*)\n"
+           '\techo "Usage: $0 {start|stop}" >&2\n'
+           "\texit 3\n"
+           "\t;;\n"
+           "esac\n")
+FB_UNIT = (FB_WRITTEN +
+           "[Unit]\n"
+           "Description=The first boot of this domain (domufs): SSH host keys, xenstore handshake\n"
+           "ConditionPathExists=!/var/lib/domufs/firstboot.done\n"
+           "After=local-fs.target\n"
+           "Before=ssh.service sshd.service dropbear.service\n"
+           "\n"
+           "[Service]\n"
+           "Type=oneshot\n"
+           "RemainAfterExit=no\n"
+           "ExecStart=/bin/sh /usr/lib/domufs/firstboot\n"
+           "StandardOutput=journal+console\n"
+           "StandardError=journal+console\n"
+           "\n"
+           "[Install]\n"
+           "WantedBy=multi-user.target\n")
+FB_OPENRC = ("#!/sbin/openrc-run\n" + FB_WRITTEN + "\n"
+             'description="The first boot of this domain (domufs): SSH host keys, xenstore handshake"\n'
+             "\n"
+             "depend() {\n"
+             "\tneed localmount\n"
+             "\tafter bootmisc\n"
+             "\tbefore sshd dropbear\n"
+             "}\n"
+             "\n"
+             "start() {\n"
+             "\t[ -f /usr/lib/domufs/firstboot ] || return 0\n"
+             '\tebegin "domufs first boot"\n'
+             "\t/bin/sh /usr/lib/domufs/firstboot\n"
+             "\teend $?\n"
+             "}\n")
+
 
 def grub_cfg(title, kernel, initrd, root, console):
     return (GRUB_HEADER + "set default=0\nset timeout=1\n\n"
@@ -83,7 +148,8 @@ def menu_lst(title, kernel, initrd, root, console, hd="(hd0)"):
 
 # Per distribution:
 #   files    path -> the exact content the view shows (edited or created)
-#   created  path -> mode, for those of `files` the template does not have
+#   created  path -> mode, for those of `files` the template does not have (and
+#            the firstboot script, whose content test_firstboot.py checks)
 #   dirs     path -> mode of directories the fixups add
 #   symlinks path -> target of symlinks the fixups add
 #   nodes    path -> (S_IFCHR|S_IFBLK, major, minor, mode, gid)
@@ -143,11 +209,16 @@ EXPECT = {
                                            "/boot/vmlinuz-2.6.18-6-xen-amd64",
                                            "/boot/initrd.img-2.6.18-6-xen-amd64", "/dev/xvda", "xvc0"),
             "root/.ssh/authorized_keys": KEY_MACDUFF + "\n",
+            "etc/init.d/domufs-firstboot": FB_SYSV,
         },
         created={"etc/resolv.conf": 0o644, "etc/modprobe.d/domufs-xen.conf": 0o644,
-                 "boot/grub/menu.lst": 0o644, "root/.ssh/authorized_keys": 0o600},
-        dirs={"boot/grub": 0o755, "root/.ssh": 0o700, "run": 0o755},
-        symlinks={},
+                 "boot/grub/menu.lst": 0o644, "root/.ssh/authorized_keys": 0o600,
+                 "etc/init.d/domufs-firstboot": 0o755, FB_SCRIPT: 0o755},
+        dirs={"boot/grub": 0o755, "root/.ssh": 0o700, "run": 0o755,
+              # the recipe is that small: no init.d, no rcN.d, no /usr/lib
+              "etc/init.d": 0o755, "etc/rc2.d": 0o755, "etc/rc3.d": 0o755, "etc/rc4.d": 0o755,
+              "etc/rc5.d": 0o755, "usr/lib": 0o755, "usr/lib/domufs": 0o755},
+        symlinks={f"etc/rc{n}.d/S01domufs-firstboot": "../init.d/domufs-firstboot" for n in range(2, 6)},
         nodes={},
         hidden=["etc/ssh/ssh_host_rsa_key", "etc/ssh/ssh_host_rsa_key.pub",
                 "etc/ssh/ssh_host_dsa_key", "etc/ssh/ssh_host_dsa_key.pub",
@@ -169,6 +240,12 @@ EXPECT = {
             "etc/network/interfaces": "network", "etc/resolv.conf": "network",
             "etc/shadow": "accounts", "root/.ssh": "accounts", "root/.ssh/authorized_keys": "accounts",
             "boot/grub": "bootloader", "boot/grub/menu.lst": "bootloader",
+            "etc/init.d": "firstboot", "etc/init.d/domufs-firstboot": "firstboot",
+            "etc/rc2.d": "firstboot", "etc/rc2.d/S01domufs-firstboot": "firstboot",
+            "etc/rc3.d": "firstboot", "etc/rc3.d/S01domufs-firstboot": "firstboot",
+            "etc/rc4.d": "firstboot", "etc/rc4.d/S01domufs-firstboot": "firstboot",
+            "etc/rc5.d": "firstboot", "etc/rc5.d/S01domufs-firstboot": "firstboot",
+            "usr/lib": "firstboot", "usr/lib/domufs": "firstboot", FB_SCRIPT: "firstboot",
         },
     ),
     "debian12": dict(
@@ -213,12 +290,17 @@ EXPECT = {
                                            "/boot/initrd.img-6.1.0-18-amd64", "/dev/xvda", "hvc0"),
             "root/.ssh/authorized_keys": (
                 KEY_FLEANCE + "\n" + 'from="192.0.2.0/24",no-pty ' + KEY_MACDUFF + "\n"),
+            "etc/systemd/system/domufs-firstboot.service": FB_UNIT,
         },
         created={"etc/modprobe.d/domufs-xen.conf": 0o644,
                  "etc/systemd/system/ssh.service.d/domufs-hostkeys.conf": 0o644,
-                 "boot/grub/grub.cfg": 0o644, "root/.ssh/authorized_keys": 0o600},
-        dirs={"boot/grub": 0o755, "root/.ssh": 0o700, "etc/systemd/system/ssh.service.d": 0o755},
-        symlinks={"etc/systemd/system/getty.target.wants/serial-getty@hvc0.service":
+                 "boot/grub/grub.cfg": 0o644, "root/.ssh/authorized_keys": 0o600,
+                 "etc/systemd/system/domufs-firstboot.service": 0o644, FB_SCRIPT: 0o755},
+        dirs={"boot/grub": 0o755, "root/.ssh": 0o700, "etc/systemd/system/ssh.service.d": 0o755,
+              "usr/lib/domufs": 0o755},
+        symlinks={"etc/systemd/system/multi-user.target.wants/domufs-firstboot.service":
+                  "/etc/systemd/system/domufs-firstboot.service",
+                  "etc/systemd/system/getty.target.wants/serial-getty@hvc0.service":
                   "/lib/systemd/system/serial-getty@.service"},
         nodes={},
         hidden=["etc/ssh/ssh_host_rsa_key", "etc/ssh/ssh_host_rsa_key.pub",
@@ -244,6 +326,9 @@ EXPECT = {
             "etc/network/interfaces": "network", "etc/resolv.conf": "network",
             "etc/shadow": "accounts", "root/.ssh": "accounts", "root/.ssh/authorized_keys": "accounts",
             "boot/grub": "bootloader", "boot/grub/grub.cfg": "bootloader",
+            "etc/systemd/system/domufs-firstboot.service": "firstboot",
+            "etc/systemd/system/multi-user.target.wants/domufs-firstboot.service": "firstboot",
+            "usr/lib/domufs": "firstboot", FB_SCRIPT: "firstboot",
         },
     ),
     "centos5": dict(
@@ -300,10 +385,16 @@ EXPECT = {
                                             "/boot/vmlinuz-2.6.18-398.el5xen",
                                             "/boot/initrd-2.6.18-398.el5xen.img", "/dev/xvda", "xvc0"),
             "root/.ssh/authorized_keys": KEY_MACDUFF + "\n",
+            "etc/rc.d/init.d/domufs-firstboot": FB_SYSV,
         },
-        created={"etc/resolv.conf": 0o644, "root/.ssh/authorized_keys": 0o600},
-        dirs={"root/.ssh": 0o700, "run": 0o755},
-        symlinks={},
+        created={"etc/resolv.conf": 0o644, "root/.ssh/authorized_keys": 0o600,
+                 "etc/rc.d/init.d/domufs-firstboot": 0o755, FB_SCRIPT: 0o755},
+        dirs={"root/.ssh": 0o700, "run": 0o755,
+              "etc/rc.d/init.d": 0o755, "etc/rc.d/rc2.d": 0o755, "etc/rc.d/rc3.d": 0o755,
+              "etc/rc.d/rc4.d": 0o755, "etc/rc.d/rc5.d": 0o755, "usr/lib": 0o755,
+              "usr/lib/domufs": 0o755},
+        symlinks={f"etc/rc.d/rc{n}.d/S01domufs-firstboot": "../init.d/domufs-firstboot"
+                  for n in range(2, 6)},
         nodes={},
         hidden=["etc/ssh/ssh_host_key", "etc/ssh/ssh_host_key.pub",
                 "etc/ssh/ssh_host_rsa_key", "etc/ssh/ssh_host_rsa_key.pub",
@@ -323,6 +414,12 @@ EXPECT = {
             "etc/sysconfig/network-scripts/ifcfg-eth0": "network", "etc/resolv.conf": "network",
             "etc/shadow": "accounts", "root/.ssh": "accounts", "root/.ssh/authorized_keys": "accounts",
             "boot/grub/grub.conf": "bootloader",
+            "etc/rc.d/init.d": "firstboot", "etc/rc.d/init.d/domufs-firstboot": "firstboot",
+            "etc/rc.d/rc2.d": "firstboot", "etc/rc.d/rc2.d/S01domufs-firstboot": "firstboot",
+            "etc/rc.d/rc3.d": "firstboot", "etc/rc.d/rc3.d/S01domufs-firstboot": "firstboot",
+            "etc/rc.d/rc4.d": "firstboot", "etc/rc.d/rc4.d/S01domufs-firstboot": "firstboot",
+            "etc/rc.d/rc5.d": "firstboot", "etc/rc.d/rc5.d/S01domufs-firstboot": "firstboot",
+            "usr/lib": "firstboot", "usr/lib/domufs": "firstboot", FB_SCRIPT: "firstboot",
         },
     ),
     "alpine": dict(
@@ -363,10 +460,12 @@ EXPECT = {
             "etc/shadow": f"root:{HASH_ALP}:19000:0:::::\ndaemon:!::0:::::\n",
             "etc/modprobe.d/domufs-xen.conf": MODPROBE_D,
             "root/.ssh/authorized_keys": KEY_FLEANCE + "\n",
+            "etc/init.d/domufs-firstboot": FB_OPENRC,
         },
-        created={"etc/modprobe.d/domufs-xen.conf": 0o644, "root/.ssh/authorized_keys": 0o600},
-        dirs={"root/.ssh": 0o700, "dev/pts": 0o755},
-        symlinks={},
+        created={"etc/modprobe.d/domufs-xen.conf": 0o644, "root/.ssh/authorized_keys": 0o600,
+                 "etc/init.d/domufs-firstboot": 0o755, FB_SCRIPT: 0o755},
+        dirs={"root/.ssh": 0o700, "dev/pts": 0o755, "usr/lib": 0o755, "usr/lib/domufs": 0o755},
+        symlinks={"etc/runlevels/default/domufs-firstboot": "/etc/init.d/domufs-firstboot"},
         nodes={"dev/xvda": (stat.S_IFBLK, 202, 0, 0o660, 6),
                "dev/hvc0": (stat.S_IFCHR, 229, 0, 0o620, 5),
                "dev/console": (stat.S_IFCHR, 5, 1, 0o600, 0),
@@ -385,6 +484,8 @@ EXPECT = {
             "etc/hostname": "identity", "etc/hosts": "identity",
             "etc/network/interfaces": "network",
             "etc/shadow": "accounts", "root/.ssh": "accounts", "root/.ssh/authorized_keys": "accounts",
+            "etc/init.d/domufs-firstboot": "firstboot", "etc/runlevels/default/domufs-firstboot": "firstboot",
+            "usr/lib": "firstboot", "usr/lib/domufs": "firstboot", FB_SCRIPT: "firstboot",
         },
     ),
 }

@@ -62,6 +62,10 @@ def test_diff_shows_the_fixups_a_bookworm_domu_needs(root_tar, cache):
     assert re.search(r"^\+/dev/xvda\s+/\s+ext4", out, re.M)
     # a getty on hvc0 through systemd's serial-getty
     assert "getty.target.wants/serial-getty@hvc0.service" in out
+    # the first boot: its script, and a oneshot unit enabled in multi-user.target
+    assert "b/usr/lib/domufs/firstboot\n" in out
+    assert "b/etc/systemd/system/domufs-firstboot.service\n" in out
+    assert "b/etc/systemd/system/multi-user.target.wants/domufs-firstboot.service\n" in out
     # SSH host keys hidden, hostname, shadow hash
     assert re.search(r"a/etc/ssh/ssh_host_ed25519_key ", out)
     assert "+fleance" in out
@@ -87,6 +91,9 @@ def test_mount_shows_the_fixed_tree(root_tar, cache, tmp_path):
         assert "ssh_host_ed25519_key" not in os.listdir(mnt / "etc/ssh")
         st = os.stat(mnt / "root/.ssh/authorized_keys")
         assert st.st_mode & 0o777 == 0o600
+        assert os.stat(mnt / "usr/lib/domufs/firstboot").st_mode & 0o777 == 0o755
+        assert os.readlink(mnt / "etc/systemd/system/multi-user.target.wants/domufs-firstboot.service") \
+            == "/etc/systemd/system/domufs-firstboot.service"
         fstab = (mnt / "etc/fstab").read_bytes()
         assert os.stat(mnt / "etc/fstab").st_size == len(fstab)
     finally:

@@ -273,9 +273,11 @@ static void no_rules_no_actions_and_null_safety(void **state)
 	assert_int_equal(fix_set_count(set), 0);
 	assert_int_equal(fix_set_children(set, "/", NULL), 0);
 	fix_set_free(set);
-	prof.rules = FIX_RULE_BIT(FIX_RULE_FIRSTBOOT); /* reserved: nothing */
+	prof.rules = FIX_RULE_BIT(FIX_RULE_FIRSTBOOT); /* that one only */
 	set = plan_family(t, &f, &prof, &ctx);
-	assert_int_equal(fix_set_count(set), 0);
+	assert_true(fix_set_count(set) > 0);
+	for (size_t i = 0; i < fix_set_count(set); i++)
+		assert_string_equal(fix_set_at(set, i)->rule, "firstboot");
 	fix_set_free(set);
 	assert_null(fix_set_free(NULL));
 	assert_int_equal(fix_set_count(NULL), 0);
@@ -294,14 +296,17 @@ static void only_enabled_rules_act(void **state)
 
 		profile_full(&prof);
 		prof.rules = FIX_RULES_ALL & ~FIX_RULE_BIT(FIX_RULE_NETWORK) &
-			     ~FIX_RULE_BIT(FIX_RULE_UDEV);
+			     ~FIX_RULE_BIT(FIX_RULE_UDEV) &
+			     ~FIX_RULE_BIT(FIX_RULE_FIRSTBOOT);
 		set = plan_family(t, &f, &prof, &ctx);
 		for (size_t i = 0; i < fix_set_count(set); i++) {
 			const char *rule = fix_set_at(set, i)->rule;
 
 			assert_string_not_equal(rule, "network");
 			assert_string_not_equal(rule, "udev");
+			assert_string_not_equal(rule, "firstboot");
 		}
+		assert_null(fix_set_find(set, "/usr/lib/domufs/firstboot"));
 		fix_set_free(set);
 		free(t);
 	}
@@ -559,6 +564,7 @@ static void busybox_template_plan_is_complete(void **state)
 		"/etc/fstab",
 		"/etc/hostname",
 		"/etc/hosts",
+		"/etc/init.d/rcS",
 		"/etc/inittab",
 		"/etc/network/interfaces",
 		"/etc/resolv.conf",
@@ -567,6 +573,10 @@ static void busybox_template_plan_is_complete(void **state)
 		"/root/.ssh",
 		"/root/.ssh/authorized_keys",
 		"/run",
+		"/usr",
+		"/usr/lib",
+		"/usr/lib/domufs",
+		"/usr/lib/domufs/firstboot",
 		NULL,
 	};
 	struct mem_tree *t = tree_busybox();

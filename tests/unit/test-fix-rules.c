@@ -1324,6 +1324,529 @@ static void bootloader_needs_pygrub_and_a_kernel(void **state)
 	run_free(r);
 }
 
+/* ---- firstboot ----------------------------------------------------------- */
+
+#define FB_SCRIPT "/usr/lib/domufs/firstboot"
+#define FB_STAMP "domufs firstboot ran for banquo 00:16:3e:12:34:56"
+#define FB_HOOK                                              \
+	"if [ -f /usr/lib/domufs/firstboot ]; then /bin/sh " \
+	"/usr/lib/domufs/firstboot || :; fi"
+
+static const char fb_unit[] =
+	"# Written by domufs (the \"firstboot\" fixup): runs "
+	"/usr/lib/domufs/firstboot.\n"
+	"[Unit]\n"
+	"Description=The first boot of this domain (domufs): SSH host keys, "
+	"xenstore handshake\n"
+	"ConditionPathExists=!/var/lib/domufs/firstboot.done\n"
+	"After=local-fs.target\n"
+	"Before=ssh.service sshd.service dropbear.service\n"
+	"\n"
+	"[Service]\n"
+	"Type=oneshot\n"
+	"RemainAfterExit=no\n"
+	"ExecStart=/bin/sh /usr/lib/domufs/firstboot\n"
+	"StandardOutput=journal+console\n"
+	"StandardError=journal+console\n"
+	"\n"
+	"[Install]\n"
+	"WantedBy=multi-user.target\n";
+
+static const char fb_sysv[] =
+	"#!/bin/sh\n"
+	"### BEGIN INIT INFO\n"
+	"# Provides:          domufs-firstboot\n"
+	"# Required-Start:    $local_fs $remote_fs\n"
+	"# Required-Stop:\n"
+	"# X-Start-Before:    ssh sshd dropbear\n"
+	"# Default-Start:     2 3 4 5\n"
+	"# Default-Stop:\n"
+	"# Short-Description: The first boot of this domain (domufs)\n"
+	"# Description:       This guest's own SSH host keys, then the "
+	"xenstore\n"
+	"#                    handshake with dom0; runs once.\n"
+	"### END INIT INFO\n"
+	"#\n"
+	"# chkconfig: 2345 01 99\n"
+	"# description: The first boot of this domain (domufs): this guest's "
+	"own \\\n"
+	"#              SSH host keys, then the xenstore handshake with dom0; "
+	"once.\n"
+	"#\n"
+	"# Written by domufs (the \"firstboot\" fixup): runs "
+	"/usr/lib/domufs/firstboot.\n"
+	"\n"
+	"case \"$1\" in\n"
+	"start)\n"
+	"\t[ -f /usr/lib/domufs/firstboot ] || exit 0\n"
+	"\t/bin/sh /usr/lib/domufs/firstboot\n"
+	"\t;;\n"
+	"stop|status|restart|reload|force-reload)\n"
+	"\t;;\n"
+	"*)\n"
+	"\techo \"Usage: $0 {start|stop}\" >&2\n"
+	"\texit 3\n"
+	"\t;;\n"
+	"esac\n";
+
+/* The script's line that removes @path when it has run. */
+static void assert_script_removes(struct run *r, const char *path)
+{
+	const char *script = content(r, FB_SCRIPT);
+	char want[256];
+
+	snprintf(want, sizeof(want), "\nif rm -f %s; then\n", path);
+	if (!strstr(script, want))
+		fail_msg("the script does not remove %s:\n%s", path, script);
+}
+
+static size_t count_of(const char *s, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = s; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+static void assert_script_is_ours(struct run *r)
+{
+	const struct fix_action *a = act(r, FB_SCRIPT);
+	const char *script;
+
+	assert_non_null(a);
+	assert_int_equal(a->kind, FIX_CREATE);
+	assert_int_equal(a->mode, 0755);
+	assert_int_equal(a->uid, 0);
+	assert_int_equal(a->gid, 0);
+	assert_string_equal(a->rule, "firstboot");
+	assert_kind(r, "/usr/lib/domufs", FIX_MKDIR);
+	script = content(r, FB_SCRIPT);
+	assert_true(!strncmp(script, "#!/bin/sh\n", 10));
+	assert_non_null(strstr(script, "\nstamp='" FB_STAMP "'\n"));
+	assert_non_null(strstr(script, "\nmarker=/var/lib/domufs/"
+				       "firstboot.done\n"));
+	assert_non_null(strstr(script, "\nif [ -e \"$marker\" ]; then\n"));
+	assert_non_null(strstr(script, "ssh-keygen -A"));
+	assert_non_null(strstr(script, "xenstore-write data/domufs/firstboot "
+				       "\"$result\""));
+	/* nothing of the template's own marker to hide */
+	assert_no_action(r, "/var/lib/domufs/firstboot.done");
+}
+
+static void firstboot_debian12_enables_a_oneshot_unit_by_symlink(void **state)
+{
+	struct run *r = plan(tree_debian12(), FIX_RULE_FIRSTBOOT);
+	const char *wants = "/etc/systemd/system/multi-user.target.wants/"
+			    "domufs-firstboot.service";
+	const struct fix_action *a;
+
+	assert_kind(r, "/etc/systemd/system/domufs-firstboot.service",
+		    FIX_CREATE);
+	a = act(r, "/etc/systemd/system/domufs-firstboot.service");
+	assert_int_equal(a->mode, 0644);
+	assert_string_equal(
+		content(r, "/etc/systemd/system/domufs-firstboot.service"),
+		fb_unit);
+	a = act(r, wants);
+	assert_non_null(a);
+	assert_int_equal(a->kind, FIX_SYMLINK);
+	assert_string_equal(a->target,
+			    "/etc/systemd/system/domufs-firstboot.service");
+	assert_string_equal(a->rule, "firstboot");
+	assert_script_is_ours(r);
+	assert_script_removes(r, wants);
+	assert_int_equal(count_of(content(r, FB_SCRIPT), "if rm -f "), 1);
+	assert_null(strstr(content(r, FB_SCRIPT), "unhook /"));
+	run_free(r);
+}
+
+static void
+firstboot_debian4_sysv_script_linked_s01_in_runlevels_2_to_5(void **state)
+{
+	struct run *r = plan(tree_debian4(), FIX_RULE_FIRSTBOOT);
+
+	assert_kind(r, "/etc/init.d/domufs-firstboot", FIX_CREATE);
+	assert_int_equal(act(r, "/etc/init.d/domufs-firstboot")->mode, 0755);
+	assert_string_equal(content(r, "/etc/init.d/domufs-firstboot"),
+			    fb_sysv);
+	for (int level = 2; level <= 5; level++) {
+		char link[64];
+		const struct fix_action *a;
+
+		snprintf(link, sizeof(link), "/etc/rc%d.d/S01domufs-firstboot",
+			 level);
+		a = act(r, link);
+		if (!a)
+			fail_msg("no link %s", link);
+		assert_int_equal(a->kind, FIX_SYMLINK);
+		assert_string_equal(a->target, "../init.d/domufs-firstboot");
+		assert_script_removes(r, link);
+	}
+	assert_no_action(r, "/etc/rc1.d/S01domufs-firstboot");
+	assert_no_action(r, "/etc/rc.d/init.d/domufs-firstboot");
+	assert_script_is_ours(r);
+	run_free(r);
+}
+
+static void firstboot_centos5_uses_rc_d_with_its_chkconfig_header(void **state)
+{
+	struct run *r = plan(tree_centos5(), FIX_RULE_FIRSTBOOT);
+
+	assert_kind(r, "/etc/rc.d/init.d/domufs-firstboot", FIX_CREATE);
+	assert_string_equal(content(r, "/etc/rc.d/init.d/domufs-firstboot"),
+			    fb_sysv);
+	assert_non_null(strstr(fb_sysv, "\n# chkconfig: 2345 01 99\n"));
+	for (int level = 2; level <= 5; level++) {
+		char link[64];
+
+		snprintf(link, sizeof(link),
+			 "/etc/rc.d/rc%d.d/S01domufs-firstboot", level);
+		assert_kind(r, link, FIX_SYMLINK);
+		assert_string_equal(act(r, link)->target,
+				    "../init.d/domufs-firstboot");
+		assert_script_removes(r, link);
+	}
+	assert_no_action(r, "/etc/init.d/domufs-firstboot");
+	assert_no_action(r, "/etc/rc3.d/S01domufs-firstboot");
+	assert_script_is_ours(r);
+	run_free(r);
+}
+
+static void firstboot_existing_sysv_link_is_kept_not_doubled(void **state)
+{
+	struct mem_tree *t = tree_debian4();
+	struct run *r;
+
+	tree_link(t, "/etc/rc2.d/S20domufs-firstboot",
+		  "../init.d/domufs-firstboot");
+	r = plan(t, FIX_RULE_FIRSTBOOT);
+	assert_no_action(r, "/etc/rc2.d/S01domufs-firstboot");
+	assert_no_action(r, "/etc/rc2.d/S20domufs-firstboot");
+	assert_kind(r, "/etc/rc3.d/S01domufs-firstboot", FIX_SYMLINK);
+	assert_script_removes(r, "/etc/rc2.d/S20domufs-firstboot");
+	assert_script_removes(r, "/etc/rc3.d/S01domufs-firstboot");
+	run_free(r);
+}
+
+static void firstboot_insserv_depend_start_orders_ssh_after_it(void **state)
+{
+	struct mem_tree *t = tree_debian4();
+	struct run *r;
+
+	tree_file(t, "/etc/init.d/.depend.start",
+		  "TARGETS = rsyslog ssh cron dropbear rmnologin\n"
+		  "INTERACTIVE =\n"
+		  "ssh: rsyslog\n"
+		  "cron: rsyslog\n"
+		  "rmnologin: rsyslog ssh cron\n");
+	r = plan(t, FIX_RULE_FIRSTBOOT);
+	assert_kind(r, "/etc/init.d/.depend.start", FIX_EDIT);
+	assert_string_equal(content(r, "/etc/init.d/.depend.start"),
+			    "TARGETS = rsyslog ssh cron dropbear rmnologin "
+			    "domufs-firstboot\n"
+			    "INTERACTIVE =\n"
+			    "ssh: rsyslog domufs-firstboot\n"
+			    "cron: rsyslog\n"
+			    "rmnologin: rsyslog ssh cron\n"
+			    "dropbear: domufs-firstboot\n");
+	run_free(r);
+}
+
+static void
+firstboot_alpine_openrc_service_in_the_default_runlevel(void **state)
+{
+	struct run *r = plan(tree_alpine(), FIX_RULE_FIRSTBOOT);
+	const struct fix_action *a;
+
+	assert_kind(r, "/etc/init.d/domufs-firstboot", FIX_CREATE);
+	assert_int_equal(act(r, "/etc/init.d/domufs-firstboot")->mode, 0755);
+	assert_string_equal(
+		content(r, "/etc/init.d/domufs-firstboot"),
+		"#!/sbin/openrc-run\n"
+		"# Written by domufs (the \"firstboot\" fixup): runs "
+		"/usr/lib/domufs/firstboot.\n"
+		"\n"
+		"description=\"The first boot of this domain (domufs): SSH host "
+		"keys, xenstore handshake\"\n"
+		"\n"
+		"depend() {\n"
+		"\tneed localmount\n"
+		"\tafter bootmisc\n"
+		"\tbefore sshd dropbear\n"
+		"}\n"
+		"\n"
+		"start() {\n"
+		"\t[ -f /usr/lib/domufs/firstboot ] || return 0\n"
+		"\tebegin \"domufs first boot\"\n"
+		"\t/bin/sh /usr/lib/domufs/firstboot\n"
+		"\teend $?\n"
+		"}\n");
+	a = act(r, "/etc/runlevels/default/domufs-firstboot");
+	assert_non_null(a);
+	assert_int_equal(a->kind, FIX_SYMLINK);
+	assert_string_equal(a->target, "/etc/init.d/domufs-firstboot");
+	assert_script_removes(r, "/etc/runlevels/default/domufs-firstboot");
+	/* busybox init starts OpenRC: the inittab is not ours to hook */
+	assert_no_action(r, "/etc/inittab");
+	assert_no_action(r, "/etc/init.d/rcS");
+	assert_script_is_ours(r);
+	run_free(r);
+}
+
+static void firstboot_upstart_gets_a_task_before_ssh(void **state)
+{
+	static const char job[] =
+		"# domufs-firstboot - the first boot of this domain\n"
+		"# Written by domufs (the \"firstboot\" fixup): runs "
+		"/usr/lib/domufs/firstboot.\n"
+		"\n"
+		"description \"the first boot of this domain (domufs)\"\n"
+		"\n"
+		"start on starting ssh or stopped rc RUNLEVEL=[2345]\n"
+		"task\n"
+		"console output\n"
+		"\n"
+		"exec /bin/sh /usr/lib/domufs/firstboot\n";
+	struct run *r = plan(tree_ubuntu14(), FIX_RULE_FIRSTBOOT);
+
+	assert_kind(r, "/etc/init/domufs-firstboot.conf", FIX_CREATE);
+	assert_int_equal(act(r, "/etc/init/domufs-firstboot.conf")->mode, 0644);
+	assert_string_equal(content(r, "/etc/init/domufs-firstboot.conf"), job);
+	assert_script_removes(r, "/etc/init/domufs-firstboot.conf");
+	assert_script_is_ours(r);
+	run_free(r);
+	r = plan(tree_centos6(), FIX_RULE_FIRSTBOOT);
+	assert_string_equal(content(r, "/etc/init/domufs-firstboot.conf"), job);
+	assert_no_action(r, "/etc/rc.d/init.d/domufs-firstboot");
+	run_free(r);
+}
+
+static void firstboot_upstart_runs_before_the_identity_keygen_task(void **state)
+{
+	/* both hold ssh; ours holds the identity rule's task: one ssh-keygen
+	   at a time on the same key files */
+	struct run *r = run_new(tree_ubuntu14(),
+				FIX_RULE_BIT(FIX_RULE_IDENTITY) |
+					FIX_RULE_BIT(FIX_RULE_FIRSTBOOT));
+
+	run_plan(r);
+	assert_kind(r, "/etc/init/domufs-ssh-keygen.conf", FIX_CREATE);
+	assert_non_null(strstr(content(r, "/etc/init/domufs-ssh-keygen.conf"),
+			       "\nstart on starting ssh\n"));
+	assert_non_null(strstr(content(r, "/etc/init/domufs-firstboot.conf"),
+			       "\nstart on starting domufs-ssh-keygen or "
+			       "stopped rc RUNLEVEL=[2345]\n"));
+	run_free(r);
+}
+
+static void firstboot_busybox_hooks_its_sysinit_script_once(void **state)
+{
+	struct run *r = plan(tree_busybox(), FIX_RULE_FIRSTBOOT);
+
+	assert_kind(r, "/etc/init.d/rcS", FIX_EDIT);
+	assert_string_equal(content(r, "/etc/init.d/rcS"),
+			    "#!/bin/sh\n"
+			    "mount -t proc proc /proc\n"
+			    "ifup -a\n" FB_HOOK "\n");
+	assert_non_null(strstr(content(r, FB_SCRIPT),
+			       "\nif unhook /etc/init.d/rcS; then\n"));
+	assert_non_null(
+		strstr(content(r, FB_SCRIPT), "\nhook='" FB_HOOK "'\n"));
+	assert_int_equal(count_of(content(r, FB_SCRIPT), "if rm -f "), 0);
+	/* the console fixup's file: not this one's */
+	assert_no_action(r, "/etc/inittab");
+	assert_script_is_ours(r);
+	run_free(r);
+}
+
+static void firstboot_hook_goes_before_a_final_exit(void **state)
+{
+	struct mem_tree *t = tree_busybox();
+	struct run *r;
+
+	tree_file(t, "/etc/init.d/rcS",
+		  "#!/bin/sh -e\n"
+		  "mount -a\n"
+		  "\n"
+		  "exit 0\n"
+		  "# the end\n");
+	r = plan(t, FIX_RULE_FIRSTBOOT);
+	assert_string_equal(content(r, "/etc/init.d/rcS"), "#!/bin/sh -e\n"
+							   "mount -a\n"
+							   "\n" FB_HOOK "\n"
+							   "exit 0\n"
+							   "# the end\n");
+	run_free(r);
+}
+
+static void firstboot_hook_stays_off_for_this_domain_only(void **state)
+{
+	struct mem_tree *t = tree_busybox();
+	struct run *r;
+
+	/* what the script leaves when it has run for this domain */
+	tree_file(t, "/etc/init.d/rcS",
+		  "#!/bin/sh\n"
+		  "ifup -a\n"
+		  "# " FB_STAMP "\n");
+	r = plan(t, FIX_RULE_FIRSTBOOT);
+	assert_string_equal(content(r, "/etc/init.d/rcS"), "#!/bin/sh\n"
+							   "ifup -a\n"
+							   "# " FB_STAMP "\n");
+	run_free(r);
+	/* and for another domain (a template captured from a guest) */
+	t = tree_busybox();
+	tree_file(t, "/etc/init.d/rcS",
+		  "#!/bin/sh\n"
+		  "# domufs firstboot ran for macbeth 00:16:3e:00:00:01\n"
+		  "ifup -a\n");
+	r = plan(t, FIX_RULE_FIRSTBOOT);
+	assert_string_equal(content(r, "/etc/init.d/rcS"),
+			    "#!/bin/sh\n" FB_HOOK "\n"
+			    "ifup -a\n");
+	run_free(r);
+}
+
+static void
+firstboot_busybox_without_rcs_creates_the_one_inittab_names(void **state)
+{
+	struct mem_tree *t = tree_busybox();
+	struct run *r;
+	const struct fix_action *a;
+
+	tree_remove(t, "/etc/init.d/rcS");
+	tree_file(t, "/etc/inittab",
+		  "# boot\n"
+		  "::sysinit:/bin/sh /etc/rc.boot\n"
+		  "::sysinit:/etc/init.d/rcS\n"
+		  "tty1::respawn:/sbin/getty 38400 tty1\n");
+	r = plan(t, FIX_RULE_FIRSTBOOT);
+	a = act(r, "/etc/rc.boot");
+	assert_non_null(a);
+	assert_int_equal(a->kind, FIX_CREATE);
+	assert_int_equal(a->mode, 0755);
+	assert_string_equal(content(r, "/etc/rc.boot"),
+			    "#!/bin/sh\n" FB_HOOK "\n");
+	assert_no_action(r, "/etc/init.d/rcS");
+	run_free(r);
+
+	/* no inittab: busybox runs /etc/init.d/rcS */
+	t = tree_busybox();
+	tree_remove(t, "/etc/inittab");
+	tree_remove(t, "/etc/init.d/rcS");
+	r = plan(t, FIX_RULE_FIRSTBOOT);
+	assert_kind(r, "/etc/init.d/rcS", FIX_CREATE);
+	assert_kind(r, FB_SCRIPT, FIX_CREATE);
+	run_free(r);
+}
+
+static void firstboot_without_a_hook_installs_nothing(void **state)
+{
+	struct mem_tree *t = tree_busybox();
+	struct run *r;
+
+	/* an inittab that runs nothing at sysinit */
+	tree_file(t, "/etc/inittab", "tty1::respawn:/sbin/getty 38400 tty1\n");
+	r = plan(t, FIX_RULE_FIRSTBOOT);
+	assert_int_equal(fix_set_count(r->set), 0);
+	run_free(r);
+	/* a sysinit program that is not a shell script */
+	t = tree_busybox();
+	tree_file(t, "/etc/init.d/rcS", "\177ELF binary");
+	r = plan(t, FIX_RULE_FIRSTBOOT);
+	assert_int_equal(fix_set_count(r->set), 0);
+	run_free(r);
+	/* no init system we know */
+	t = tree_new();
+	tree_file(t, "/etc/hostname", "x\n");
+	r = plan(t, FIX_RULE_FIRSTBOOT);
+	assert_int_equal(fix_set_count(r->set), 0);
+	run_free(r);
+}
+
+static void firstboot_marker_of_this_domain_means_it_ran(void **state)
+{
+	struct mem_tree *t = tree_debian12();
+	struct run *r;
+
+	tree_file(t, "/var/lib/domufs/firstboot.done", FB_STAMP "\n");
+	r = plan(t, FIX_RULE_FIRSTBOOT);
+	assert_int_equal(fix_set_count(r->set), 0);
+	run_free(r);
+	/* another domain's (the template's): hidden, and ours is installed */
+	t = tree_debian12();
+	tree_file(t, "/var/lib/domufs/firstboot.done",
+		  "domufs firstboot ran for macbeth 00:16:3e:00:00:01\n");
+	r = plan(t, FIX_RULE_FIRSTBOOT);
+	assert_kind(r, "/var/lib/domufs/firstboot.done", FIX_HIDE);
+	assert_string_equal(act(r, "/var/lib/domufs/firstboot.done")->rule,
+			    "firstboot");
+	assert_kind(r, "/etc/systemd/system/domufs-firstboot.service",
+		    FIX_CREATE);
+	assert_kind(r, FB_SCRIPT, FIX_CREATE);
+	run_free(r);
+}
+
+static void firstboot_stamp_is_the_hostname_and_first_mac(void **state)
+{
+	struct run *r =
+		run_new(tree_debian12(), FIX_RULE_BIT(FIX_RULE_FIRSTBOOT));
+
+	r->prof.hostname = NULL;
+	run_plan(r);
+	assert_non_null(strstr(
+		content(r, FB_SCRIPT),
+		"\nstamp='domufs firstboot ran for 00:16:3e:12:34:56'\n"));
+	run_free(r);
+	r = run_new(tree_debian12(), FIX_RULE_BIT(FIX_RULE_FIRSTBOOT));
+	r->prof.n_nics = 0;
+	r->prof.hostname = "banquo.example.org";
+	run_plan(r);
+	assert_non_null(strstr(content(r, FB_SCRIPT),
+			       "\nstamp='domufs firstboot ran for "
+			       "banquo.example.org'\n"));
+	run_free(r);
+	r = run_new(tree_debian12(), FIX_RULE_BIT(FIX_RULE_FIRSTBOOT));
+	r->prof.n_nics = 0;
+	r->prof.hostname = "it's"; /* never between quotes as it is */
+	run_plan(r);
+	assert_non_null(strstr(content(r, FB_SCRIPT),
+			       "\nstamp='domufs firstboot ran for it_s'\n"));
+	r->prof.hostname = NULL;
+	run_plan(r);
+	assert_non_null(strstr(content(r, FB_SCRIPT),
+			       "\nstamp='domufs firstboot ran for this "
+			       "domain'\n"));
+	run_free(r);
+}
+
+static void firstboot_existing_files_are_rewritten_in_place(void **state)
+{
+	struct mem_tree *t = tree_debian12();
+	struct run *r;
+
+	/* a template with an older copy of ours: edited, mode kept */
+	tree_file(t, FB_SCRIPT, "#!/bin/sh\necho old\n");
+	tree_file(t, "/etc/systemd/system/domufs-firstboot.service",
+		  "[Unit]\n");
+	tree_link(t,
+		  "/etc/systemd/system/multi-user.target.wants/"
+		  "domufs-firstboot.service",
+		  "/etc/systemd/system/domufs-firstboot.service");
+	r = plan(t, FIX_RULE_FIRSTBOOT);
+	assert_kind(r, FB_SCRIPT, FIX_EDIT);
+	assert_non_null(strstr(content(r, FB_SCRIPT), FB_STAMP));
+	assert_kind(r, "/etc/systemd/system/domufs-firstboot.service",
+		    FIX_EDIT);
+	assert_string_equal(
+		content(r, "/etc/systemd/system/domufs-firstboot.service"),
+		fb_unit);
+	assert_no_action(r, "/etc/systemd/system/multi-user.target.wants/"
+			    "domufs-firstboot.service");
+	run_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1414,6 +1937,32 @@ int main(void)
 			bootloader_centos5_rewrites_grub_conf_not_its_link),
 		cmocka_unit_test(bootloader_centos7_and_alpine_write_grub_cfg),
 		cmocka_unit_test(bootloader_needs_pygrub_and_a_kernel),
+		cmocka_unit_test(
+			firstboot_debian12_enables_a_oneshot_unit_by_symlink),
+		cmocka_unit_test(
+			firstboot_debian4_sysv_script_linked_s01_in_runlevels_2_to_5),
+		cmocka_unit_test(
+			firstboot_centos5_uses_rc_d_with_its_chkconfig_header),
+		cmocka_unit_test(
+			firstboot_existing_sysv_link_is_kept_not_doubled),
+		cmocka_unit_test(
+			firstboot_insserv_depend_start_orders_ssh_after_it),
+		cmocka_unit_test(
+			firstboot_alpine_openrc_service_in_the_default_runlevel),
+		cmocka_unit_test(firstboot_upstart_gets_a_task_before_ssh),
+		cmocka_unit_test(
+			firstboot_upstart_runs_before_the_identity_keygen_task),
+		cmocka_unit_test(
+			firstboot_busybox_hooks_its_sysinit_script_once),
+		cmocka_unit_test(firstboot_hook_goes_before_a_final_exit),
+		cmocka_unit_test(firstboot_hook_stays_off_for_this_domain_only),
+		cmocka_unit_test(
+			firstboot_busybox_without_rcs_creates_the_one_inittab_names),
+		cmocka_unit_test(firstboot_without_a_hook_installs_nothing),
+		cmocka_unit_test(firstboot_marker_of_this_domain_means_it_ran),
+		cmocka_unit_test(firstboot_stamp_is_the_hostname_and_first_mac),
+		cmocka_unit_test(
+			firstboot_existing_files_are_rewritten_in_place),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
