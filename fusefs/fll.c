@@ -42,6 +42,12 @@ struct fll_handle {
 struct fll_ctx {
 	struct ovl_view *v;
 	struct fuse_session *se;
+	/*
+	 * Read-only view: opens need no round trip (the kernel sends no
+	 * OPEN/RELEASE, OPENDIR/RELEASEDIR once we answer ENOSYS; reads and
+	 * listings then come with fh 0 and go by inode).
+	 */
+	bool no_open, no_opendir;
 	pthread_mutex_t lock;
 	struct fll_handle head; /* circular, a sentinel */
 };
@@ -109,6 +115,7 @@ static double timeout_for(struct ovl_view *v, uint64_t ino)
 
 static void fll_init(void *userdata, struct fuse_conn_info *conn)
 {
+	struct fll_ctx *ctx = userdata;
 	/* one a line; all are optional and only asked for when offered */
 	unsigned wanted[] = {
 		FUSE_CAP_SPLICE_WRITE, /* replies spliced from the data file */
@@ -130,11 +137,31 @@ static void fll_init(void *userdata, struct fuse_conn_info *conn)
 	 * reports ENOSPC late (at fsync/close), which the overlay's local-
 	 * filesystem semantics do not allow; writes come through as written.
 	 */
+	if (ovl_view_readonly(ctx->v)) {
+		/*
+		 * Nothing to keep per open file: without OPEN, FLUSH and
+		 * RELEASE, a file read costs its READs only. The kernel then
+		 * keeps page and readdir caches (FOPEN_KEEP_CACHE).
+		 */
+		if (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) {
+			conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
+			ctx->no_open = true;
+		}
+		if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) {
+			conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+			ctx->no_opendir = true;
+		}
+	}
 	/* Always readdirplus: one round trip fills dentries and attributes. */
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	conn->time_gran = 1;
 	/* fewer round trips for large writes (the kernel caps it itself) */
 	conn->max_write = 1u << 20;
+	/*
+	 * The kernel keeps the smaller of this and the read-ahead window of
+	 * the mount (raised before INIT, see raise_readahead()).
+	 */
+	conn->max_readahead = 1u << 20;
 }
 
 static void fill_entry(struct ovl_view *v, const struct stat *st,
@@ -194,7 +221,7 @@ static void fll_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct stat st;
 	int r = ovl_view_getattr(v, ino, &st);
 
-	if (r == -ENOENT && fi) {
+	if (r == -ENOENT && file_of(fi)) {
 		/* unlinked while open: the handle still knows it */
 		r = ovl_file_stat(file_of(fi), &st);
 		st.st_ino = ino;
@@ -223,8 +250,13 @@ static void fll_opendir(fuse_req_t req, fuse_ino_t ino,
 {
 	struct ovl_view *v = view_of(req);
 	struct ovl_dir *d;
-	int r = ovl_view_opendir(v, ino, &d);
+	int r;
 
+	if (ctx_of(req)->no_opendir) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	r = ovl_view_opendir(v, ino, &d);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -243,14 +275,27 @@ static void fll_opendir(fuse_req_t req, fuse_ino_t ino,
 		handle_del(ctx_of(req), fi->fh);
 }
 
-static void do_readdir(fuse_req_t req, size_t size, off_t off,
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
 	struct ovl_view *v = view_of(req);
-	struct ovl_dir *d = dir_of(fi);
+	struct ovl_dir *own = NULL;
+	struct ovl_dir *d = fi->fh ? dir_of(fi) : NULL;
 	_cleanup_free_ char *buf = NULL;
 	size_t used = 0;
-	uint64_t n = ovl_dir_count(d);
+	uint64_t n;
+
+	if (!d) {
+		/* no OPENDIR (read-only view): list it for this call */
+		int r = ovl_view_opendir(v, ino, &own);
+
+		if (r < 0) {
+			fuse_reply_err(req, -r);
+			return;
+		}
+		d = own;
+	}
+	n = ovl_dir_count(d);
 
 	if (size > READ_MAX)
 		size = READ_MAX;
@@ -268,6 +313,7 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 		if (r < 0) {
 			if (used)
 				break;
+			ovl_dir_close(own);
 			fuse_reply_err(req, -r);
 			return;
 		}
@@ -293,19 +339,20 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 			ovl_view_ref(v, st.st_ino);
 		used += need;
 	}
+	ovl_dir_close(own);
 	fuse_reply_buf(req, buf, used);
 }
 
 static void fll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			struct fuse_file_info *fi)
 {
-	do_readdir(req, size, off, fi, false);
+	do_readdir(req, ino, size, off, fi, false);
 }
 
 static void fll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			    off_t off, struct fuse_file_info *fi)
 {
-	do_readdir(req, size, off, fi, true);
+	do_readdir(req, ino, size, off, fi, true);
 }
 
 static void fll_releasedir(fuse_req_t req, fuse_ino_t ino,
@@ -319,8 +366,13 @@ static void fll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ovl_view *v = view_of(req);
 	struct ovl_file *f;
-	int r = ovl_view_open(v, ino, fi->flags, &f);
+	int r;
 
+	if (ctx_of(req)->no_open) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	r = ovl_view_open(v, ino, fi->flags, &f);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -352,7 +404,8 @@ static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (size > READ_MAX)
 		size = READ_MAX;
-	r = ovl_file_map(f, (uint64_t)off, &fd, &pos, &len);
+	r = f ? ovl_file_map(f, (uint64_t)off, &fd, &pos, &len) :
+		ovl_view_map(view_of(req), ino, (uint64_t)off, &fd, &pos, &len);
 	if (r == -ENXIO) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
@@ -372,7 +425,8 @@ static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = ovl_file_read(f, buf, size, (uint64_t)off);
+	n = f ? ovl_file_read(f, buf, size, (uint64_t)off) :
+		ovl_view_read(view_of(req), ino, buf, size, (uint64_t)off);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -416,7 +470,11 @@ static void fll_write_buf(fuse_req_t req, fuse_ino_t ino,
 
 static void fll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, 0);
+	/*
+	 * Nothing is buffered here (no writeback cache): ENOSYS tells the
+	 * kernel to stop sending FLUSH at every close.
+	 */
+	fuse_reply_err(req, ENOSYS);
 }
 
 static void fll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -508,8 +566,8 @@ static void fll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	r = fi ? ovl_file_lseek(file_of(fi), off, whence, &pos) :
-		 ovl_view_lseek(view_of(req), ino, off, whence, &pos);
+	r = file_of(fi) ? ovl_file_lseek(file_of(fi), off, whence, &pos) :
+			  ovl_view_lseek(view_of(req), ino, off, whence, &pos);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -783,6 +841,55 @@ int fll_check_mountpoint(const char *path, struct dm_err *err)
 	return 0;
 }
 
+/*
+ * The kernel reads a FUSE file ahead in at most its backing device's
+ * read-ahead window, 128 KiB by default, whatever the largest request is
+ * (1 MiB here, see max_write), and at INIT keeps the smaller of that window
+ * and the daemon's max_readahead. Raise the window of this mount before
+ * INIT is answered, to match the largest request, so
+ * that a large template file is read in a quarter of the round trips. The
+ * window is set in sysfs under the mount's anonymous device number, found
+ * in mountinfo (a stat of the mount point would wait for the session loop;
+ * @real is the mount point's canonical name, taken before the mount).
+ * Best effort: an ordinary user cannot, and nothing depends on it.
+ */
+static void raise_readahead(const char *real)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096 + 256], path[128];
+	unsigned maj = 0, mnr = 0;
+	bool found = false;
+	int fd;
+
+	if (!f || !real)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char mp[4096];
+		unsigned a, b;
+
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT ... (octal escapes) */
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &a, &b, mp) != 3)
+			continue;
+		if (!strcmp(mp, real)) {
+			/* the last one wins: ours is mounted on top */
+			maj = a;
+			mnr = b;
+			found = true;
+		}
+	}
+	if (!found)
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", maj,
+		 mnr);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (write(fd, "1024", 4) < 0) {
+		/* best effort */
+	}
+	close(fd);
+}
+
 static int write_ready(int fd)
 {
 	static const char msg[] = "ready\n";
@@ -801,6 +908,7 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 	_cleanup_free_ char *optstr = NULL;
 	_cleanup_free_ char *fsname = NULL;
 	struct fuse_session *se = NULL;
+	_cleanup_free_ char *real = NULL;
 	struct fuse_loop_config *cfg = NULL;
 	struct fll_ctx ctx = { .v = v };
 	int r;
@@ -844,11 +952,13 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 			       opts->mountpoint);
 		goto out_destroy;
 	}
+	real = realpath(opts->mountpoint, NULL);
 	if (fuse_session_mount(se, opts->mountpoint) != 0) {
 		r = dm_err_set(err, EIO, "mount %s: FUSE mount failed",
 			       opts->mountpoint);
 		goto out_signals;
 	}
+	raise_readahead(real);
 	if (fuse_daemonize(opts->foreground) != 0) {
 		r = dm_err_set(err, EIO, "mount %s: cannot daemonize",
 			       opts->mountpoint);
