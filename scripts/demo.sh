@@ -3,8 +3,9 @@
 # The README's first command: installs what is missing, builds domufs, makes
 # the small default template offline, indexes it, mounts it read-only, mounts
 # it again with the demo domain's profile (fixups) over an overlay, edits a
-# file, shows `domufs diff`, commits the domain into an ext4 image and checks
-# it with e2fsck, debugfs and PyGRUB. Everything lands under build/demo/.
+# file, shows `domufs diff`, commits the domain into an ext4 image, writes its
+# xl.cfg with `domufs xl-config` and checks the image with e2fsck, debugfs and
+# PyGRUB. Everything lands under build/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,12 +79,23 @@ rm -f "$demo/banquo.img"
 ./build/domufs commit --cache-dir "$demo/cache" --domain templates/domains/demo.cfg \
 	--overlay "$demo/overlay" "$demo/default.tar.zst" "$demo/banquo.img"
 
+step "domufs xl-config: the domain's xl.cfg, booting that image"
+./build/domufs xl-config --domain templates/domains/demo.cfg --target "$PWD/$demo/banquo.img" \
+	-o "$demo/banquo.xl.cfg"
+cat "$demo/banquo.xl.cfg"
+grep -q "target=$PWD/$demo/banquo.img" "$demo/banquo.xl.cfg" ||
+	{ echo "demo: xl.cfg does not name the image"; exit 1; }
+echo "(on a Xen dom0: xl create $demo/banquo.xl.cfg && domufs wait banquo)"
+
 step "verify: e2fsck, debugfs, PyGRUB"
 e2fsck -fn "$demo/banquo.img"
 echo "--- /etc/fstab in the image:"
 debugfs -R "cat /etc/fstab" "$demo/banquo.img" 2>/dev/null
 echo "--- /etc/motd in the image (the overlay's edit):"
 debugfs -R "cat /etc/motd" "$demo/banquo.img" 2>/dev/null
+echo "--- the first-boot hook in /etc/init.d/rcS (the firstboot fixup):"
+debugfs -R "cat /etc/init.d/rcS" "$demo/banquo.img" 2>/dev/null | grep domufs
+debugfs -R "stat /usr/lib/domufs/firstboot" "$demo/banquo.img" 2>/dev/null | sed -n 1p
 pygrub=/usr/lib/xen-4.17/bin/pygrub
 if [ -x "$pygrub" ]; then
 	# PyGRUB reads the image in user space, as Xen's dom0 does at boot,
