@@ -135,6 +135,7 @@ enum fix_op {
 	FIX_OP_MODPROBE, /* arg: "xenblk xennet" aliases for that kernel */
 	FIX_OP_MODULES_LIST, /* arg: module names, one per word */
 	FIX_OP_DRACUT, /* arg: module names */
+	FIX_OP_MKINITFS_FEATURE, /* arg: a feature for features="..." */
 	FIX_OP_EMPTY, /* the file becomes empty */
 	FIX_OP_HOSTNAME,
 	FIX_OP_HOSTS,
@@ -177,6 +178,8 @@ int fix_edit_modprobe(const struct fix_ctx *, const char *, const char *,
 		      size_t, struct fix_buf *);
 int fix_edit_modules_list(const struct fix_ctx *, const char *, const char *,
 			  size_t, struct fix_buf *);
+int fix_edit_mkinitfs_feature(const struct fix_ctx *, const char *,
+			      const char *, size_t, struct fix_buf *);
 int fix_edit_dracut(const struct fix_ctx *, const char *, const char *, size_t,
 		    struct fix_buf *);
 int fix_edit_empty(const struct fix_ctx *, const char *, const char *, size_t,

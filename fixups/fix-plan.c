@@ -45,6 +45,7 @@ static const fix_edit_fn edits[FIX_OP_COUNT] = {
 	[FIX_OP_MODPROBE] = fix_edit_modprobe,
 	[FIX_OP_MODULES_LIST] = fix_edit_modules_list,
 	[FIX_OP_DRACUT] = fix_edit_dracut,
+	[FIX_OP_MKINITFS_FEATURE] = fix_edit_mkinitfs_feature,
 	[FIX_OP_EMPTY] = fix_edit_empty,
 	[FIX_OP_HOSTNAME] = fix_edit_hostname,
 	[FIX_OP_HOSTS] = fix_edit_hosts,

@@ -424,6 +424,44 @@ int fix_edit_dracut(const struct fix_ctx *ctx, const char *arg, const char *in,
 	return 0;
 }
 
+/*
+ * Alpine's /etc/mkinitfs/mkinitfs.conf: the feature @arg in the
+ * features="..." list (mkinitfs reads features.d/@arg.modules for it).
+ * Without a features line mkinitfs uses its defaults: left alone.
+ */
+int fix_edit_mkinitfs_feature(const struct fix_ctx *ctx, const char *arg,
+			      const char *in, size_t len, struct fix_buf *out)
+{
+	const char *pos = in, *line;
+	size_t ll;
+
+	while (fix_line_next(&pos, in + len, &line, &ll)) {
+		const char *q, *end;
+		size_t skip = 0;
+
+		while (skip < ll && (line[skip] == ' ' || line[skip] == '\t'))
+			skip++;
+		if (ll - skip < 10 || memcmp(line + skip, "features=", 9) ||
+		    (line[skip + 9] != '"' && line[skip + 9] != '\'')) {
+			fix_buf_line(out, line, ll);
+			continue;
+		}
+		q = line + skip + 10;
+		end = memchr(q, line[skip + 9], (size_t)(line + ll - q));
+		if (!end || fix_line_has_word(q, (size_t)(end - q), arg)) {
+			fix_buf_line(out, line, ll);
+			continue;
+		}
+		/* features="ata base ext4" -> features="ata base ext4 xen" */
+		fix_buf_add(out, line, (size_t)(end - line));
+		if (end > q && end[-1] != ' ')
+			fix_buf_add(out, " ", 1);
+		fix_buf_puts(out, arg);
+		fix_buf_line(out, end, (size_t)(line + ll - end));
+	}
+	return 0;
+}
+
 static const char *xen_modules(const struct fix_facts *f)
 {
 	return f->classic_xen_kernel ? "xenblk xennet" :
@@ -474,6 +512,19 @@ int fix_rule_modules(struct fix_planner *p)
 		return fix_plan_file(p, "/etc/dracut.conf.d/domufs-xen.conf",
 				     FIX_OP_DRACUT, "xen-blkfront xen-netfront",
 				     FIX_MAY_CREATE, 0644, 0, 0);
+	/* Alpine: a mkinitfs feature of our own, switched on */
+	if (fix_has(p->rd, "/etc/mkinitfs/mkinitfs.conf", S_IFREG)) {
+		r = fix_plan_file(p, "/etc/mkinitfs/features.d/xen.modules",
+				  FIX_OP_MODULES_LIST,
+				  "kernel/drivers/block/xen-blkfront.ko* "
+				  "kernel/drivers/net/xen-netfront.ko*",
+				  FIX_MAY_CREATE, 0644, 0, 0);
+		if (r < 0)
+			return r;
+		return fix_plan_file(p, "/etc/mkinitfs/mkinitfs.conf",
+				     FIX_OP_MKINITFS_FEATURE, "xen",
+				     FIX_MUST_EXIST, 0644, 0, 0);
+	}
 	return 0;
 }
 

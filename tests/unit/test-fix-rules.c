@@ -518,6 +518,42 @@ static void modules_centos6_and_7_get_a_dracut_conf(void **state)
 	run_free(r);
 }
 
+static void modules_alpine_gets_a_mkinitfs_feature(void **state)
+{
+	struct mem_tree *t = tree_alpine();
+	struct run *r;
+	char *out = NULL;
+	size_t len;
+
+	tree_file(t, "/etc/mkinitfs/mkinitfs.conf",
+		  "features=\"ata base ide scsi usb virtio ext4\"\n");
+	tree_dir(t, "/etc/mkinitfs/features.d");
+	r = plan(t, FIX_RULE_MODULES);
+	assert_kind(r, "/etc/mkinitfs/features.d/xen.modules", FIX_CREATE);
+	assert_string_equal(content(r, "/etc/mkinitfs/features.d/xen.modules"),
+			    "kernel/drivers/block/xen-blkfront.ko*\n"
+			    "kernel/drivers/net/xen-netfront.ko*\n");
+	assert_string_equal(content(r, "/etc/mkinitfs/mkinitfs.conf"),
+			    "features=\"ata base ide scsi usb virtio ext4 "
+			    "xen\"\n");
+	/* idempotent, and other lines and quoting kept */
+	assert_int_equal(
+		fix_edit(&r->ctx, act(r, "/etc/mkinitfs/mkinitfs.conf"),
+			 "# x\nfeatures='base xen ext4'\nkernel_opts=\n", 42,
+			 &out, &len),
+		0);
+	assert_string_equal(out,
+			    "# x\nfeatures='base xen ext4'\nkernel_opts=\n");
+	free(out);
+	assert_int_equal(fix_edit(&r->ctx,
+				  act(r, "/etc/mkinitfs/mkinitfs.conf"),
+				  "features=\"\"\n", 12, &out, &len),
+			 0);
+	assert_string_equal(out, "features=\"xen\"\n");
+	free(out);
+	run_free(r);
+}
+
 static void modules_busybox_without_modules_does_nothing(void **state)
 {
 	struct run *r = plan(tree_busybox(), FIX_RULE_MODULES);
@@ -1882,6 +1918,7 @@ int main(void)
 			modules_debian12_modprobe_d_and_initramfs_tools),
 		cmocka_unit_test(modules_without_pygrub_leave_the_initramfs),
 		cmocka_unit_test(modules_centos6_and_7_get_a_dracut_conf),
+		cmocka_unit_test(modules_alpine_gets_a_mkinitfs_feature),
 		cmocka_unit_test(modules_busybox_without_modules_does_nothing),
 		cmocka_unit_test(modules_list_keeps_existing_entries_once),
 		cmocka_unit_test(
