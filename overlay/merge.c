@@ -1569,7 +1569,34 @@ static int apply_meta(struct ovl_merge *m, const struct target *t, int fd,
 	const char *xname = t->dirfd == AT_FDCWD ? NULL : t->name;
 	int xfd = xa_dirfd(t, fd);
 	struct timespec ts[2] = { st->st_atim, st->st_mtim };
+	struct stat cur;
 
+	/*
+	 * A file being copied up, open for writing (not an O_PATH fd): the
+	 * calls on the fd itself, and only those that change something (a
+	 * new file already has the daemon's owner, usually the template's).
+	 */
+	if (fd >= 0 && t->dirfd == AT_FDCWD && S_ISREG(st->st_mode) &&
+	    fstat(fd, &cur) == 0 && (fcntl(fd, F_GETFL) & O_PATH) == 0) {
+		mode_t want = m->up.privileged ? st->st_mode & 07777 :
+						 disk_mode(m, st->st_mode);
+		bool chowned = false;
+
+		if (m->up.privileged &&
+		    (cur.st_uid != st->st_uid || cur.st_gid != st->st_gid)) {
+			if (fchown(fd, st->st_uid, st->st_gid) < 0)
+				return -errno;
+			chowned = true; /* which clears set-id bits */
+		}
+		if ((chowned || (cur.st_mode & 07777) != want) &&
+		    fchmod(fd, want) < 0)
+			return -errno;
+		if (!m->up.privileged)
+			ovl_upper_set_override(&m->up, fd, NULL, st->st_uid,
+					       st->st_gid, st->st_mode,
+					       st->st_rdev);
+		goto xattrs;
+	}
 	if (m->up.privileged) {
 		if (fchownat(t->dirfd, t->name, st->st_uid, st->st_gid,
 			     t->nofollow) < 0)
@@ -1587,6 +1614,7 @@ static int apply_meta(struct ovl_merge *m, const struct target *t, int fd,
 					       st->st_gid, st->st_mode,
 					       st->st_rdev);
 	}
+xattrs:
 	if (lower != NO_LOWER) {
 		ssize_t n =
 			m->lower.ops->listxattr(m->lower.data, lower, NULL, 0);
@@ -1618,6 +1646,8 @@ static int apply_meta(struct ovl_merge *m, const struct target *t, int fd,
 			}
 		}
 	}
+	if (fd >= 0 && t->dirfd == AT_FDCWD && futimens(fd, ts) == 0)
+		return 0;
 	if (utimensat(t->dirfd, t->name, ts, t->nofollow) < 0)
 		return -errno;
 	return 0;
@@ -1778,8 +1808,12 @@ static int copy_up_one(struct ovl_merge *m, int pfd, const char *name,
 	if (n < 0 || (size_t)n >= sizeof(originv))
 		return -ENAMETOOLONG;
 	if (S_ISREG(lst->st_mode)) {
+		/* created with its final mode: apply_meta() then has less
+		   to change (the name appears only once it is complete) */
 		_cleanup_close_ int tfd =
-			openat(pfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+			openat(pfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
+			       m->up.privileged ? lst->st_mode & 07777 :
+						  disk_mode(m, lst->st_mode));
 
 		if (tfd < 0)
 			return -errno;
@@ -1798,6 +1832,8 @@ static int copy_up_one(struct ovl_merge *m, int pfd, const char *name,
 					    "", 0);
 		/* Only now does the name appear: whole or not at all. */
 		if (r == 0 &&
+		    (!m->up.privileged ||
+		     linkat(tfd, "", pfd, name, AT_EMPTY_PATH) < 0) &&
 		    linkat(AT_FDCWD, t.proc, pfd, name, AT_SYMLINK_FOLLOW) < 0)
 			r = -errno;
 		return r;

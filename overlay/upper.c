@@ -147,20 +147,72 @@ static bool fd_only(const char *name)
 	return !name || !*name;
 }
 
+/*
+ * xattr calls on (dirfd, name), no symlink followed: on the fd itself when
+ * there is no name (cheapest; an O_PATH fd refuses them with EBADF), else
+ * through the fd's /proc magic link. Return -errno on failure.
+ */
+static ssize_t xa_get(int dirfd, const char *name, const char *xn, void *buf,
+		      size_t size)
+{
+	char p[512];
+	ssize_t n;
+
+	if (fd_only(name)) {
+		n = fgetxattr(dirfd, xn, buf, size);
+		if (n >= 0 || errno != EBADF)
+			return n < 0 ? -errno : n;
+	}
+	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
+		return -ENAMETOOLONG;
+	n = (fd_only(name) ? getxattr : lgetxattr)(p, xn, buf, size);
+	return n < 0 ? -errno : n;
+}
+
+static int xa_set(int dirfd, const char *name, const char *xn,
+		  const void *value, size_t size, int flags)
+{
+	char p[512];
+
+	if (fd_only(name)) {
+		if (fsetxattr(dirfd, xn, value, size, flags) == 0)
+			return 0;
+		if (errno != EBADF)
+			return -errno;
+	}
+	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
+		return -ENAMETOOLONG;
+	return (fd_only(name) ? setxattr : lsetxattr)(p, xn, value, size,
+						      flags) < 0 ?
+		       -errno :
+		       0;
+}
+
+static int xa_remove(int dirfd, const char *name, const char *xn)
+{
+	char p[512];
+
+	if (fd_only(name)) {
+		if (fremovexattr(dirfd, xn) == 0)
+			return 0;
+		if (errno != EBADF)
+			return -errno;
+	}
+	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
+		return -ENAMETOOLONG;
+	return (fd_only(name) ? removexattr : lremovexattr)(p, xn) < 0 ?
+		       -errno :
+		       0;
+}
+
 ssize_t ovl_upper_getxa(int dirfd, const char *name, enum ovl_xa which,
 			char *buf, size_t size)
 {
-	char p[512];
-	ssize_t n = -ENODATA;
-
-	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
-		return -ENAMETOOLONG;
 	for (int k = 0; k < 2; k++) {
-		n = (fd_only(name) ? getxattr : lgetxattr)(
-			p, xa_names[which][k], buf, size);
+		ssize_t n = xa_get(dirfd, name, xa_names[which][k], buf, size);
+
 		if (n >= 0)
 			return n;
-		n = -errno;
 		if (n != -ENODATA && n != -EPERM && n != -ENOTSUP)
 			return n;
 	}
@@ -170,28 +222,18 @@ ssize_t ovl_upper_getxa(int dirfd, const char *name, enum ovl_xa which,
 int ovl_upper_setxa(const struct ovl_upper *u, int dirfd, const char *name,
 		    enum ovl_xa which, const char *value, size_t size)
 {
-	char p[512];
-
-	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
-		return -ENAMETOOLONG;
-	if ((fd_only(name) ? setxattr : lsetxattr)(
-		    p, xa_names[which][u->privileged ? 0 : 1], value, size, 0) <
-	    0)
-		return -errno;
-	return 0;
+	return xa_set(dirfd, name, xa_names[which][u->privileged ? 0 : 1],
+		      value, size, 0);
 }
 
 int ovl_upper_rmxa(int dirfd, const char *name, enum ovl_xa which)
 {
-	char p[512];
+	for (int k = 0; k < 2; k++) {
+		int r = xa_remove(dirfd, name, xa_names[which][k]);
 
-	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
-		return -ENAMETOOLONG;
-	for (int k = 0; k < 2; k++)
-		if ((fd_only(name) ? removexattr :
-				     lremovexattr)(p, xa_names[which][k]) < 0 &&
-		    errno != ENODATA && errno != EPERM && errno != ENOTSUP)
-			return -errno;
+		if (r < 0 && r != -ENODATA && r != -EPERM && r != -ENOTSUP)
+			return r;
+	}
 	return 0;
 }
 
@@ -300,43 +342,30 @@ ssize_t ovl_upper_listxattr(int dirfd, const char *name, char *buf, size_t size)
 ssize_t ovl_upper_getxattr(int dirfd, const char *name, const char *xname,
 			   void *buf, size_t size)
 {
-	char p[512], stored[XATTR_NAME_MAX + 1];
-	ssize_t n;
+	char stored[XATTR_NAME_MAX + 1];
 
 	if (escape(xname, stored, sizeof(stored)) < 0)
 		return -ENODATA;
-	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
-		return -ENAMETOOLONG;
-	n = (fd_only(name) ? getxattr : lgetxattr)(p, stored, buf, size);
-	return n < 0 ? -errno : n;
+	return xa_get(dirfd, name, stored, buf, size);
 }
 
 int ovl_upper_setxattr(int dirfd, const char *name, const char *xname,
 		       const void *value, size_t size, int flags)
 {
-	char p[512], stored[XATTR_NAME_MAX + 1];
+	char stored[XATTR_NAME_MAX + 1];
 
 	if (escape(xname, stored, sizeof(stored)) < 0)
 		return -ERANGE;
-	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
-		return -ENAMETOOLONG;
-	return (fd_only(name) ? setxattr : lsetxattr)(p, stored, value, size,
-						      flags) < 0 ?
-		       -errno :
-		       0;
+	return xa_set(dirfd, name, stored, value, size, flags);
 }
 
 int ovl_upper_removexattr(int dirfd, const char *name, const char *xname)
 {
-	char p[512], stored[XATTR_NAME_MAX + 1];
+	char stored[XATTR_NAME_MAX + 1];
 
 	if (escape(xname, stored, sizeof(stored)) < 0)
 		return -ENODATA;
-	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
-		return -ENAMETOOLONG;
-	return (fd_only(name) ? removexattr : lremovexattr)(p, stored) < 0 ?
-		       -errno :
-		       0;
+	return xa_remove(dirfd, name, stored);
 }
 
 void ovl_upper_apply_override(int dirfd, const char *name, struct stat *st)
