@@ -195,6 +195,7 @@ SEQ_METADATA = [
     ("getfacl", (b"acl/file",), ()),
     ("setcap", (b"etc/hostname",), ("cap_chown+ep",)),
     ("setcap", (b"xattrs/ping",), ("-r",)),
+    ("pwrite", (b"etc/hostname",), (0, b"#"),),                      # a write drops the capability
 ]
 
 
@@ -231,6 +232,9 @@ SEQ_USERS = [
     ("symlink", (b"tmp/mylink",), (b"mine",), U65534),
     ("mknod", (b"tmp/myfifo",), (stat.S_IFIFO | 0o600,), U65534),
     ("chmod", (b"tmp/mine",), (0o4755,), U65534),
+    ("pwrite", (b"tmp/mine",), (0, b"w"), U65534),                  # a write clears setuid
+    ("chmod", (b"tmp/mine",), (0o6755,), U65534),
+    ("truncate", (b"tmp/mine",), (2,), U65534),                      # so does a truncate
     ("chown", (b"tmp/mine",), (0, 0), U65534),                       # EPERM
     # uid 1234 owns owners/odd*, acl/file has u:1234:rwx
     ("pwrite", (b"owners/odd",), (0, b"ODD"), ODD),
