@@ -659,7 +659,7 @@ int fix_rule_dirs(struct fix_planner *p)
 	const struct fix_facts *f = p->ctx->facts;
 	const struct fix_profile *prof = p->ctx->profile;
 	const char *dev = fix_console_name(p->ctx);
-	gid_t disk_gid, tty_gid;
+	gid_t disk_gid, tty_gid, dialout_gid;
 	int r;
 
 	for (size_t i = 0; i < DM_ARRAY_SIZE(dirs); i++) {
@@ -672,6 +672,7 @@ int fix_rule_dirs(struct fix_planner *p)
 		return 0;
 	disk_gid = fix_lookup_id(p->rd, "/etc/group", "disk", 6);
 	tty_gid = fix_lookup_id(p->rd, "/etc/group", "tty", 5);
+	dialout_gid = fix_lookup_id(p->rd, "/etc/group", "dialout", 20);
 	r = fix_plan_mkdir(p, "/dev/pts", 0755, 0, 0);
 	if (r < 0)
 		return r;
@@ -692,6 +693,9 @@ int fix_rule_dirs(struct fix_planner *p)
 	else if (!strcmp(dev, "hvc0"))
 		r = fix_plan_mknod(p, "/dev/hvc0", S_IFCHR | 0620,
 				   makedev(229, 0), 0, tty_gid);
+	else if (!strcmp(dev, "ttyS0"))
+		r = fix_plan_mknod(p, "/dev/ttyS0", S_IFCHR | 0660,
+				   makedev(4, 64), 0, dialout_gid);
 	if (r < 0)
 		return r;
 	r = fix_plan_mknod(p, "/dev/console", S_IFCHR | 0600, makedev(5, 1), 0,

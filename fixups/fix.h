@@ -204,8 +204,9 @@ struct fix_nic {
  */
 struct fix_profile {
 	const char *hostname; /* RFC 1123; NULL: identity leaves names */
-	const char *console; /* "hvc0" or "xvc0"; NULL: xvc0 for RHEL 5's
-				kernel-xen, else hvc0 (fix_console_name()) */
+	const char *console; /* "hvc0", "xvc0" or "ttyS0" (HVM); NULL: xvc0
+				for RHEL 5's kernel-xen, else hvc0
+				(fix_console_name()) */
 	const char *const *disks; /* vdevs ("xvda"), disks[0] is the root */
 	size_t n_disks; /* 0: root is "xvda" */
 	const struct fix_nic *nics;
@@ -241,7 +242,7 @@ struct fix_ctx {
  */
 int fix_root_device(const struct fix_ctx *ctx, char *buf, size_t size);
 
-/* The console device the rules configure: "hvc0" or "xvc0". */
+/* The console device the rules configure: "hvc0", "xvc0" or "ttyS0". */
 const char *fix_console_name(const struct fix_ctx *ctx);
 
 /*

@@ -562,12 +562,36 @@ static int load_identity(struct loader *L)
 	if (r < 0)
 		return r;
 	if (p->console && strcmp(p->console, "hvc0") &&
-	    strcmp(p->console, "xvc0")) {
+	    strcmp(p->console, "xvc0") && strcmp(p->console, "ttyS0")) {
 		return fail(L, "console", -1,
-			    "`%s': the Xen console is \"hvc0\" (or \"xvc0\" "
-			    "for 2.6.18-era kernels)",
+			    "`%s': the Xen console is \"hvc0\" (\"xvc0\" "
+			    "for 2.6.18-era kernels, \"ttyS0\" for HVM)",
 			    p->console);
 	}
+	return 0;
+}
+
+/* `type' (xl >= 4.10) or the older `builder': PV, PVH or HVM. */
+static int load_type(struct loader *L)
+{
+	struct xen_profile *p = L->p;
+	_cleanup_free_ char *type = NULL, *builder = NULL;
+	int r = dup_string(L, "type", &type);
+
+	if (r < 0)
+		return r;
+	r = dup_string(L, "builder", &builder);
+	if (r < 0)
+		return r;
+	if (type && strcmp(type, "pv") && strcmp(type, "pvh") &&
+	    strcmp(type, "hvm"))
+		return fail(L, "type", -1,
+			    "`%s': one of \"pv\", \"pvh\", \"hvm\"", type);
+	if (builder && strcmp(builder, "generic") && strcmp(builder, "hvm"))
+		return fail(L, "builder", -1,
+			    "`%s': one of \"generic\", \"hvm\"", builder);
+	p->hvm = type ? !strcmp(type, "hvm") :
+			builder && !strcmp(builder, "hvm");
 	return 0;
 }
 
@@ -725,8 +749,8 @@ int xen_profile_load(const char *path, struct xen_profile **ret,
 		r = dm_err_set(err, ENOMEM, "%s: out of memory", path);
 		goto out;
 	}
-	if ((r = load_identity(&L)) < 0 || (r = load_boot(&L)) < 0 ||
-	    (r = load_disks(&L)) < 0 ||
+	if ((r = load_identity(&L)) < 0 || (r = load_type(&L)) < 0 ||
+	    (r = load_boot(&L)) < 0 || (r = load_disks(&L)) < 0 ||
 	    (r = load_network(&L, &netmask_prefix)) < 0 ||
 	    (r = load_vifs(&L, netmask_prefix)) < 0 ||
 	    (r = load_accounts(&L)) < 0 || (r = load_fixups(&L)) < 0 ||
@@ -803,7 +827,10 @@ void xen_profile_fix(const struct xen_profile *p, struct fix_profile *ret)
 		n_disks++;
 	*ret = (struct fix_profile){
 		.hostname = p->hostname,
-		.console = p->console,
+		/* an HVM guest's console is the emulated serial port */
+		.console = p->console ? p->console :
+			   p->hvm     ? "ttyS0" :
+					NULL,
 		.disks = p->fix_disks_,
 		.n_disks = n_disks,
 		.nics = p->fix_nics_,

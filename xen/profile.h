@@ -47,6 +47,8 @@ struct xen_profile {
 	char *bootloader; /* `bootloader` ("pygrub", "/usr/bin/pygrub"), or
 			     NULL */
 	bool pygrub; /* the bootloader is PyGRUB: the kernel is in the domU */
+	bool hvm; /* `type = "hvm"` (or the older `builder = "hvm"`): a fully
+		     virtualized guest, its console the emulated ttyS0 */
 	char *kernel; /* `kernel`, `ramdisk`, `extra`, `root`, `cmdline`: as
 			 written, or NULL */
 	char *ramdisk;
@@ -59,9 +61,9 @@ struct xen_profile {
 	char *hostname; /* `hostname`, default `name`; an RFC 1123 name.
 			   NULL only when `name` is not one and the identity
 			   fixup is off */
-	char *console; /* `console`: "hvc0" or "xvc0"; NULL when unset: the
-			  fixups then use hvc0, or xvc0 for RHEL 5's
-			  kernel-xen */
+	char *console; /* `console`: "hvc0", "xvc0" or "ttyS0"; NULL when
+			  unset: the fixups then use hvc0 (ttyS0 for HVM),
+			  or xvc0 for RHEL 5's kernel-xen */
 	char *netmask; /* `netmask`: a contiguous IPv4 mask, or NULL */
 	char *gateway; /* `gateway`: IPv4, or NULL */
 	char **nameservers; /* `nameservers`: IPv4 addresses */

@@ -251,7 +251,9 @@ static void put_extra(FILE *f, const struct xen_profile *p, const char *vdev,
 		      bool partitioned)
 {
 	const char *base = p->cmdline ? p->cmdline : p->extra ? p->extra : "";
-	const char *console = p->console ? p->console : "hvc0";
+	const char *console = p->console ? p->console :
+			      p->hvm	 ? "ttyS0" :
+					   "hvc0";
 	char want[32];
 
 	fputs("extra = \"root=/dev/", f);
@@ -280,6 +282,16 @@ static void put_extra(FILE *f, const struct xen_profile *p, const char *vdev,
 static void put_boot(FILE *f, const struct xen_profile *p, const char *vdev,
 		     bool partitioned)
 {
+	if (p->hvm && !p->kernel) {
+		/* xl runs no bootloader for HVM: the firmware boots the disk */
+		fputs("# HVM: the firmware boots the disk, which needs a boot "
+		      "loader of its own\n"
+		      "# (domufs commit installs none; use kernel= for a "
+		      "direct kernel boot)\n"
+		      "boot = \"c\"\n",
+		      f);
+		return;
+	}
 	if (p->bootloader || !p->kernel) {
 		/*
 		 * PyGRUB reads root= and console= from the domU's own

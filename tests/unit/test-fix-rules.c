@@ -381,6 +381,45 @@ static void console_debian12_enables_serial_getty_by_symlink(void **state)
 	run_free(r);
 }
 
+static void console_hvm_serial_ttys0_everywhere(void **state)
+{
+	/* an HVM profile: the console is the emulated serial port */
+	struct run *r =
+		run_new(tree_busybox(), FIX_RULE_BIT(FIX_RULE_CONSOLE) |
+						FIX_RULE_BIT(FIX_RULE_DIRS));
+	const struct fix_action *a;
+
+	r->prof.console = "ttyS0";
+	run_plan(r);
+	assert_string_equal(
+		content(r, "/etc/inittab"),
+		"::sysinit:/etc/init.d/rcS\n"
+		"#tty1::respawn:/sbin/getty 38400 tty1\n"
+		"#tty2::respawn:/sbin/getty 38400 tty2\n"
+		"::ctrlaltdel:/sbin/reboot\n"
+		"::shutdown:/bin/umount -a -r\n"
+		"ttyS0::respawn:/bin/getty -L ttyS0 115200 vt100\n");
+	a = act(r, "/dev/ttyS0");
+	assert_non_null(a);
+	assert_int_equal(a->kind, FIX_MKNOD);
+	assert_int_equal(a->mode, S_IFCHR | 0660);
+	assert_int_equal(major(a->rdev), 4);
+	assert_int_equal(minor(a->rdev), 64);
+	assert_no_action(r, "/dev/hvc0");
+	run_free(r);
+
+	r = run_new(tree_debian12(), FIX_RULE_BIT(FIX_RULE_CONSOLE));
+	r->prof.console = "ttyS0";
+	run_plan(r);
+	assert_kind(r,
+		    "/etc/systemd/system/getty.target.wants/"
+		    "serial-getty@ttyS0.service",
+		    FIX_SYMLINK);
+	assert_no_action(r, "/etc/systemd/system/getty.target.wants/"
+			    "serial-getty@hvc0.service");
+	run_free(r);
+}
+
 static void console_centos7_links_to_usr_lib(void **state)
 {
 	struct run *r = run_new(tree_centos7(), FIX_RULE_BIT(FIX_RULE_CONSOLE));
@@ -1907,6 +1946,7 @@ int main(void)
 		cmocka_unit_test(
 			console_debian12_enables_serial_getty_by_symlink),
 		cmocka_unit_test(console_centos7_links_to_usr_lib),
+		cmocka_unit_test(console_hvm_serial_ttys0_everywhere),
 		cmocka_unit_test(console_ubuntu14_gets_an_upstart_job),
 		cmocka_unit_test(console_centos6_leaves_it_to_serial_conf),
 		cmocka_unit_test(securetty_gets_the_console_appended),

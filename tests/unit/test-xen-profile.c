@@ -445,6 +445,38 @@ static void a_bad_disk_is_refused(void **state)
 		"disk: the root disk's vdev `51712'");
 }
 
+static void an_hvm_guest_gets_the_serial_console(void **state)
+{
+	static const char *const hvm[] = {
+		"name = 'a'\ntype = 'hvm'\n",
+		"name = 'a'\nbuilder = 'hvm'\n",
+	};
+	struct xen_profile *p;
+	struct fix_profile f;
+
+	for (size_t i = 0; i < 2; i++) {
+		p = load_ok(write_profile(hvm[i]));
+		assert_true(p->hvm);
+		assert_null(p->console);
+		xen_profile_fix(p, &f);
+		assert_string_equal(f.console, "ttyS0");
+		xen_profile_free(p);
+	}
+	/* PV and PVH keep the Xen console; an explicit console wins */
+	p = load_ok(write_profile("name = 'a'\ntype = 'pvh'\n"));
+	assert_false(p->hvm);
+	xen_profile_fix(p, &f);
+	assert_null(f.console);
+	xen_profile_free(p);
+	p = load_ok(write_profile("name = 'a'\ntype = 'hvm'\n"
+				  "console = 'hvc0'\n"));
+	xen_profile_fix(p, &f);
+	assert_string_equal(f.console, "hvc0");
+	xen_profile_free(p);
+	refused("name = 'a'\n\ntype = 'kvm'\n", 3,
+		"type: `kvm': one of \"pv\", \"pvh\", \"hvm\"");
+}
+
 static void a_console_other_than_hvc0_or_xvc0_is_refused(void **state)
 {
 	refused("name = 'a'\nconsole = 'tty1'\n", 2,
@@ -497,6 +529,7 @@ int main(void)
 		cmocka_unit_test(values_of_the_wrong_shape_are_refused),
 		cmocka_unit_test(a_bad_disk_is_refused),
 		cmocka_unit_test(a_console_other_than_hvc0_or_xvc0_is_refused),
+		cmocka_unit_test(an_hvm_guest_gets_the_serial_console),
 		cmocka_unit_test(a_huge_file_is_refused),
 	};
 

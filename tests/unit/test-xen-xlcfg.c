@@ -175,6 +175,34 @@ static void a_dom0_kernel_gets_root_and_console(void **state)
 	xen_profile_free(p);
 }
 
+static void an_hvm_domain_boots_its_disk_or_a_kernel_on_ttys0(void **state)
+{
+	struct xen_profile *p = load_ok(
+		write_file(1, "name = 'duncan'\ntype = 'hvm'\n"
+			      "disk = [ '/srv/duncan.img,raw,xvda,w' ]\n"));
+	char *text;
+	struct xen_profile *q = round_trip(p, NULL, 0, &text);
+
+	/* no bootloader for HVM: the firmware boots the disk */
+	assert_true(q->hvm);
+	assert_null(q->bootloader);
+	assert_null(q->kernel);
+	assert_non_null(strstr(text, "\nboot = \"c\"\n"));
+	assert_null(strstr(text, "pygrub"));
+	free(text);
+	xen_profile_free(q);
+	xen_profile_free(p);
+
+	p = load_ok(write_file(1, "name = 'duncan'\ntype = 'hvm'\n"
+				  "kernel = '/boot/vmlinuz'\n"
+				  "disk = [ '/srv/duncan.img,raw,xvda,w' ]\n"));
+	q = round_trip(p, NULL, 0, NULL);
+	assert_string_equal(q->kernel, "/boot/vmlinuz");
+	assert_string_equal(q->extra, "root=/dev/xvda console=ttyS0");
+	xen_profile_free(q);
+	xen_profile_free(p);
+}
+
 static void root_and_console_replace_and_complete_extra(void **state)
 {
 	const char *path = write_file(1, "name = \"k\"\n"
@@ -412,6 +440,8 @@ int main(void)
 		cmocka_unit_test(defaults_fill_memory_and_vcpus),
 		cmocka_unit_test(a_pygrub_path_becomes_plain_pygrub),
 		cmocka_unit_test(a_dom0_kernel_gets_root_and_console),
+		cmocka_unit_test(
+			an_hvm_domain_boots_its_disk_or_a_kernel_on_ttys0),
 		cmocka_unit_test(root_and_console_replace_and_complete_extra),
 		cmocka_unit_test(rendering_the_rendered_config_changes_nothing),
 		cmocka_unit_test(the_target_option_replaces_the_root_disk),
