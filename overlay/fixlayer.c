@@ -124,7 +124,7 @@ static void set_real(struct ovl_fx *fx, struct fx_entry *e, uint64_t real)
  * A materialized entry keeps the inode number it was first shown with, for
  * the life of the view: the kernel never sees two numbers for one file.
  */
-static void present(struct ovl_fx *fx, struct stat *st)
+void ovl_fx_present(struct ovl_fx *fx, struct stat *st)
 {
 	pthread_mutex_lock(&fx->lock);
 	for (struct fx_entry *e = fx->by_real[h_ino(fx, st->st_ino)]; e;
@@ -773,7 +773,7 @@ int ovl_fx_lookup(struct ovl_fx *fx, uint64_t dir, const char *name,
 		}
 		adjust_nlink(fx, ret->st_ino, ret);
 		r = adjust(fx, ret, e ? e->a : NULL);
-		present(fx, ret);
+		ovl_fx_present(fx, ret);
 		return r;
 	}
 	if (r == -ENOENT && e && e->vino) {
@@ -800,7 +800,7 @@ int ovl_fx_getattr(struct ovl_fx *fx, uint64_t ino, struct stat *ret)
 		return r;
 	adjust_nlink(fx, real, ret);
 	r = adjust(fx, ret, e ? e->a : NULL);
-	present(fx, ret);
+	ovl_fx_present(fx, ret);
 	return r;
 }
 
@@ -1040,11 +1040,6 @@ int ovl_fx_materialize(struct ovl_fx *fx, uint64_t *ino)
 uint64_t ovl_fx_real(struct ovl_fx *fx, uint64_t ino)
 {
 	return real_ino(fx, ino);
-}
-
-void ovl_fx_present(struct ovl_fx *fx, struct stat *st)
-{
-	present(fx, st);
 }
 
 bool ovl_fx_rewrites(struct ovl_fx *fx, uint64_t dir, const char *name)

@@ -1559,44 +1559,37 @@ static mode_t disk_mode(const struct ovl_merge *m, mode_t mode)
 }
 
 /*
- * Owner, mode, xattrs and times of @st onto the upper object @t (@fd: the
- * object's fd for fd targets, else -1). Copies the template xattrs of
- * @lower when it is not NO_LOWER.
+ * Owner and mode of @st onto a regular file through its own writable fd
+ * (the O_TMPFILE of a copy-up), with only the calls that change something:
+ * the new file already has the daemon's owner (usually the template's) and
+ * was created with its final mode.
  */
-static int apply_meta(struct ovl_merge *m, const struct target *t, int fd,
-		      const struct stat *st, uint32_t lower)
+static int owner_mode_fd(struct ovl_merge *m, int fd, const struct stat *st)
 {
-	const char *xname = t->dirfd == AT_FDCWD ? NULL : t->name;
-	int xfd = xa_dirfd(t, fd);
-	struct timespec ts[2] = { st->st_atim, st->st_mtim };
+	mode_t want = disk_mode(m, st->st_mode);
+	bool chowned = false;
 	struct stat cur;
 
-	/*
-	 * A file being copied up, open for writing (not an O_PATH fd): the
-	 * calls on the fd itself, and only those that change something (a
-	 * new file already has the daemon's owner, usually the template's).
-	 */
-	if (fd >= 0 && t->dirfd == AT_FDCWD && S_ISREG(st->st_mode) &&
-	    fstat(fd, &cur) == 0 && (fcntl(fd, F_GETFL) & O_PATH) == 0) {
-		mode_t want = m->up.privileged ? st->st_mode & 07777 :
-						 disk_mode(m, st->st_mode);
-		bool chowned = false;
-
-		if (m->up.privileged &&
-		    (cur.st_uid != st->st_uid || cur.st_gid != st->st_gid)) {
-			if (fchown(fd, st->st_uid, st->st_gid) < 0)
-				return -errno;
-			chowned = true; /* which clears set-id bits */
-		}
-		if ((chowned || (cur.st_mode & 07777) != want) &&
-		    fchmod(fd, want) < 0)
+	if (fstat(fd, &cur) < 0)
+		return -errno;
+	if (m->up.privileged &&
+	    (cur.st_uid != st->st_uid || cur.st_gid != st->st_gid)) {
+		if (fchown(fd, st->st_uid, st->st_gid) < 0)
 			return -errno;
-		if (!m->up.privileged)
-			ovl_upper_set_override(&m->up, fd, NULL, st->st_uid,
-					       st->st_gid, st->st_mode,
-					       st->st_rdev);
-		goto xattrs;
+		chowned = true; /* which clears set-id bits */
 	}
+	if ((chowned || (cur.st_mode & 07777) != want) && fchmod(fd, want) < 0)
+		return -errno;
+	if (!m->up.privileged)
+		ovl_upper_set_override(&m->up, fd, NULL, st->st_uid, st->st_gid,
+				       st->st_mode, st->st_rdev);
+	return 0;
+}
+
+/* Owner and mode of @st onto the upper object @t (@fd as in apply_meta). */
+static int owner_mode_at(struct ovl_merge *m, const struct target *t, int fd,
+			 const struct stat *st)
+{
 	if (m->up.privileged) {
 		if (fchownat(t->dirfd, t->name, st->st_uid, st->st_gid,
 			     t->nofollow) < 0)
@@ -1610,11 +1603,32 @@ static int apply_meta(struct ovl_merge *m, const struct target *t, int fd,
 			    0)
 			return -errno;
 		if (!S_ISLNK(st->st_mode))
-			ovl_upper_set_override(&m->up, xfd, xname, st->st_uid,
-					       st->st_gid, st->st_mode,
-					       st->st_rdev);
+			ovl_upper_set_override(&m->up, xa_dirfd(t, fd),
+					       t->dirfd == AT_FDCWD ? NULL :
+								      t->name,
+					       st->st_uid, st->st_gid,
+					       st->st_mode, st->st_rdev);
 	}
-xattrs:
+	return 0;
+}
+
+/*
+ * Owner, mode, xattrs and times of @st onto the upper object @t (@fd: the
+ * object's fd for fd targets, else -1; a regular file's is the writable
+ * O_TMPFILE of its copy-up). Copies the template xattrs of @lower when it
+ * is not NO_LOWER.
+ */
+static int apply_meta(struct ovl_merge *m, const struct target *t, int fd,
+		      const struct stat *st, uint32_t lower)
+{
+	const char *xname = t->dirfd == AT_FDCWD ? NULL : t->name;
+	int xfd = xa_dirfd(t, fd);
+	bool own_fd = fd >= 0 && t->dirfd == AT_FDCWD && S_ISREG(st->st_mode);
+	struct timespec ts[2] = { st->st_atim, st->st_mtim };
+	int r = own_fd ? owner_mode_fd(m, fd, st) : owner_mode_at(m, t, fd, st);
+
+	if (r < 0)
+		return r;
 	if (lower != NO_LOWER) {
 		ssize_t n =
 			m->lower.ops->listxattr(m->lower.data, lower, NULL, 0);
@@ -1633,7 +1647,6 @@ xattrs:
 				ssize_t vl = m->lower.ops->getxattr(
 					m->lower.data, lower, names + i, val,
 					65536);
-				int r;
 
 				if (vl < 0)
 					continue;
@@ -1646,8 +1659,8 @@ xattrs:
 			}
 		}
 	}
-	if (fd >= 0 && t->dirfd == AT_FDCWD && futimens(fd, ts) == 0)
-		return 0;
+	if (own_fd)
+		return futimens(fd, ts) < 0 ? -errno : 0;
 	if (utimensat(t->dirfd, t->name, ts, t->nofollow) < 0)
 		return -errno;
 	return 0;
@@ -1810,10 +1823,9 @@ static int copy_up_one(struct ovl_merge *m, int pfd, const char *name,
 	if (S_ISREG(lst->st_mode)) {
 		/* created with its final mode: apply_meta() then has less
 		   to change (the name appears only once it is complete) */
-		_cleanup_close_ int tfd =
-			openat(pfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
-			       m->up.privileged ? lst->st_mode & 07777 :
-						  disk_mode(m, lst->st_mode));
+		_cleanup_close_ int tfd = openat(pfd, ".",
+						 O_TMPFILE | O_RDWR | O_CLOEXEC,
+						 disk_mode(m, lst->st_mode));
 
 		if (tfd < 0)
 			return -errno;

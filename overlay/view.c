@@ -622,10 +622,9 @@ int ovl_view_link(struct ovl_view *v, uint64_t ino, uint64_t newdir,
 int ovl_view_unlink(struct ovl_view *v, uint64_t dir, const char *name)
 {
 	if (v->fx) {
-		uint64_t d = dir;
-		int r = fx_prepare_name(v, &d, name);
+		int r = fx_prepare_name(v, &dir, name);
 
-		return r < 0 ? r : ovl_view_unlink(v->base, d, name);
+		return r < 0 ? r : ovl_view_unlink(v->base, dir, name);
 	}
 	if (!v->m)
 		return -EROFS;
@@ -635,10 +634,9 @@ int ovl_view_unlink(struct ovl_view *v, uint64_t dir, const char *name)
 int ovl_view_rmdir(struct ovl_view *v, uint64_t dir, const char *name)
 {
 	if (v->fx) {
-		uint64_t d = dir;
-		int r = fx_prepare_name(v, &d, name);
+		int r = fx_prepare_name(v, &dir, name);
 
-		return r < 0 ? r : ovl_view_rmdir(v->base, d, name);
+		return r < 0 ? r : ovl_view_rmdir(v->base, dir, name);
 	}
 	if (!v->m)
 		return -EROFS;
@@ -649,8 +647,8 @@ int ovl_view_rename(struct ovl_view *v, uint64_t dir, const char *name,
 		    uint64_t newdir, const char *newname, unsigned flags)
 {
 	if (v->fx) {
-		uint64_t d = dir, nd = newdir;
-		int r = fx_prepare_name(v, &d, name);
+		uint64_t nd = newdir; /* newdir names the fixups' entry */
+		int r = fx_prepare_name(v, &dir, name);
 
 		/*
 		 * Over one of the fixups' entries: it is replaced, as an
@@ -662,7 +660,7 @@ int ovl_view_rename(struct ovl_view *v, uint64_t dir, const char *name,
 		else if (r == 0)
 			r = fx_prepare_new(v, &nd, newname);
 		if (r == 0)
-			r = ovl_view_rename(v->base, d, name, nd, newname,
+			r = ovl_view_rename(v->base, dir, name, nd, newname,
 					    flags);
 		if (r == 0)
 			ovl_fx_name_gone(v->fx, newdir, newname);
