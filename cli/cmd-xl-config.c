@@ -5,9 +5,7 @@
  * and the one error line; the text is xen/'s (xen_xlcfg_render()).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/atomic.h"
 #include "common/cleanup.h"
 #include "xen/profile.h"
 #include "xen/xlcfg.h"
@@ -47,53 +46,38 @@ static const char help[] =
 /* @text into @path through a temporary file beside it, renamed over it. */
 static int write_atomic(const char *path, const char *text)
 {
-	_cleanup_free_ char *d1 = strdup(path), *d2 = strdup(path);
 	_cleanup_close_ int fd = -1;
 	size_t len = strlen(text), off = 0;
+	struct dm_err err = { 0 };
 	char tmp[4096];
-	mode_t mask;
 	struct stat st;
-	int r;
 
-	if (!d1 || !d2) {
-		cli_error("%s: %s", path, strerror(ENOMEM));
-		return CLI_EXIT_RUNTIME;
-	}
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
 		cli_error("%s: is a directory", path);
 		return CLI_EXIT_RUNTIME;
 	}
-	r = snprintf(tmp, sizeof(tmp), "%s/.%s.domufs-XXXXXX", dirname(d1),
-		     basename(d2));
-	if (r < 0 || (size_t)r >= sizeof(tmp)) {
-		cli_error("%s: name too long", path);
-		return CLI_EXIT_RUNTIME;
-	}
-	fd = mkostemp(tmp, O_CLOEXEC);
+	fd = dm_atomic_create(path, dm_file_mode(), tmp, sizeof(tmp), &err);
 	if (fd < 0) {
-		cli_error("%s: creating a temporary file: %s", path,
-			  strerror(errno));
+		cli_error("%s", err.msg);
 		return CLI_EXIT_RUNTIME;
 	}
-	mask = umask(0);
-	umask(mask);
-	if (fchmod(fd, 0666 & ~mask) < 0)
-		goto out_unlink;
 	while (off < len) {
 		ssize_t n = write(fd, text + off, len - off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
+		if (n < 0) {
+			dm_err_set(&err, errno, "%s: %s", path,
+				   strerror(errno));
 			goto out_unlink;
+		}
 		off += (size_t)n;
 	}
-	if (fsync(fd) < 0 || rename(tmp, path) < 0)
-		goto out_unlink;
-	return CLI_EXIT_OK;
+	if (dm_atomic_commit(fd, tmp, path, &err) == 0)
+		return CLI_EXIT_OK;
 
 out_unlink:
-	cli_error("%s: %s", path, strerror(errno));
+	cli_error("%s", err.msg);
 	unlink(tmp);
 	return CLI_EXIT_RUNTIME;
 }

@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <linux/fs.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "common/atomic.h"
 #include "common/cleanup.h"
 #include "image/img-internal.h"
 
@@ -404,8 +404,6 @@ static int wipe(int fd, uint64_t dev_size, uint64_t fs_offset)
 int img_target_prepare(struct img_target *t, uint64_t size, uint64_t fs_offset,
 		       struct dm_err *err)
 {
-	_cleanup_free_ char *d1 = NULL, *d2 = NULL;
-	mode_t mask;
 	int r;
 
 	if (t->block_device) {
@@ -415,26 +413,12 @@ int img_target_prepare(struct img_target *t, uint64_t size, uint64_t fs_offset,
 					  strerror(-r));
 		return 0;
 	}
-	d1 = strdup(t->path);
-	d2 = strdup(t->path);
-	if (!d1 || !d2)
-		return -ENOMEM;
-	r = snprintf(t->tmp_path, sizeof(t->tmp_path), "%s/.%s.domufs-XXXXXX",
-		     dirname(d1), basename(d2));
-	if (r < 0 || (size_t)r >= sizeof(t->tmp_path))
-		return dm_err_set(err, ENAMETOOLONG, "%s: name too long",
-				  t->path);
-	t->fd = mkostemp(t->tmp_path, O_CLOEXEC);
-	if (t->fd < 0) {
-		r = -errno;
-		t->tmp_path[0] = '\0';
-		return dm_err_set(err, -r, "%s: creating a temporary file: %s",
-				  t->path, strerror(-r));
-	}
-	mask = umask(0);
-	umask(mask);
-	if (fchmod(t->fd, 0666 & ~mask) < 0 ||
-	    ftruncate(t->fd, (off_t)size) < 0) {
+	r = dm_atomic_create(t->path, dm_file_mode(), t->tmp_path,
+			     sizeof(t->tmp_path), err);
+	if (r < 0)
+		return r;
+	t->fd = r;
+	if (ftruncate(t->fd, (off_t)size) < 0) {
 		r = -errno;
 		return dm_err_set(err, -r, "%s: %s", t->tmp_path, strerror(-r));
 	}
@@ -443,24 +427,11 @@ int img_target_prepare(struct img_target *t, uint64_t size, uint64_t fs_offset,
 
 int img_target_commit(struct img_target *t, struct dm_err *err)
 {
-	_cleanup_free_ char *d = NULL;
-	_cleanup_close_ int dfd = -1;
-
+	if (!t->block_device)
+		return dm_atomic_commit(t->fd, t->tmp_path, t->path, err);
 	if (fsync(t->fd) < 0)
 		return dm_err_set(err, errno, "%s: syncing: %s", t->path,
 				  strerror(errno));
-	if (t->block_device)
-		return 0;
-	if (rename(t->tmp_path, t->path) < 0)
-		return dm_err_set(err, errno, "%s: renaming %s into place: %s",
-				  t->path, t->tmp_path, strerror(errno));
-	t->tmp_path[0] = '\0';
-	d = strdup(t->path);
-	if (!d)
-		return -ENOMEM;
-	dfd = open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0)
-		(void)fsync(dfd);
 	return 0;
 }
 

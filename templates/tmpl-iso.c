@@ -11,8 +11,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/atomic.h"
 #include "common/cleanup.h"
 
 static int fail(struct archive *a, const char *path, const char *what,
@@ -110,16 +109,12 @@ int tmpl_iso_write(const char *path, const char *volume_id,
 		   const struct tmpl_iso_file *files, size_t n, mode_t mode,
 		   struct dm_err *err)
 {
-	_cleanup_free_ char *d1 = strdup(path), *d2 = strdup(path);
-	_cleanup_close_ int fd = -1, dfd = -1;
+	_cleanup_close_ int fd = -1;
 	struct archive *a = NULL;
 	char tmp[4096];
 	struct stat st;
 	int r;
 
-	if (!d1 || !d2)
-		return dm_err_set(err, ENOMEM, "%s: %s", path,
-				  strerror(ENOMEM));
 	if (strlen(volume_id) > 32)
 		return dm_err_set(err, EINVAL,
 				  "%s: volume identifier `%s' longer than 32 "
@@ -127,19 +122,9 @@ int tmpl_iso_write(const char *path, const char *volume_id,
 				  path, volume_id);
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return dm_err_set(err, EISDIR, "%s: is a directory", path);
-	r = snprintf(tmp, sizeof(tmp), "%s/.%s.domufs-XXXXXX", dirname(d1),
-		     basename(d2));
-	if (r < 0 || (size_t)r >= sizeof(tmp))
-		return dm_err_set(err, ENAMETOOLONG, "%s: name too long", path);
-	fd = mkostemp(tmp, O_CLOEXEC);
+	fd = dm_atomic_create(path, mode, tmp, sizeof(tmp), err);
 	if (fd < 0)
-		return dm_err_set(err, errno,
-				  "%s: creating a temporary file: %s", path,
-				  strerror(errno));
-	if (fchmod(fd, mode & 07777) < 0) {
-		r = dm_err_set(err, errno, "%s: %s", path, strerror(errno));
-		goto out_unlink;
-	}
+		return fd;
 	a = archive_write_new();
 	if (!a) {
 		r = dm_err_set(err, ENOMEM, "%s: %s", path, strerror(ENOMEM));
@@ -156,24 +141,10 @@ int tmpl_iso_write(const char *path, const char *volume_id,
 		r = fail(a, path, "finishing the image", err);
 		goto out_unlink;
 	}
-	if (fsync(fd) < 0) {
-		r = dm_err_set(err, errno, "%s: syncing: %s", path,
-			       strerror(errno));
+	r = dm_atomic_commit(fd, tmp, path, err);
+	if (r < 0)
 		goto out_unlink;
-	}
-	if (rename(tmp, path) < 0) {
-		r = dm_err_set(err, errno, "%s: renaming %s into place: %s",
-			       path, tmp, strerror(errno));
-		goto out_unlink;
-	}
 	archive_write_free(a);
-	free(d1);
-	d1 = strdup(path);
-	if (d1) {
-		dfd = open(dirname(d1), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0)
-			(void)fsync(dfd);
-	}
 	return 0;
 
 out_unlink:

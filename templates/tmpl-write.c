@@ -11,15 +11,13 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "common/cleanup.h"
+#include "common/atomic.h"
 
 #define CHUNK (1u << 20)
 
@@ -65,15 +63,11 @@ int tmpl_writer_open(const char *path, enum tmpl_compression c, unsigned flags,
 		     struct tmpl_writer **ret, struct dm_err *err)
 {
 	struct tmpl_writer *w = calloc(1, sizeof(*w));
-	_cleanup_free_ char *d1 = strdup(path), *d2 = strdup(path);
-	mode_t mask;
 	int r;
 
-	if (!w || !d1 || !d2) {
-		free(w);
+	if (!w)
 		return dm_err_set(err, ENOMEM, "%s: %s", path,
 				  strerror(ENOMEM));
-	}
 	w->fd = -1;
 	w->path = strdup(path);
 	w->buf = malloc(CHUNK);
@@ -83,27 +77,12 @@ int tmpl_writer_open(const char *path, enum tmpl_compression c, unsigned flags,
 		return dm_err_set(err, ENOMEM, "%s: %s", path,
 				  strerror(ENOMEM));
 	}
-	r = snprintf(w->tmp, sizeof(w->tmp), "%s/.%s.domufs-XXXXXX",
-		     dirname(d1), basename(d2));
-	if (r < 0 || (size_t)r >= sizeof(w->tmp)) {
-		w->tmp[0] = '\0';
-		tmpl_writer_free(w);
-		return dm_err_set(err, ENAMETOOLONG, "%s: name too long", path);
-	}
-	w->fd = mkostemp(w->tmp, O_CLOEXEC);
+	w->fd = dm_atomic_create(path, dm_file_mode(), w->tmp, sizeof(w->tmp),
+				 err);
 	if (w->fd < 0) {
-		r = errno;
-		w->tmp[0] = '\0';
+		r = w->fd;
 		tmpl_writer_free(w);
-		return dm_err_set(err, r, "%s: creating a temporary file: %s",
-				  path, strerror(r));
-	}
-	mask = umask(0);
-	umask(mask);
-	if (fchmod(w->fd, 0666 & ~mask) < 0) {
-		r = errno;
-		tmpl_writer_free(w);
-		return dm_err_set(err, r, "%s: %s", path, strerror(r));
+		return r;
 	}
 	w->a = archive_write_new();
 	if (!w->a) {
@@ -362,28 +341,12 @@ int tmpl_writer_add(struct tmpl_writer *w, const struct tmpl_member *m,
 
 int tmpl_writer_close(struct tmpl_writer *w, struct dm_err *err)
 {
-	_cleanup_free_ char *d = NULL;
-	_cleanup_close_ int dfd = -1;
 	int r = 0;
 
 	if (archive_write_close(w->a) != ARCHIVE_OK)
 		r = fail(w, err, "finishing the archive");
-	else if (fsync(w->fd) < 0)
-		r = dm_err_set(err, errno, "%s: syncing: %s", w->path,
-			       strerror(errno));
-	else if (rename(w->tmp, w->path) < 0)
-		r = dm_err_set(err, errno, "%s: renaming %s into place: %s",
-			       w->path, w->tmp, strerror(errno));
-	else {
-		w->tmp[0] = '\0';
-		d = strdup(w->path);
-		if (d) {
-			dfd = open(dirname(d),
-				   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (dfd >= 0)
-				(void)fsync(dfd);
-		}
-	}
+	else
+		r = dm_atomic_commit(w->fd, w->tmp, w->path, err);
 	tmpl_writer_free(w);
 	return r;
 }
