@@ -19,4 +19,22 @@ static inline uint64_t dm_hash_mix(uint64_t h, uint64_t v)
 	return h;
 }
 
+/*
+ * FNV-1a, 64 bits: for values derived from names that must stay the same
+ * across releases (a domain's MAC, its cloud-init instance-id), unlike
+ * dm_hash64(), which only has to be stable within one cache format. Start
+ * from DM_FNV1A64_INIT; feeding pieces one after the other hashes their
+ * concatenation.
+ */
+#define DM_FNV1A64_INIT 0xcbf29ce484222325ULL
+
+static inline uint64_t dm_fnv1a64(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
 #endif

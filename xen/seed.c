@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
 #include "xen/profile.h"
 #include "xen/seed.h"
 #include "xen/xlcfg.h"
@@ -99,7 +100,7 @@ static void put_item(struct yaml *y, int indent, const char *v)
 
 void xen_seed_instance_id(const char *name, char *buf, size_t size)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = DM_FNV1A64_INIT;
 	bool changed = false;
 	size_t k = 0, n;
 
@@ -109,7 +110,7 @@ void xen_seed_instance_id(const char *name, char *buf, size_t size)
 	for (const char *s = name; *s; s++) {
 		char c = *s;
 
-		h = (h ^ (unsigned char)c) * 0x100000001b3ULL;
+		h = dm_fnv1a64(h, &c, 1);
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
 		      c == '-')) {

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/hash.h"
 #include "xen/profile.h"
 #include "xen/xlcfg.h"
 
@@ -27,26 +28,14 @@
 
 /* ---- MACs ------------------------------------------------------------------ */
 
-static uint64_t fnv1a64(uint64_t h, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 void xen_mac_derive(const char *name, size_t index, char out[18])
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = dm_fnv1a64(DM_FNV1A64_INIT, name, strlen(name));
 	char suffix[32];
 
-	h = fnv1a64(h, name, strlen(name));
 	if (index) {
 		snprintf(suffix, sizeof(suffix), "/%zu", index);
-		h = fnv1a64(h, suffix, strlen(suffix));
+		h = dm_fnv1a64(h, suffix, strlen(suffix));
 	}
 	/* fold the high half in: FNV's low bytes alone mix less well */
 	h ^= h >> 32;
