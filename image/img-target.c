@@ -22,6 +22,7 @@
 
 #include "common/atomic.h"
 #include "common/cleanup.h"
+#include "common/sysfs.h"
 #include "image/img-internal.h"
 
 #define PROBE_LEN (72u * 1024u)
@@ -195,21 +196,6 @@ static int find_mount(dev_t disk, char *where, size_t size)
 }
 
 /* Reads the first line of a small (sysfs) file; 0 or -errno. */
-static int read_line(const char *path, char *buf, size_t size)
-{
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	size_t n;
-
-	if (!f)
-		return -errno;
-	if (!fgets(buf, (int)size, f))
-		return -EIO;
-	n = strlen(buf);
-	if (n && buf[n - 1] == '\n')
-		buf[n - 1] = '\0';
-	return 0;
-}
-
 static void closedirp(DIR **d)
 {
 	if (*d)
@@ -229,22 +215,18 @@ static int find_loop_mount(const struct stat *st, char *loop, size_t lsize,
 	if (!d)
 		return 0;
 	while ((de = readdir(d))) {
-		char p[PATH_MAX], bf[PATH_MAX], devs[32];
+		char p[PATH_MAX], devs[32];
 		unsigned maj, mnr;
 		struct stat bst;
 
 		if (strncmp(de->d_name, "loop", 4))
 			continue;
-		snprintf(p, sizeof(p), "/sys/block/%s/loop/backing_file",
-			 de->d_name);
-		if (read_line(p, bf, sizeof(bf)) < 0)
-			continue;
-		if (stat(bf, &bst) < 0 || bst.st_dev != st->st_dev ||
-		    bst.st_ino != st->st_ino)
-			continue;
 		snprintf(p, sizeof(p), "/sys/block/%s/dev", de->d_name);
-		if (read_line(p, devs, sizeof(devs)) < 0 ||
+		if (dm_read_line(p, devs, sizeof(devs)) < 0 ||
 		    sscanf(devs, "%u:%u", &maj, &mnr) != 2)
+			continue;
+		if (!dm_loop_backing(makedev(maj, mnr), &bst) ||
+		    bst.st_dev != st->st_dev || bst.st_ino != st->st_ino)
 			continue;
 		if (find_mount(makedev(maj, mnr), where, wsize)) {
 			snprintf(loop, lsize, "/dev/%.*s", 32, de->d_name);

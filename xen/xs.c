@@ -26,6 +26,7 @@
 #include <xenstore.h>
 
 #include "common/cleanup.h"
+#include "common/sysfs.h"
 #include "xen/xs.h"
 
 struct xen_xs {
@@ -477,24 +478,6 @@ struct target_id {
 	bool have_backing;
 };
 
-/* The backing file of a loop device (block device @rdev), stat()ed. */
-static bool loop_backing(dev_t rdev, struct stat *ret)
-{
-	_cleanup_fclose_ FILE *f = NULL;
-	char p[96], file[PATH_MAX];
-	size_t n;
-
-	snprintf(p, sizeof(p), "/sys/dev/block/%u:%u/loop/backing_file",
-		 major(rdev), minor(rdev));
-	f = fopen(p, "re");
-	if (!f || !fgets(file, sizeof(file), f))
-		return false;
-	n = strlen(file);
-	if (n && file[n - 1] == '\n')
-		file[n - 1] = '\0';
-	return stat(file, ret) == 0 && S_ISREG(ret->st_mode);
-}
-
 static void target_id_init(struct target_id *t, const char *path)
 {
 	memset(t, 0, sizeof(*t));
@@ -503,7 +486,7 @@ static void target_id_init(struct target_id *t, const char *path)
 		t->real[0] = '\0';
 	t->have_st = stat(path, &t->st) == 0;
 	if (t->have_st && S_ISBLK(t->st.st_mode))
-		t->have_backing = loop_backing(t->st.st_rdev, &t->backing);
+		t->have_backing = dm_loop_backing(t->st.st_rdev, &t->backing);
 }
 
 static bool same_file(const struct stat *a, const struct stat *b)
@@ -521,7 +504,7 @@ static bool match_rdev(const struct target_id *t, dev_t rdev)
 		return false;
 	if (S_ISBLK(t->st.st_mode))
 		return t->st.st_rdev == rdev;
-	return S_ISREG(t->st.st_mode) && loop_backing(rdev, &bst) &&
+	return S_ISREG(t->st.st_mode) && dm_loop_backing(rdev, &bst) &&
 	       same_file(&bst, &t->st);
 }
 
