@@ -8,6 +8,8 @@
 #   --reps N       runs per figure (default 3); the table shows the median
 #   --dir DIR      where bench/mkroot.sh put its output (default /var/tmp/domufs-bench)
 #   --domufs PATH  the binary (default: build/domufs of this repository)
+#   --only FIGS    run only these figures (space- or comma-separated names
+#                  from: write1g untar rmrf append100 chmodR chownR)
 #   --upper-here   keep the upper directories on the filesystem of --dir
 #                  instead of a fresh ext4 filesystem per run (see below)
 #
@@ -34,6 +36,7 @@ DIR=/var/tmp/domufs-bench
 DOMUFS=$REPO/build/domufs
 REPS=3
 UPPER_HERE=0
+ONLY=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) REPS=1 ;;
@@ -41,6 +44,7 @@ while [ $# -gt 0 ]; do
 	--dir) DIR=$2; shift ;;
 	--domufs) DOMUFS=$2; shift ;;
 	--upper-here) UPPER_HERE=1 ;;
+	--only) ONLY=${2//,/ }; shift ;;
 	-h|--help) sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	*) echo "overlay.sh: unknown argument: $1" >&2; exit 2 ;;
 	esac
@@ -120,13 +124,20 @@ CMD[chmodR]="chmod -R u+w ."
 SETUP[chownR]=":"
 CMD[chownR]="chown -R -h 1:1 ."
 FIGS="write1g untar rmrf append100 chmodR chownR"
+if [ -n "$ONLY" ]; then
+	for fig in $ONLY; do
+		case " $FIGS " in *" $fig "*) ;; *) die "unknown figure: $fig" ;; esac
+	done
+	FIGS=$ONLY
+fi
 declare -A TARGET=([write1g]=1.0 [untar]=1.0 [rmrf]=1.0 [append100]=1.0 [chmodR]=0.5 [chownR]=0.5)
 
-declare -A RES ERRS
+# The tools take turns, run by run (domufs, fuse-overlayfs, domufs, ...),
+# so that a slow spell of the machine falls on both rather than on one.
+declare -A RES ERRS TIMES
 for fig in $FIGS; do
-	for tool in domufs fuse-overlayfs; do
-		times=()
-		for _ in $(seq "$REPS"); do
+	for _ in $(seq "$REPS"); do
+		for tool in domufs fuse-overlayfs; do
 			mount_tool "$tool"
 			(cd "$MNT" && eval "${SETUP[$fig]}") || die "$fig setup on $tool failed"
 			sync
@@ -139,10 +150,12 @@ for fig in $FIGS; do
 			fi
 			t1=$(now)
 			umount_tool
-			times+=("$(echo "$t1 - $t0" | bc -l)")
+			TIMES[$fig,$tool]+="$(echo "$t1 - $t0" | bc -l) "
 		done
-		RES[$fig,$tool]=$(printf '%s\n' "${times[@]}" | median)
-		log "$fig $tool ${RES[$fig,$tool]} s (${times[*]})"
+	done
+	for tool in domufs fuse-overlayfs; do
+		RES[$fig,$tool]=$(printf '%s\n' ${TIMES[$fig,$tool]} | median)
+		log "$fig $tool ${RES[$fig,$tool]} s (${TIMES[$fig,$tool]% })"
 	done
 done
 

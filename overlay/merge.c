@@ -329,6 +329,7 @@ struct child {
 	bool opaque; /* upper dir hides the template's */
 	bool shadowed; /* a template entry of that name exists below */
 	bool metacopy; /* upper file without its data: read the origin */
+	unsigned xa; /* upper: its private xattrs, 1u << OVL_XA_* */
 };
 
 static int64_t lower_lookup(struct ovl_merge *m, uint32_t dir, const char *name)
@@ -432,15 +433,19 @@ static int resolve_child(struct ovl_merge *m, struct mnode *p, int pfd,
 		c->lower = (uint32_t)k;
 		return 0;
 	}
+	c->xa = ovl_upper_xa_present(pfd, name);
 	if (S_ISDIR(c->ust.st_mode)) {
 		char buf[PATH_MAX];
-		ssize_t n = ovl_upper_getxa(pfd, name, OVL_XA_REDIRECT, buf,
-					    sizeof(buf) - 1);
+		ssize_t n = c->xa & (1u << OVL_XA_REDIRECT) ?
+				    ovl_upper_getxa(pfd, name, OVL_XA_REDIRECT,
+						    buf, sizeof(buf) - 1) :
+				    -ENODATA;
 
 		if (n > 0) {
 			buf[n] = '\0';
 			c->lower = lower_abs(m, buf);
-		} else if (ovl_upper_getxa(pfd, name, OVL_XA_OPAQUE, buf,
+		} else if ((c->xa & (1u << OVL_XA_OPAQUE)) &&
+			   ovl_upper_getxa(pfd, name, OVL_XA_OPAQUE, buf,
 					   sizeof(buf)) > 0) {
 			c->opaque = true;
 		} else if (k >= 0) {
@@ -451,7 +456,7 @@ static int resolve_child(struct ovl_merge *m, struct mnode *p, int pfd,
 			    S_ISDIR(lst.st_mode))
 				c->lower = (uint32_t)k;
 		}
-	} else {
+	} else if (c->xa & (1u << OVL_XA_ORIGIN)) {
 		char buf[PATH_MAX];
 		ssize_t n = ovl_upper_getxa(pfd, name, OVL_XA_ORIGIN, buf,
 					    sizeof(buf) - 1);
@@ -459,11 +464,13 @@ static int resolve_child(struct ovl_merge *m, struct mnode *p, int pfd,
 		if (n > 0) {
 			buf[n] = '\0';
 			c->lower = lower_abs(m, buf);
-			c->metacopy = S_ISREG(c->ust.st_mode) &&
-				      c->lower != NO_LOWER &&
-				      ovl_upper_getxa(pfd, name,
-						      OVL_XA_METACOPY, buf,
-						      sizeof(buf)) >= 0;
+			c->metacopy =
+				S_ISREG(c->ust.st_mode) &&
+				c->lower != NO_LOWER &&
+				(c->xa & (1u << OVL_XA_METACOPY)) &&
+				(c->xa != OVL_XA_ALL ||
+				 ovl_upper_getxa(pfd, name, OVL_XA_METACOPY,
+						 buf, sizeof(buf)) >= 0);
 		}
 	}
 	return 0;
@@ -672,7 +679,7 @@ static int node_stat(struct ovl_merge *m, struct mnode *n, int pfd,
 
 	if (c->upper) {
 		*ret = c->ust;
-		if (!m->up.privileged)
+		if (!m->up.privileged && (c->xa & (1u << OVL_XA_OVERRIDE)))
 			ovl_upper_apply_override(pfd, name, ret);
 		if (c->metacopy) {
 			struct stat lst;
@@ -744,11 +751,10 @@ static int locate(struct ovl_merge *m, struct mnode *n, struct located *l)
 	if (!n->aliases)
 		return -ENOENT;
 	l->name = n->aliases->name;
-	l->pfd = upper_dirfd(m, n->aliases->parent, O_PATH);
-	if (l->pfd < 0 && l->pfd != -ENOENT)
-		return l->pfd;
-	if (l->pfd < 0)
-		l->pfd = -1;
+	r = upper_dirfd(m, n->aliases->parent, O_PATH);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	l->pfd = r < 0 ? -1 : r;
 	r = resolve_child(m, n->aliases->parent, l->pfd, l->name, &l->c);
 	if (r < 0)
 		located_done(l);
@@ -786,6 +792,31 @@ static int stat_located(struct ovl_merge *m, struct mnode *n, struct located *l,
 		return 0;
 	}
 	return node_stat(m, n, l->pfd, l->name, &l->c, ret);
+}
+
+/*
+ * stat_located() after a change made through @l: the entry stat'ed again,
+ * its private xattrs as located (a change of ownership or mode by an
+ * ordinary user may just have added its override).
+ */
+static int restat_located(struct ovl_merge *m, struct mnode *n,
+			  struct located *l, struct stat *ret)
+{
+	int r;
+
+	if (!l->c.upper)
+		return stat_located(m, n, l, ret);
+	if (l->ofd >= 0)
+		r = fstat(l->ofd, &l->c.ust);
+	else if (n == m->root)
+		r = fstatat(m->up.root_fd, "", &l->c.ust, AT_EMPTY_PATH);
+	else
+		r = fstatat(l->pfd, l->name, &l->c.ust, AT_SYMLINK_NOFOLLOW);
+	if (r < 0)
+		return -errno;
+	if (!m->up.privileged)
+		l->c.xa |= 1u << OVL_XA_OVERRIDE;
+	return stat_located(m, n, l, ret);
 }
 
 /* --- construction --- */
@@ -1981,27 +2012,21 @@ static int fill_metacopy(struct ovl_merge *m, struct located *l)
  * inode, so the group stays one file. Without @data, a regular file gets
  * its metadata only (metacopy); with it, its data too.
  */
-static int copy_up_file(struct ovl_merge *m, struct mnode *n, bool data)
+static int copy_up_file_located(struct ovl_merge *m, struct mnode *n,
+				bool data, struct located *l)
 {
-	struct located l;
 	struct saved_times pt;
 	struct pbuf origin = { 0 };
 	_cleanup_free_ char *first = NULL;
 	struct stat lst, ust;
+	uint32_t lower = l->c.lower;
 	int pfd, r;
 
-	r = locate(m, n, &l);
-	if (r < 0)
-		return r;
-	if (l.c.upper) {
-		r = data && l.c.metacopy ? fill_metacopy(m, &l) : 0;
-		located_done(&l);
-		return r;
-	}
-	located_done(&l);
+	if (l->c.upper)
+		return data && l->c.metacopy ? fill_metacopy(m, l) : 0;
 	if (!n->aliases)
 		return -ESTALE; /* a template file unlinked: nowhere to go */
-	r = m->lower.ops->getattr(m->lower.data, l.c.lower, &lst);
+	r = m->lower.ops->getattr(m->lower.data, lower, &lst);
 	if (r < 0)
 		return r;
 	r = origin_of(m, n->aliases->parent, n->aliases->name, &origin);
@@ -2020,18 +2045,18 @@ static int copy_up_file(struct ovl_merge *m, struct mnode *n, bool data)
 		goto out_free;
 	}
 	times_save(pfd, &pt);
-	r = copy_up_one(m, pfd, first, l.c.lower, &lst, origin.s, data);
+	r = copy_up_one(m, pfd, first, lower, &lst, origin.s, data);
 	times_restore(pfd, &pt);
 	if (r == 0 && fstatat(pfd, first, &ust, AT_SYMLINK_NOFOLLOW) == 0)
 		node_set_ukey(m, n, &ust);
-	for (char **g = m->groups[l.c.lower]; r == 0 && g && *g; g++) {
+	for (char **g = m->groups[lower]; r == 0 && g && *g; g++) {
 		struct mnode *gp;
 		char *gname = NULL;
 		struct child gc;
 		int gfd;
 
 		if (tmpl_group_place(m, *g, &gp, &gname, &gc) < 0 || gc.upper ||
-		    gc.lower != l.c.lower) {
+		    gc.lower != lower) {
 			free(gname);
 			continue;
 		}
@@ -2055,41 +2080,61 @@ out_free:
 	return r;
 }
 
+static int copy_up_file(struct ovl_merge *m, struct mnode *n, bool data)
+{
+	struct located l;
+	int r = locate(m, n, &l);
+
+	if (r < 0)
+		return r;
+	r = copy_up_file_located(m, n, data, &l);
+	located_done(&l);
+	return r;
+}
+
 /*
  * Makes node @n exist in the upper directory; @data: a regular file's data
  * too (a write), else its metadata only (chmod, chown, xattrs, rename...).
+ * Leaves @n located in @l, as it is afterwards (the caller calls
+ * located_done(), also on failure).
  */
+static int copy_up_located(struct ovl_merge *m, struct mnode *n, bool data,
+			   struct located *l)
+{
+	struct stat lst;
+	int r = locate(m, n, l);
+
+	if (r < 0 || n == m->root)
+		return r;
+	if (l->c.upper && !(data && l->c.metacopy))
+		return 0;
+	if (!l->c.upper) {
+		r = m->lower.ops->getattr(m->lower.data, l->c.lower, &lst);
+		if (r < 0)
+			return r;
+	}
+	if (!l->c.upper && S_ISDIR(lst.st_mode)) {
+		int fd = ensure_upper_dir(m, n);
+
+		if (fd < 0)
+			return fd;
+		close(fd);
+	} else {
+		r = copy_up_file_located(m, n, data, l);
+		if (r < 0)
+			return r;
+	}
+	located_done(l);
+	return locate(m, n, l);
+}
+
 static int copy_up(struct ovl_merge *m, struct mnode *n, bool data)
 {
 	struct located l;
-	int r;
+	int r = copy_up_located(m, n, data, &l);
 
-	if (n == m->root)
-		return 0;
-	r = locate(m, n, &l);
-	if (r < 0)
-		return r;
 	located_done(&l);
-	if (l.c.upper && !(data && l.c.metacopy))
-		return 0;
-	if (l.c.upper)
-		return copy_up_file(m, n, data);
-	{
-		struct stat lst;
-
-		r = m->lower.ops->getattr(m->lower.data, l.c.lower, &lst);
-		if (r < 0)
-			return r;
-		if (S_ISDIR(lst.st_mode)) {
-			int fd = ensure_upper_dir(m, n);
-
-			if (fd < 0)
-				return fd;
-			close(fd);
-			return 0;
-		}
-	}
-	return copy_up_file(m, n, data);
+	return r;
 }
 
 /* --- namespace changes --- */
@@ -2683,13 +2728,12 @@ int ovl_merge_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 static int upper_target(struct ovl_merge *m, struct mnode *n, bool data,
 			struct located *l, struct target *t)
 {
-	int r = copy_up(m, n, data);
+	int r = copy_up_located(m, n, data, l);
 
-	if (r < 0)
+	if (r < 0) {
+		located_done(l);
 		return r;
-	r = locate(m, n, l);
-	if (r < 0)
-		return r;
+	}
 	if (n == m->root)
 		target_fd(t, m->up.root_fd);
 	else if (l->ofd >= 0)
@@ -2795,9 +2839,9 @@ int ovl_merge_setattr(struct ovl_merge *m, uint64_t ino,
 		if (utimensat(t.dirfd, t.name, ts, t.nofollow) < 0)
 			r = -errno;
 	}
-	located_done(&l);
 	if (r == 0)
-		r = ovl_merge_getattr_locked(m, n, ret);
+		r = restat_located(m, n, &l, ret);
+	located_done(&l);
 	goto out_unlock;
 out_done:
 	located_done(&l);

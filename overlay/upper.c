@@ -148,13 +148,58 @@ static bool fd_only(const char *name)
 }
 
 /*
+ * Linux 6.13's xattr calls relative to a directory fd: (dirfd, name) with
+ * AT_SYMLINK_NOFOLLOW, without a walk through /proc (with AT_EMPTY_PATH
+ * they refuse an O_PATH fd, as f*xattr do: the fd's own file still goes
+ * through its /proc magic link). The numbers are the same on every
+ * architecture but alpha; where the kernel lacks them (ENOSYS) or a
+ * seccomp filter refuses them (EPERM), the /proc path is used instead.
+ */
+#ifndef __NR_getxattrat
+#if defined(__alpha__)
+#define __NR_setxattrat 573
+#define __NR_getxattrat 574
+#define __NR_listxattrat 575
+#define __NR_removexattrat 576
+#else
+#define __NR_setxattrat 463
+#define __NR_getxattrat 464
+#define __NR_listxattrat 465
+#define __NR_removexattrat 466
+#endif
+#endif
+
+struct xa_args {
+	uint64_t value;
+	uint32_t size;
+	uint32_t flags;
+};
+
+/* True when a *xattrat call gave the answer (into @ret), false: use /proc. */
+static bool at_done(long n, ssize_t *ret)
+{
+	if (n >= 0) {
+		*ret = n;
+		return true;
+	}
+	if (errno == ENOSYS || errno == EPERM)
+		return false;
+	*ret = -errno;
+	return true;
+}
+
+/*
  * xattr calls on (dirfd, name), no symlink followed: on the fd itself when
  * there is no name (cheapest; an O_PATH fd refuses them with EBADF), else
- * through the fd's /proc magic link. Return -errno on failure.
+ * through the *xattrat calls or the fd's /proc magic link. Return -errno on
+ * failure.
  */
 static ssize_t xa_get(int dirfd, const char *name, const char *xn, void *buf,
 		      size_t size)
 {
+	struct xa_args a = { .value = (uintptr_t)buf,
+			     .size = size > UINT32_MAX ? UINT32_MAX :
+							 (uint32_t)size };
 	char p[512];
 	ssize_t n;
 
@@ -163,16 +208,41 @@ static ssize_t xa_get(int dirfd, const char *name, const char *xn, void *buf,
 		if (n >= 0 || errno != EBADF)
 			return n < 0 ? -errno : n;
 	}
+	if (!fd_only(name) &&
+	    at_done(syscall(__NR_getxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW,
+			    xn, &a, sizeof(a)),
+		    &n))
+		return n;
 	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
 		return -ENAMETOOLONG;
 	n = (fd_only(name) ? getxattr : lgetxattr)(p, xn, buf, size);
 	return n < 0 ? -errno : n;
 }
 
+static ssize_t xa_list(int dirfd, const char *name, char *buf, size_t size)
+{
+	char p[512];
+	ssize_t n;
+
+	if (!fd_only(name) && at_done(syscall(__NR_listxattrat, dirfd, name,
+					      AT_SYMLINK_NOFOLLOW, buf, size),
+				      &n))
+		return n;
+	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
+		return -ENAMETOOLONG;
+	n = (fd_only(name) ? listxattr : llistxattr)(p, buf, size);
+	return n < 0 ? -errno : n;
+}
+
 static int xa_set(int dirfd, const char *name, const char *xn,
 		  const void *value, size_t size, int flags)
 {
+	struct xa_args a = { .value = (uintptr_t)value,
+			     .size = size > UINT32_MAX ? UINT32_MAX :
+							 (uint32_t)size,
+			     .flags = (uint32_t)flags };
 	char p[512];
+	ssize_t n;
 
 	if (fd_only(name)) {
 		if (fsetxattr(dirfd, xn, value, size, flags) == 0)
@@ -180,6 +250,11 @@ static int xa_set(int dirfd, const char *name, const char *xn,
 		if (errno != EBADF)
 			return -errno;
 	}
+	if (!fd_only(name) &&
+	    at_done(syscall(__NR_setxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW,
+			    xn, &a, sizeof(a)),
+		    &n))
+		return (int)n;
 	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
 		return -ENAMETOOLONG;
 	return (fd_only(name) ? setxattr : lsetxattr)(p, xn, value, size,
@@ -191,6 +266,7 @@ static int xa_set(int dirfd, const char *name, const char *xn,
 static int xa_remove(int dirfd, const char *name, const char *xn)
 {
 	char p[512];
+	ssize_t n;
 
 	if (fd_only(name)) {
 		if (fremovexattr(dirfd, xn) == 0)
@@ -198,6 +274,10 @@ static int xa_remove(int dirfd, const char *name, const char *xn)
 		if (errno != EBADF)
 			return -errno;
 	}
+	if (!fd_only(name) && at_done(syscall(__NR_removexattrat, dirfd, name,
+					      AT_SYMLINK_NOFOLLOW, xn),
+				      &n))
+		return (int)n;
 	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
 		return -ENAMETOOLONG;
 	return (fd_only(name) ? removexattr : lremovexattr)(p, xn) < 0 ?
@@ -224,6 +304,25 @@ int ovl_upper_setxa(const struct ovl_upper *u, int dirfd, const char *name,
 {
 	return xa_set(dirfd, name, xa_names[which][u->privileged ? 0 : 1],
 		      value, size, 0);
+}
+
+unsigned ovl_upper_xa_present(int dirfd, const char *name)
+{
+	char buf[2048];
+	ssize_t n = xa_list(dirfd, name, buf, sizeof(buf));
+	unsigned mask = 0;
+
+	if (n < 0)
+		return OVL_XA_ALL;
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1) {
+		if (buf[n - 1] != '\0')
+			return OVL_XA_ALL;
+		for (size_t w = 0; w < DM_ARRAY_SIZE(xa_names); w++)
+			if (!strcmp(buf + i, xa_names[w][0]) ||
+			    !strcmp(buf + i, xa_names[w][1]))
+				mask |= 1u << w;
+	}
+	return mask;
 }
 
 int ovl_upper_rmxa(int dirfd, const char *name, enum ovl_xa which)
@@ -302,24 +401,18 @@ static bool unescape(const char *stored, char *buf, size_t size)
 
 ssize_t ovl_upper_listxattr(int dirfd, const char *name, char *buf, size_t size)
 {
-	char p[512];
 	_cleanup_free_ char *raw = NULL;
 	ssize_t n, out = 0;
 
-	if (proc_path(dirfd, name, p, sizeof(p)) < 0)
-		return -ENAMETOOLONG;
-	ssize_t (*list)(const char *, char *, size_t) =
-		fd_only(name) ? listxattr : llistxattr;
-
-	n = list(p, NULL, 0);
+	n = xa_list(dirfd, name, NULL, 0);
 	if (n < 0)
-		return -errno;
+		return n;
 	raw = malloc((size_t)n + 1);
 	if (!raw)
 		return -ENOMEM;
-	n = list(p, raw, (size_t)n);
+	n = xa_list(dirfd, name, raw, (size_t)n);
 	if (n < 0)
-		return -errno;
+		return n;
 	for (ssize_t i = 0; i < n;) {
 		size_t len = strlen(raw + i) + 1;
 		char vis[XATTR_NAME_MAX + 1];

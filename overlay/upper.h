@@ -73,6 +73,15 @@ int ovl_upper_setxa(const struct ovl_upper *u, int dirfd, const char *name,
 int ovl_upper_rmxa(int dirfd, const char *name, enum ovl_xa which);
 
 /*
+ * Which private xattrs @name in @dirfd carries, as a mask of
+ * 1u << OVL_XA_* (either namespace), from one list call: what a lookup
+ * asks for, without a failed get per absent one. Every bit is set when the
+ * list cannot be read in one go (each must then be asked for).
+ */
+#define OVL_XA_ALL 0xffffffffu
+unsigned ovl_upper_xa_present(int dirfd, const char *name);
+
+/*
  * True for names in the overlay's own xattr namespaces. The visible-xattr
  * calls below store such names escaped one level deeper, as kernel
  * overlayfs does, and hide the overlay's own.
