@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/hash.h"
 #include "overlay/view.h"
 
 #define IMMUTABLE_TIMEOUT (86400.0 * 365)
@@ -147,10 +148,16 @@ static void fll_init(void *userdata, struct fuse_conn_info *conn)
 			conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
 			ctx->no_open = true;
 		}
-		if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) {
-			conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
-			ctx->no_opendir = true;
-		}
+	}
+	/*
+	 * No OPENDIR/RELEASEDIR either, writable views too: listings go by
+	 * inode with offsets that outlive changes (do_readdir), and the
+	 * kernel's readdir cache, which it then keeps, is dropped by every
+	 * change made through the mount (the only way the tree changes).
+	 */
+	if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) {
+		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+		ctx->no_opendir = true;
 	}
 	/* Always readdirplus: one round trip fills dentries and attributes. */
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
@@ -275,20 +282,75 @@ static void fll_opendir(fuse_req_t req, fuse_ino_t ino,
 		handle_del(ctx_of(req), fi->fh);
 }
 
+/*
+ * Directory offsets. With a handle (OPENDIR), an entry's offset is its
+ * index in the handle's snapshot + 1. Without one (no OPENDIR), each READDIR
+ * lists the directory anew, and an offset must stay valid whatever is
+ * created or removed in it between two calls: "." and ".." are 1 and 2,
+ * every other entry comes in the order of a hash of its name, which is its
+ * offset (3 .. 2^63 - 1), as in ext4's hashed directories. Entries of one
+ * hash value never straddle two replies.
+ */
+struct rd_ent {
+	uint64_t off;
+	uint64_t i;
+	const char *name;
+};
+
+static uint64_t name_off(const char *name)
+{
+	uint64_t h = dm_hash64(name, strlen(name), 0) >> 1;
+
+	return h < 3 ? h + 3 : h;
+}
+
+static int rd_ent_cmp(const void *a, const void *b)
+{
+	const struct rd_ent *x = a, *y = b;
+
+	if (x->off != y->off)
+		return x->off < y->off ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* The listing of @d in offset order, "." and ".." first. */
+static int hashed_order(struct ovl_dir *d, uint64_t n, struct rd_ent **ret)
+{
+	struct rd_ent *e = calloc(n ? n : 1, sizeof(*e));
+
+	if (!e)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < n; i++) {
+		e[i].i = i;
+		e[i].name = ovl_dir_name(d, i);
+		if (!e[i].name) {
+			free(e);
+			return -EIO;
+		}
+		e[i].off = i < 2 ? i + 1 : name_off(e[i].name);
+	}
+	if (n > 2)
+		qsort(e + 2, n - 2, sizeof(*e), rd_ent_cmp);
+	*ret = e;
+	return 0;
+}
+
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
 	struct ovl_view *v = view_of(req);
 	struct ovl_dir *own = NULL;
 	struct ovl_dir *d = fi->fh ? dir_of(fi) : NULL;
+	_cleanup_free_ struct rd_ent *ents = NULL;
+	_cleanup_free_ uint64_t *refs = NULL;
 	_cleanup_free_ char *buf = NULL;
-	size_t used = 0;
-	uint64_t n;
+	size_t used = 0, nrefs = 0, group_used = 0, group_refs = 0;
+	uint64_t n, p = 0;
+	int r;
 
 	if (!d) {
-		/* no OPENDIR (read-only view): list it for this call */
-		int r = ovl_view_opendir(v, ino, &own);
-
+		/* no OPENDIR: list it for this call, in hash order */
+		r = ovl_view_opendir(v, ino, &own);
 		if (r < 0) {
 			fuse_reply_err(req, -r);
 			return;
@@ -296,20 +358,32 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		d = own;
 	}
 	n = ovl_dir_count(d);
-
 	if (size > READ_MAX)
 		size = READ_MAX;
 	buf = malloc(size);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
+	refs = calloc(n ? n : 1, sizeof(*refs));
+	r = buf && refs ? 0 : -ENOMEM;
+	if (r == 0 && own)
+		r = hashed_order(d, n, &ents);
+	if (r < 0) {
+		ovl_dir_close(own);
+		fuse_reply_err(req, -r);
 		return;
 	}
-	for (uint64_t i = off < 0 ? 0 : (uint64_t)off; i < n; i++) {
+	if (off > 0)
+		for (p = own ? 0 : (uint64_t)off;
+		     own && p < n && ents[p].off <= (uint64_t)off; p++)
+			;
+	for (; p < n; p++) {
+		uint64_t i = own ? ents[p].i : p;
+		uint64_t next = own ? ents[p].off : p + 1;
 		const char *name;
 		struct stat st;
 		size_t need;
-		int r = ovl_dir_entry(d, i, &name, &st);
 
+		r = ovl_dir_entry(d, i, &name, &st);
+		if (r == -ENOENT && own)
+			continue; /* gone since the listing */
 		if (r < 0) {
 			if (used)
 				break;
@@ -317,28 +391,38 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fuse_reply_err(req, -r);
 			return;
 		}
+		if (!own || p == 0 || ents[p - 1].off != next) {
+			group_used = used;
+			group_refs = nrefs;
+		}
 		if (plus) {
 			struct fuse_entry_param e;
 
 			fill_entry(v, &st, &e);
 			need = fuse_add_direntry_plus(req, buf + used,
 						      size - used, name, &e,
-						      (off_t)i + 1);
+						      (off_t)next);
 		} else {
 			need = fuse_add_direntry(req, buf + used, size - used,
-						 name, &st, (off_t)i + 1);
+						 name, &st, (off_t)next);
 		}
-		/*
-		 * An entry that did not fit was not added: the lookup
-		 * count is taken only below, once it is in the reply.
-		 */
-		if (need > size - used)
+		/* An entry that did not fit was not added. */
+		if (need > size - used) {
+			/* its hash group goes whole into the next reply */
+			if (own && group_used > 0) {
+				used = group_used;
+				nrefs = group_refs;
+			}
 			break;
-		/* sent: the kernel now holds a reference (not on . and ..) */
+		}
+		/* sent: the kernel will hold a reference (not on . and ..) */
 		if (plus && i >= 2)
-			ovl_view_ref(v, st.st_ino);
+			refs[nrefs++] = (uint64_t)st.st_ino;
 		used += need;
 	}
+	/* the lookup counts, once the reply's entries are settled */
+	for (size_t k = 0; k < nrefs; k++)
+		ovl_view_ref(v, refs[k]);
 	ovl_dir_close(own);
 	fuse_reply_buf(req, buf, used);
 }

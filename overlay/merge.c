@@ -1372,6 +1372,11 @@ uint64_t ovl_merge_dir_count(const struct ovl_mdir *d)
 	return d->count;
 }
 
+const char *ovl_merge_dir_name(const struct ovl_mdir *d, uint64_t i)
+{
+	return i < d->count ? d->names[i] : NULL;
+}
+
 int ovl_merge_dir_entry(struct ovl_mdir *d, uint64_t i, const char **ret_name,
 			struct stat *ret_st)
 {

@@ -48,6 +48,7 @@ struct ovl_mdir *ovl_merge_dir_close(struct ovl_mdir *d);
 uint64_t ovl_merge_dir_count(const struct ovl_mdir *d);
 int ovl_merge_dir_entry(struct ovl_mdir *d, uint64_t i, const char **ret_name,
 			struct stat *ret_st);
+const char *ovl_merge_dir_name(const struct ovl_mdir *d, uint64_t i);
 ssize_t ovl_merge_listxattr(struct ovl_merge *m, uint64_t ino, char *buf,
 			    size_t size);
 ssize_t ovl_merge_getxattr(struct ovl_merge *m, uint64_t ino, const char *name,

@@ -361,6 +361,28 @@ int ovl_dir_entry(struct ovl_dir *d, uint64_t i, const char **ret_name,
 	return stat_id(d->v, id, ret_st);
 }
 
+const char *ovl_dir_name(struct ovl_dir *d, uint64_t i)
+{
+	const struct ovl_layer *l = &d->v->lower;
+	const char *name;
+	uint32_t id;
+	size_t len;
+
+	if (d->md)
+		return ovl_merge_dir_name(d->md, i);
+	if (d->inner)
+		return ovl_dir_name(d->inner, i);
+	if (i >= d->count)
+		return NULL;
+	if (d->names)
+		return d->names[i];
+	if (i < 2)
+		return i == 0 ? "." : "..";
+	if (l->ops->dir_entry(l->data, d->id, i - 2, &name, &len, &id) < 0)
+		return NULL;
+	return name;
+}
+
 int ovl_view_open(struct ovl_view *v, uint64_t ino, int flags,
 		  struct ovl_file **ret)
 {

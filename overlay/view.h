@@ -151,6 +151,8 @@ uint64_t ovl_dir_count(const struct ovl_dir *d);
 /* Borrowed name valid while the handle is open; *ret_st has st_ino, mode. */
 int ovl_dir_entry(struct ovl_dir *d, uint64_t i, const char **ret_name,
 		  struct stat *ret_st);
+/* Entry @i's name alone (nothing looked up), or NULL past the end. */
+const char *ovl_dir_name(struct ovl_dir *d, uint64_t i);
 
 /*
  * Opens @ino with open(2) @flags (O_ACCMODE, O_TRUNC, ...): a template file

@@ -1135,3 +1135,105 @@ def test_xattr_names_of_the_encoding_are_ordinary_xattrs(ovl):
         if got != value:
             wrong.append(f"getxattr {rel!r} {name}: {got!r}, expected {value!r}")
     assert not wrong, "\n".join(wrong)
+
+
+# ---------------------------------------------------------------- listing while it changes
+
+def getdents(fd, bufsize=1024):
+    """One getdents64 call: [(name, d_off)], [] at the end."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(bufsize)
+    n = libc.syscall(217, fd, buf, bufsize)  # SYS_getdents64 (x86_64)
+    if n < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    out, pos, raw = [], 0, buf.raw[:n]
+    while pos < n:
+        d_off = int.from_bytes(raw[pos + 8:pos + 16], "little", signed=True)
+        reclen = int.from_bytes(raw[pos + 16:pos + 18], "little")
+        name = raw[pos + 19:pos + reclen].split(b"\0", 1)[0]
+        out.append((name, d_off))
+        pos += reclen
+    return out
+
+
+def drop_page_cache():
+    """The kernel keeps a listing in the directory's page cache; without it,
+    the next read asks the daemon from the offset reached."""
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("1\n")
+
+
+def test_listing_survives_changes_between_reads(ovl):
+    """A directory read in small pieces while entries are created and
+    removed in it: every entry there from start to end comes exactly once
+    (offsets are not positions that shift), as on a local filesystem, also
+    when the kernel has dropped its cached listing in between."""
+    p = ovl.p
+    d = p(b"etc")
+    for k in range(300):
+        write_file(J(d, b"added-%03d-with-a-longer-name" % k), b"x")
+    before = set(os.listdir(d))
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        seen = [name for name, _ in getdents(fd)]
+        assert 0 < len(seen) < len(before)
+        # remove half of what is not read yet, and some of what is; add new
+        unread = sorted(before - set(seen) - {b".", b".."})
+        gone = set(unread[::2]) | set(x for x in seen[::3] if x not in (b".", b".."))
+        for name in gone:
+            path = J(d, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        for k in range(50):
+            write_file(J(d, b"late-%02d" % k), b"y")
+        drop_page_cache()
+        while True:
+            part = getdents(fd)
+            if not part:
+                break
+            seen += [name for name, _ in part]
+    finally:
+        os.close(fd)
+    after = set(os.listdir(d))
+    dups = sorted({x for x in seen if seen.count(x) > 1})
+    assert not dups, f"listed twice: {dups[:10]}"
+    missing = sorted((before & after) - set(seen))
+    assert not missing, f"entries there all along not listed: {missing[:10]}"
+    assert set(seen) <= before | after | {b".", b".."}
+
+
+def test_listing_in_small_reads_is_the_whole_directory(ovl):
+    """Offsets of an unchanged directory walk it once, through seekdir too."""
+    p = ovl.p
+    d = p(b"usr/lib")
+    for k in range(200):
+        write_file(J(d, b"n%03d" % k), b"z")
+    whole = set(os.listdir(d)) | {b".", b".."}
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        got, offs = [], []
+        while True:
+            part = getdents(fd, 512)
+            if not part:
+                break
+            got += [n for n, _ in part]
+            offs += [o for _, o in part]
+        assert sorted(got) == sorted(whole)
+        # back to an offset handed out: the rest again, in the same order
+        mid = len(offs) // 2
+        drop_page_cache()
+        os.lseek(fd, offs[mid], os.SEEK_SET)
+        again = []
+        while True:
+            part = getdents(fd, 512)
+            if not part:
+                break
+            again += [n for n, _ in part]
+        assert again == got[mid + 1:]
+    finally:
+        os.close(fd)
