@@ -2017,8 +2017,8 @@ static int fill_metacopy(struct ovl_merge *m, struct located *l)
  * inode, so the group stays one file. Without @data, a regular file gets
  * its metadata only (metacopy); with it, its data too.
  */
-static int copy_up_file_located(struct ovl_merge *m, struct mnode *n,
-				bool data, struct located *l)
+static int copy_up_file_located(struct ovl_merge *m, struct mnode *n, bool data,
+				struct located *l)
 {
 	struct saved_times pt;
 	struct pbuf origin = { 0 };
