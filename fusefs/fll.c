@@ -546,10 +546,12 @@ static void fll_write_buf(fuse_req_t req, fuse_ino_t ino,
 	out.buf[0].fd = fd;
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, in, 0);
-	if (n < 0)
+	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
-	else
-		fuse_reply_write(req, (size_t)n);
+		return;
+	}
+	ovl_file_wrote(f, (uint64_t)off, (size_t)n);
+	fuse_reply_write(req, (size_t)n);
 }
 
 static void fll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

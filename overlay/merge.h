@@ -25,6 +25,8 @@ struct ovl_file {
 	size_t mem_len;
 	struct ovl_merge *m; /* writable view: the node it keeps open */
 	struct mnode *node;
+	/* write-behind: the sequential run written since the last kick */
+	uint64_t wb_start, wb_end;
 };
 
 /* A handle of @node closes (an unlinked file's space is freed then). */

@@ -462,7 +462,34 @@ ssize_t ovl_file_write(struct ovl_file *f, const void *buf, size_t size,
 	if (f->fd < 0)
 		return -EBADF;
 	n = pwrite(f->fd, buf, size, (off_t)off);
-	return n < 0 ? -errno : n;
+	if (n < 0)
+		return -errno;
+	ovl_file_wrote(f, off, (size_t)n);
+	return n;
+}
+
+void ovl_file_wrote(struct ovl_file *f, uint64_t off, size_t n)
+{
+	/*
+	 * Writes to one file come one at a time (the kernel holds its inode
+	 * lock); relaxed atomics keep two handles' racing hints defined.
+	 */
+	uint64_t start = __atomic_load_n(&f->wb_start, __ATOMIC_RELAXED);
+	uint64_t end = __atomic_load_n(&f->wb_end, __ATOMIC_RELAXED);
+
+	if (f->fd < 0 || n == 0)
+		return;
+	if (off != end)
+		start = off; /* not where the run ended: a new run */
+	end = off + n;
+	if (end - start >= OVL_WRITE_BEHIND) {
+		/* starts the writeback of that range, does not wait for it */
+		sync_file_range(f->fd, (off_t)start, (off_t)(end - start),
+				SYNC_FILE_RANGE_WRITE);
+		start = end;
+	}
+	__atomic_store_n(&f->wb_start, start, __ATOMIC_RELAXED);
+	__atomic_store_n(&f->wb_end, end, __ATOMIC_RELAXED);
 }
 
 int ovl_file_fsync(struct ovl_file *f, int datasync)

@@ -172,6 +172,17 @@ int ovl_file_fallocate(struct ovl_file *f, int mode, off_t off, off_t len);
 int ovl_file_lseek(struct ovl_file *f, int64_t off, int whence, int64_t *ret);
 /* The upper fd behind a writable handle (for splicing), or -EBADF. */
 int ovl_file_fd(const struct ovl_file *f);
+/*
+ * @n bytes were written at @off to ovl_file_fd() (ovl_file_write() says so
+ * itself): write-behind. A file written in one sequential run has each
+ * OVL_WRITE_BEHIND bytes of it sent to the disk, without waiting, once
+ * written, as PostgreSQL's *_flush_after settings do: a large file's data
+ * is then mostly on the disk already when it is fsync'd or closed, and
+ * dirty pages do not pile up. Small files and random writes are left to
+ * the kernel.
+ */
+#define OVL_WRITE_BEHIND (8u << 20)
+void ovl_file_wrote(struct ovl_file *f, uint64_t off, size_t n);
 
 /* fstat of the handle (works on unlinked files); st_ino left to caller. */
 int ovl_file_stat(struct ovl_file *f, struct stat *ret);
