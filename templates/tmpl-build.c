@@ -69,7 +69,7 @@ struct builder {
 	int64_t default_time;
 	char *last_member; /* for messages about the header that follows */
 	int64_t next_header; /* where the next header starts (stream bytes) */
-	struct tmpl_gz *gz; /* gzip templates: our CRC-checking source */
+	struct tmpl_source *src; /* gzip, zstd: our own decompressing source */
 
 	struct bnode *nodes;
 	uint32_t nnodes, capnodes;
@@ -1003,7 +1003,7 @@ static void builder_free(struct builder *b)
 		archive_read_free(b->a);
 	dm_seqw_free(b->data_w);
 	free(b->last_member);
-	tmpl_gz_free(b->gz);
+	tmpl_source_free(b->src);
 }
 
 uint64_t tmpl_header_checksum(const struct tmpl_dheader *h)
@@ -1042,15 +1042,15 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 	}
 	archive_read_support_format_tar(b.a);
 	archive_read_support_filter_all(b.a);
-	if (tmpl_gz_detect(tpl_fd)) {
-		r = tmpl_gz_open(b.a, tpl_fd, &b.gz);
-		if (r == -ENOMEM)
-			goto out_free;
-		if (r < 0) {
-			r = archive_fail(&b, NULL);
-			goto out_free;
-		}
-	} else if (archive_read_open_fd(b.a, tpl_fd, 64 << 10) != ARCHIVE_OK) {
+	r = tmpl_source_open(b.a, tpl_fd, &b.src);
+	if (r == -ENOMEM)
+		goto out_free;
+	if (r < 0) {
+		r = archive_fail(&b, NULL);
+		goto out_free;
+	}
+	if (!b.src &&
+	    archive_read_open_fd(b.a, tpl_fd, 64 << 10) != ARCHIVE_OK) {
 		r = archive_fail(&b, NULL);
 		goto out_free;
 	}
@@ -1073,9 +1073,10 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 		if (first) {
 			first = false;
 			/* filter 0 is the bidder's "none" for a plain tar */
-			b.in_place = !b.gz && (archive_filter_count(b.a) <= 1 ||
-					       archive_filter_code(b.a, 0) ==
-						       ARCHIVE_FILTER_NONE);
+			b.in_place = !b.src &&
+				     (archive_filter_count(b.a) <= 1 ||
+				      archive_filter_code(b.a, 0) ==
+					      ARCHIVE_FILTER_NONE);
 			if (!b.in_place) {
 				memcpy(dh.magic, TMPL_DATA_MAGIC, 8);
 				dh.version = TMPL_FORMAT_VERSION;
@@ -1120,8 +1121,9 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 		/* An archive with no member at all. */
 		b.in_place = true;
 	}
-	if (b.gz && tmpl_gz_drain(b.gz) < 0) {
-		r = dm_err_set(err, EIO, "%s: %s", name, tmpl_gz_error(b.gz));
+	if (b.src && tmpl_source_drain(b.src) < 0) {
+		r = dm_err_set(err, EIO, "%s: %s", name,
+			       tmpl_source_error(b.src));
 		goto out_free;
 	}
 	if (b.data_w) {

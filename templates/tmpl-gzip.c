@@ -8,7 +8,6 @@
  */
 #include "templates/tmpl-internal.h"
 
-#include <archive.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #define GZ_OUT_SIZE (1u << 20)
 
 struct tmpl_gz {
+	struct tmpl_source src; /* first: the source is the struct */
 	int fd;
 	z_stream zs;
 	bool zs_init;
@@ -27,7 +27,6 @@ struct tmpl_gz {
 	bool done; /* last member ended */
 	uint64_t in_pos; /* file offset of zs.next_in */
 	unsigned char *in, *out;
-	char err[256];
 };
 
 bool tmpl_gz_detect(int fd)
@@ -47,7 +46,7 @@ static int fill(struct tmpl_gz *g)
 		n = read(g->fd, g->in, GZ_IN_SIZE);
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
-		snprintf(g->err, sizeof(g->err), "read error: %s",
+		snprintf(g->src.err, sizeof(g->src.err), "read error: %s",
 			 strerror(errno));
 		return -errno;
 	}
@@ -59,8 +58,10 @@ static int fill(struct tmpl_gz *g)
 }
 
 /* Decompresses up to one output buffer; 0 bytes means end of stream. */
-ssize_t tmpl_gz_read(struct tmpl_gz *g, const void **ret)
+static ssize_t gz_read(struct tmpl_source *s, const void **ret)
 {
+	struct tmpl_gz *g = (struct tmpl_gz *)s;
+
 	g->zs.next_out = g->out;
 	g->zs.avail_out = GZ_OUT_SIZE;
 	while (g->zs.avail_out == GZ_OUT_SIZE && !g->done) {
@@ -69,7 +70,7 @@ ssize_t tmpl_gz_read(struct tmpl_gz *g, const void **ret)
 		if (fill(g) < 0)
 			return -EIO;
 		if (!g->zs.avail_in && g->in_eof) {
-			snprintf(g->err, sizeof(g->err),
+			snprintf(g->src.err, sizeof(g->src.err),
 				 "gzip stream truncated at byte %llu",
 				 (unsigned long long)g->in_pos);
 			return -EIO;
@@ -93,7 +94,7 @@ ssize_t tmpl_gz_read(struct tmpl_gz *g, const void **ret)
 			continue;
 		}
 		if (z != Z_OK && z != Z_BUF_ERROR) {
-			snprintf(g->err, sizeof(g->err),
+			snprintf(g->src.err, sizeof(g->src.err),
 				 "gzip data corrupt near byte %llu: %s",
 				 (unsigned long long)g->in_pos,
 				 g->zs.msg ? g->zs.msg : "inflate failed");
@@ -104,66 +105,37 @@ ssize_t tmpl_gz_read(struct tmpl_gz *g, const void **ret)
 	return (ssize_t)(GZ_OUT_SIZE - g->zs.avail_out);
 }
 
-int tmpl_gz_drain(struct tmpl_gz *g)
+static void gz_free(struct tmpl_source *s)
 {
-	const void *p;
-	ssize_t n;
+	struct tmpl_gz *g = (struct tmpl_gz *)s;
 
-	while ((n = tmpl_gz_read(g, &p)) > 0)
-		;
-	return n < 0 ? (int)n : 0;
-}
-
-const char *tmpl_gz_error(const struct tmpl_gz *g)
-{
-	return g->err[0] ? g->err : NULL;
-}
-
-static la_ssize_t gz_archive_read(struct archive *a, void *data,
-				  const void **buf)
-{
-	struct tmpl_gz *g = data;
-	ssize_t n = tmpl_gz_read(g, buf);
-
-	if (n < 0) {
-		archive_set_error(a, EIO, "%s", g->err);
-		return ARCHIVE_FATAL;
-	}
-	return n;
-}
-
-int tmpl_gz_open(struct archive *a, int fd, struct tmpl_gz **ret)
-{
-	struct tmpl_gz *g = calloc(1, sizeof(*g));
-
-	if (!g)
-		return -ENOMEM;
-	g->fd = fd;
-	g->in = malloc(GZ_IN_SIZE);
-	g->out = malloc(GZ_OUT_SIZE);
-	if (!g->in || !g->out || inflateInit2(&g->zs, 16 + MAX_WBITS) != Z_OK) {
-		tmpl_gz_free(g);
-		return -ENOMEM;
-	}
-	g->zs_init = true;
-	if (archive_read_open(a, g, NULL, gz_archive_read, NULL) !=
-	    ARCHIVE_OK) {
-		/* the caller reports archive_error_string() */
-		*ret = g;
-		return -EIO;
-	}
-	*ret = g;
-	return 0;
-}
-
-struct tmpl_gz *tmpl_gz_free(struct tmpl_gz *g)
-{
-	if (!g)
-		return NULL;
 	if (g->zs_init)
 		inflateEnd(&g->zs);
 	free(g->in);
 	free(g->out);
 	free(g);
-	return NULL;
+}
+
+static const struct tmpl_source_ops gz_ops = {
+	.read = gz_read,
+	.free = gz_free,
+};
+
+int tmpl_gz_new(int fd, struct tmpl_source **ret)
+{
+	struct tmpl_gz *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return -ENOMEM;
+	g->src.ops = &gz_ops;
+	g->fd = fd;
+	g->in = malloc(GZ_IN_SIZE);
+	g->out = malloc(GZ_OUT_SIZE);
+	if (!g->in || !g->out || inflateInit2(&g->zs, 16 + MAX_WBITS) != Z_OK) {
+		gz_free(&g->src);
+		return -ENOMEM;
+	}
+	g->zs_init = true;
+	*ret = &g->src;
+	return 0;
 }

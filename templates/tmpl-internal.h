@@ -36,18 +36,39 @@ int tmpl_acl_to_xattr(struct archive_entry *e, int type, void **ret,
 		      size_t *ret_len);
 
 /*
- * gzip read with CRC checks (tmpl-gzip.c); libarchive reads the
- * decompressed stream through tmpl_gz_open()'s callbacks.
+ * A decompressing source that libarchive reads the tar stream from, where
+ * libarchive's own filters fall short: gzip with every member's CRC-32
+ * checked (tmpl-gzip.c), zstd decompressed on a thread of its own
+ * (tmpl-zstd.c). Errors are kept on the source as one message that names
+ * the compressed offset.
  */
 struct archive;
-struct tmpl_gz;
+struct tmpl_source;
+struct tmpl_source_ops {
+	/* Up to one buffer of the stream (valid until the next call); 0: end */
+	ssize_t (*read)(struct tmpl_source *s, const void **ret);
+	void (*free)(struct tmpl_source *s);
+};
+struct tmpl_source {
+	const struct tmpl_source_ops *ops;
+	char err[256];
+};
+
+/*
+ * The source @fd's magic calls for, opened on @a; *ret stays NULL (and 0
+ * is returned) when libarchive reads @fd itself. -EIO: archive_read_open()
+ * failed, see archive_error_string().
+ */
+int tmpl_source_open(struct archive *a, int fd, struct tmpl_source **ret);
+/* Reads to the end of the stream, so the last trailer is checked too. */
+int tmpl_source_drain(struct tmpl_source *s);
+const char *tmpl_source_error(const struct tmpl_source *s);
+struct tmpl_source *tmpl_source_free(struct tmpl_source *s);
+
 bool tmpl_gz_detect(int fd);
-int tmpl_gz_open(struct archive *a, int fd, struct tmpl_gz **ret);
-ssize_t tmpl_gz_read(struct tmpl_gz *g, const void **ret);
-/* Reads to the end of the stream, so the last trailer is checked. */
-int tmpl_gz_drain(struct tmpl_gz *g);
-const char *tmpl_gz_error(const struct tmpl_gz *g);
-struct tmpl_gz *tmpl_gz_free(struct tmpl_gz *g);
+int tmpl_gz_new(int fd, struct tmpl_source **ret);
+bool tmpl_zstd_detect(int fd);
+int tmpl_zstd_new(int fd, struct tmpl_source **ret);
 
 uint64_t tmpl_header_checksum(const struct tmpl_dheader *h);
 

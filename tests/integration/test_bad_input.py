@@ -306,3 +306,41 @@ def test_broken_then_fixed_template_is_reindexed(domufs, tmp_path):
     m = domufs.mount(tpl, cache_dir=cache)
     assert open(m.b(b"second"), "rb").read() == good[_base_tar()[1]["second"][1]:][:200000]
     assert open(m.b(b"third"), "rb").read() == b"3" * 100
+
+
+def test_zstd_skippable_frames_and_concatenation_read_as_zstd_does(domufs, tmp_path):
+    """Skippable frames (before, between, after) and frames without a
+    content checksum are valid zstd: the template mounts as `zstd -dc`
+    reads it. A checksum mismatch in the last frame is an error, found
+    because the stream is read to its end after the tar end marker."""
+    tar, _ = _base_tar()
+    half = len(tar) // 2 // 512 * 512
+
+    def skippable(payload: bytes) -> bytes:
+        return (0x184D2A5A).to_bytes(4, "little") + len(payload).to_bytes(4, "little") + payload
+
+    good = (skippable(b"lead") + _compress(tar[:half], "zst") + skippable(b"") +
+            subprocess.run(["zstd", "-q", "-c", "--no-check"], input=tar[half:],
+                           stdout=subprocess.PIPE, check=True).stdout + skippable(b"tail" * 10))
+    ref = subprocess.run(["zstd", "-dc"], input=good, stdout=subprocess.PIPE, check=True).stdout
+    assert ref == tar
+    tpl = tmp_path / "odd.tar.zst"
+    tpl.write_bytes(good)
+    res = domufs.index(tpl, domufs.cache_dir())
+    assert res.returncode == 0, res
+    m = domufs.mount(tpl)
+    try:
+        assert (m / "first").read_bytes() == b"1" * 1000
+        assert (m / "third").read_bytes() == b"3" * 100
+        assert (m / "second").read_bytes() == tar[_base_tar()[1]["second"][1]:][:200000]
+    finally:
+        assert not m.unmount()
+
+    # the last frame's XXH64 checksum (its last 4 bytes) made wrong
+    framed = _compress(tar, "zst")
+    bad = framed[:-4] + bytes(b ^ 0xFF for b in framed[-4:])
+    assert subprocess.run(["zstd", "-t", "-q"], input=bad, capture_output=True).returncode != 0
+    tpl2 = tmp_path / "badsum.tar.zst"
+    tpl2.write_bytes(bad)
+    line = _check_error(domufs.index(tpl2, domufs.cache_dir()), tpl2, [])
+    assert "zstd" in line or "checksum" in line.lower(), line

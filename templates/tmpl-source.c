@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The decompressing sources' common part: detection, libarchive glue. */
+#include "templates/tmpl-internal.h"
+
+#include <archive.h>
+#include <errno.h>
+#include <stddef.h>
+
+static la_ssize_t source_read(struct archive *a, void *data, const void **buf)
+{
+	struct tmpl_source *s = data;
+	ssize_t n = s->ops->read(s, buf);
+
+	if (n < 0) {
+		archive_set_error(a, EIO, "%s", s->err);
+		return ARCHIVE_FATAL;
+	}
+	return n;
+}
+
+int tmpl_source_open(struct archive *a, int fd, struct tmpl_source **ret)
+{
+	int r = 0;
+
+	*ret = NULL;
+	if (tmpl_gz_detect(fd))
+		r = tmpl_gz_new(fd, ret);
+	else if (tmpl_zstd_detect(fd))
+		r = tmpl_zstd_new(fd, ret);
+	if (r < 0 || !*ret)
+		return r;
+	if (archive_read_open(a, *ret, NULL, source_read, NULL) != ARCHIVE_OK)
+		return -EIO;
+	return 0;
+}
+
+int tmpl_source_drain(struct tmpl_source *s)
+{
+	const void *p;
+	ssize_t n;
+
+	while ((n = s->ops->read(s, &p)) > 0)
+		;
+	return n < 0 ? (int)n : 0;
+}
+
+const char *tmpl_source_error(const struct tmpl_source *s)
+{
+	return s->err[0] ? s->err : NULL;
+}
+
+struct tmpl_source *tmpl_source_free(struct tmpl_source *s)
+{
+	if (s)
+		s->ops->free(s);
+	return NULL;
+}
