@@ -1237,3 +1237,31 @@ def test_listing_in_small_reads_is_the_whole_directory(ovl):
         assert again == got[mid + 1:]
     finally:
         os.close(fd)
+
+
+def test_large_sequential_write_with_write_behind(ovl):
+    """A file written in one sequential run of more than the write-behind
+    step (8 MiB), then partly rewritten and extended out of order: the
+    content is what was written, live and after remount."""
+    import hashlib
+    p = ovl.p
+    rnd = os.urandom(1 << 20)
+    expect = bytearray()
+    fd = os.open(p(b"etc/big-seq"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        for k in range(24):
+            chunk = bytes([k]) + rnd[1:]
+            os.write(fd, chunk)
+            expect += chunk
+        os.pwrite(fd, b"R" * 100000, 5 << 20)
+        expect[5 << 20:(5 << 20) + 100000] = b"R" * 100000
+        os.pwrite(fd, b"E" * 10, 30 << 20)
+        expect += b"\0" * ((30 << 20) - len(expect)) + b"E" * 10
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    want = hashlib.sha256(expect).hexdigest()
+    assert file_hash(p(b"etc/big-seq")) == want
+    ovl.remount()
+    assert os.stat(p(b"etc/big-seq")).st_size == len(expect)
+    assert file_hash(p(b"etc/big-seq")) == want
