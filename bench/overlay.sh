@@ -86,7 +86,13 @@ fresh_upper_fs() {
 		rm -rf "$UP/upper" "$UP/work"
 		return
 	fi
-	mountpoint -q "$UFS" && { umount "$UFS" || die "cannot unmount $UFS"; }
+	# the last FUSE daemon may still be closing its files there: retry
+	local tries=0
+	while mountpoint -q "$UFS" && ! umount "$UFS" 2>/dev/null; do
+		tries=$((tries + 1))
+		[ $tries -lt 100 ] || die "cannot unmount $UFS"
+		sleep 0.1
+	done
 	rm -f "$WORK/ufs.img"
 	truncate -s 4G "$WORK/ufs.img" || die "cannot create $WORK/ufs.img"
 	# initialized now, so that no lazy-init thread writes during the run
