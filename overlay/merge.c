@@ -2787,9 +2787,15 @@ int ovl_merge_setattr(struct ovl_merge *m, uint64_t ino,
 				cur.st_uid = uid;
 			if (gid != (gid_t)-1)
 				cur.st_gid = gid;
-			/* chown clears set-id bits of non-directories */
-			if (!S_ISDIR(cur.st_mode))
-				cur.st_mode &= ~(mode_t)(S_ISUID | S_ISGID);
+			/*
+			 * chown clears set-user-ID of non-directories, and
+			 * set-group-ID when group-executable (as Linux does)
+			 */
+			if (!S_ISDIR(cur.st_mode)) {
+				cur.st_mode &= ~(mode_t)S_ISUID;
+				if (cur.st_mode & S_IXGRP)
+					cur.st_mode &= ~(mode_t)S_ISGID;
+			}
 			r = ovl_upper_set_override(
 				&m->up, xa_dirfd(&t, m->up.root_fd),
 				t.dirfd == AT_FDCWD ? NULL : t.name, cur.st_uid,

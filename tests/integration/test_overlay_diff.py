@@ -235,6 +235,11 @@ SEQ_USERS = [
     ("pwrite", (b"tmp/mine",), (0, b"w"), U65534),                  # a write clears setuid
     ("chmod", (b"tmp/mine",), (0o6755,), U65534),
     ("truncate", (b"tmp/mine",), (2,), U65534),                      # so does a truncate
+    ("chmod", (b"tmp/mine",), (0o2745,), U65534),
+    ("pwrite", (b"tmp/mine",), (0, b"x"), U65534),                  # setgid without g+x stays
+    ("chmod", (b"tmp/mine",), (0o6775,), U65534),
+    ("create", (b"tmp/mine",), (b"t", False, True), U65534),        # O_TRUNC clears both
+    ("chmod", (b"tmp/mine",), (0o4755,), U65534),
     ("chown", (b"tmp/mine",), (0, 0), U65534),                       # EPERM
     # uid 1234 owns owners/odd*, acl/file has u:1234:rwx
     ("pwrite", (b"owners/odd",), (0, b"ODD"), ODD),
