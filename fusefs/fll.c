@@ -370,10 +370,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, -r);
 		return;
 	}
-	if (off > 0)
-		for (p = own ? 0 : (uint64_t)off;
-		     own && p < n && ents[p].off <= (uint64_t)off; p++)
-			;
+	/* the first entry after @off (offsets are >= 1) */
+	if (own)
+		while (p < n && off > 0 && ents[p].off <= (uint64_t)off)
+			p++;
+	else if (off > 0)
+		p = (uint64_t)off;
 	for (; p < n; p++) {
 		uint64_t i = own ? ents[p].i : p;
 		uint64_t next = own ? ents[p].off : p + 1;

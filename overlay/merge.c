@@ -2118,16 +2118,15 @@ static int copy_up_located(struct ovl_merge *m, struct mnode *n, bool data,
 		if (r < 0)
 			return r;
 	}
-	if (!l->c.upper && S_ISDIR(lst.st_mode)) {
-		int fd = ensure_upper_dir(m, n);
-
-		if (fd < 0)
-			return fd;
-		close(fd);
-	} else {
+	if (l->c.upper || !S_ISDIR(lst.st_mode)) {
 		r = copy_up_file_located(m, n, data, l);
 		if (r < 0)
 			return r;
+	} else {
+		r = ensure_upper_dir(m, n);
+		if (r < 0)
+			return r;
+		close(r);
 	}
 	located_done(l);
 	return locate(m, n, l);

@@ -175,6 +175,15 @@ struct xa_args {
 	uint32_t flags;
 };
 
+static struct xa_args xa_args(const void *value, size_t size, int flags)
+{
+	return (struct xa_args){
+		.value = (uintptr_t)value,
+		.size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size,
+		.flags = (uint32_t)flags,
+	};
+}
+
 /* True when a *xattrat call gave the answer (into @ret), false: use /proc. */
 static bool at_done(long n, ssize_t *ret)
 {
@@ -197,9 +206,7 @@ static bool at_done(long n, ssize_t *ret)
 static ssize_t xa_get(int dirfd, const char *name, const char *xn, void *buf,
 		      size_t size)
 {
-	struct xa_args a = { .value = (uintptr_t)buf,
-			     .size = size > UINT32_MAX ? UINT32_MAX :
-							 (uint32_t)size };
+	struct xa_args a = xa_args(buf, size, 0);
 	char p[512];
 	ssize_t n;
 
@@ -237,10 +244,7 @@ static ssize_t xa_list(int dirfd, const char *name, char *buf, size_t size)
 static int xa_set(int dirfd, const char *name, const char *xn,
 		  const void *value, size_t size, int flags)
 {
-	struct xa_args a = { .value = (uintptr_t)value,
-			     .size = size > UINT32_MAX ? UINT32_MAX :
-							 (uint32_t)size,
-			     .flags = (uint32_t)flags };
+	struct xa_args a = xa_args(value, size, flags);
 	char p[512];
 	ssize_t n;
 
