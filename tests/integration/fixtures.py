@@ -20,6 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+MKTEMPLATE = Path(__file__).resolve().parent.parent.parent / "scripts" / "mktemplate"
+
+
+def mktemplate(recipe, out) -> Path:
+    """Builds template @out from @recipe with scripts/mktemplate; a failure fails the test."""
+    r = subprocess.run([str(MKTEMPLATE), str(recipe), str(out)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert r.returncode == 0, f"mktemplate {recipe} failed:\n{r.stderr}"
+    return Path(out)
 
 # ustar header limits (GNU tar refuses or splits past these; keep the subset simple)
 USTAR_MAX_NAME = 99

@@ -23,7 +23,6 @@ SRC = HERE.parent.parent
 DOC = SRC / "doc"
 UNIT_IN = SRC / "systemd" / "domufs@.service.in"
 COMPLETION = SRC / "completion" / "domufs"
-MKTEMPLATE = SRC / "scripts" / "mktemplate"
 DEMO = SRC / "templates" / "domains" / "demo.cfg"
 
 SUBCOMMANDS = ["mount", "index", "commit", "diff", "xl-config", "wait", "seed-iso"]
@@ -223,8 +222,7 @@ def test_unit_keeps_the_domain_mounted(installed, tmp_path):
     for key, want in (("After", "local-fs.target"), ("Restart", "on-failure"), ("Type", "exec")):
         assert re.search(rf"^{key}={want}$", text, re.M), key
     tpl = tmp_path / "default.tar.zst"
-    r = run(MKTEMPLATE, SRC / "templates/recipes/default.recipe", tpl)
-    assert r.returncode == 0, r.stderr
+    F.mktemplate(SRC / "templates/recipes/default.recipe", tpl)
     etc = tmp_path / "etc-domains"
     etc.mkdir()
     overlay = tmp_path / "overlay"

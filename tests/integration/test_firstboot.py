@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from test_fixups import (MKTEMPLATE, SRC, Template, commit, debugfs_cat, diff_labels,  # noqa: F401
+import fixtures as F
+from test_fixups import (SRC, Template, commit, debugfs_cat, diff_labels,  # noqa: F401
                          e2fsck_clean, mount, profile, read_checked, sh, templates, unmount)
 
 SCRIPT = "usr/lib/domufs/firstboot"
@@ -89,10 +90,7 @@ def default_template(tmp_path_factory):
             recipe = out_dir / f"t{n}.recipe"
             recipe.write_text(DEFAULT_RECIPE.read_text() + extra)
             out = out_dir / f"t{n}.tar.zst"
-            r = subprocess.run([str(MKTEMPLATE), str(recipe), str(out)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-            assert r.returncode == 0, f"mktemplate failed:\n{r.stderr}"
-            cache[extra] = Template(out)
+            cache[extra] = Template(F.mktemplate(recipe, out))
         return cache[extra]
     return get
 

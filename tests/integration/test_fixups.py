@@ -37,7 +37,6 @@ import fixtures as F
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent.parent
 DISTROS = SRC / "tests" / "data" / "distros"
-MKTEMPLATE = SRC / "scripts" / "mktemplate"
 PYGRUB = "/usr/lib/xen-4.17/bin/pygrub"
 MIB = 1 << 20
 
@@ -537,10 +536,7 @@ def templates(tmp_path_factory):
     def get(name) -> Template:
         if name not in cache:
             out = out_dir / f"{name}.tar.zst"
-            r = subprocess.run([str(MKTEMPLATE), str(DISTROS / EXPECT[name]["recipe"]), str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            assert r.returncode == 0, f"mktemplate {name} failed:\n{r.stderr}"
-            cache[name] = Template(out)
+            cache[name] = Template(F.mktemplate(DISTROS / EXPECT[name]["recipe"], out))
         return cache[name]
     return get
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+import fixtures as F
+
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent.parent
 PROVISION = SRC / "scripts" / "provision"
-MKTEMPLATE = SRC / "scripts" / "mktemplate"
 DEMO = SRC / "templates" / "domains" / "demo.cfg"
 
 HASH = ("$6$domufsdemo$/a3wuhBjcxvl0V8gJAGhWZ/i1.A04dmnuo8UURf4fMupqIv7XUgJwLgT/bxBzRWhXWEwjS7C2H"
@@ -48,10 +49,7 @@ DOMAINS = {
 @pytest.fixture(scope="session")
 def default_template(tmp_path_factory):
     out = tmp_path_factory.mktemp("provision-template") / "default.tar.zst"
-    r = subprocess.run([str(MKTEMPLATE), str(SRC / "templates/recipes/default.recipe"), str(out)],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert r.returncode == 0, r.stderr
-    return out
+    return F.mktemplate(SRC / "templates/recipes/default.recipe", out)
 
 
 @pytest.fixture

@@ -13,16 +13,16 @@ the errors: usage (2), a disk-less profile without --target (1).
 import os
 import re
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
+
+import fixtures as F
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent.parent
 PROFILES = SRC / "tests" / "data" / "profiles"
 DISTROS = SRC / "tests" / "data" / "distros"
-MKTEMPLATE = SRC / "scripts" / "mktemplate"
 XEN_MAC = re.compile(r"^00:16:3e:[0-7][0-9a-f]:[0-9a-f]{2}:[0-9a-f]{2}$")
 
 
@@ -63,10 +63,7 @@ def xl_config(domufs, *args, ok=True):
 @pytest.fixture(scope="module")
 def debian12(tmp_path_factory):
     out = tmp_path_factory.mktemp("xl-template") / "debian12.tar.zst"
-    r = subprocess.run([str(MKTEMPLATE), str(DISTROS / "debian12.recipe"), str(out)],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert r.returncode == 0, r.stderr
-    return out
+    return F.mktemplate(DISTROS / "debian12.recipe", out)
 
 
 def test_banquo_gets_every_key_of_a_pygrub_domain(domufs):
