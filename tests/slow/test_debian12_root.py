@@ -9,27 +9,20 @@ machine's apt sources into $DOMUFS_DEBIAN12_TAR (default
 import os
 import re
 import shutil
-import subprocess
 
 import pytest
+
+from test_recipes import PYGRUB, boot_check, run
 
 DOMUFS = os.environ.get("DOMUFS")
 TAR = os.environ.get("DOMUFS_DEBIAN12_TAR", "/var/tmp/domufs-bench/root.tar")
 PACKAGES = ("systemd-sysv,udev,openssh-server,ifupdown,isc-dhcp-client,"
             "linux-image-amd64,grub-pc-bin,iproute2")
-PYGRUB = "/usr/lib/xen-4.17/bin/pygrub"
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROFILE = os.path.join(HERE, "..", "data", "distros", "bookworm.cfg")
 
 if not DOMUFS:
     pytest.skip("DOMUFS is not set", allow_module_level=True)
-
-
-def run(*args, check=True, **kw):
-    r = subprocess.run([str(a) for a in args], capture_output=True, text=True, **kw)
-    if check and r.returncode != 0:
-        raise AssertionError(f"{args} exited {r.returncode}\n{r.stdout}\n{r.stderr}")
-    return r
 
 
 @pytest.fixture(scope="session")
@@ -106,18 +99,9 @@ def test_committed_image_boots_through_pygrub(root_tar, cache, tmp_path, partiti
     img = tmp_path / "fleance.img"
     run(DOMUFS, "commit", "--cache-dir", cache, "--domain", PROFILE,
         "--partition", partition, root_tar, img)
-    fs = img
-    if partition == "msdos":
-        fs = tmp_path / "fs.img"
-        run("dd", f"if={img}", f"of={fs}", "bs=1M", "skip=1", "status=none")
-    fsck = run("e2fsck", "-fn", fs, check=False)
-    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
-    out_dir = tmp_path / "pygrub"
-    out_dir.mkdir()
-    r = run(PYGRUB, "-q", "--output-format=simple", f"--output-directory={out_dir}", img)
-    fields = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
+    fs, fields = boot_check(img, tmp_path, partition)
     root = "/dev/xvda1" if partition == "msdos" else "/dev/xvda"
-    assert f"root={root}" in fields.get("args", ""), r.stdout
+    assert f"root={root}" in fields["args"], fields
     assert "console=hvc0" in fields["args"]
     assert os.path.getsize(fields["kernel"]) > 1 << 20  # a real kernel
     assert os.path.getsize(fields["ramdisk"]) > 1 << 20

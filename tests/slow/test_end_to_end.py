@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from test_recipes import DOMUFS, PYGRUB, SRC, debian12, run  # noqa: F401
+from test_recipes import DOMUFS, PYGRUB, SRC, boot_check, debian12, run  # noqa: F401
 
 PROVISION = SRC / "scripts" / "provision"
 HASH = ("$6$e2etest$JdNHOMCN97GvqY65wxA.3Uox4EleUoe3BNpb2VUxCjJPQ4Knwc5pnZ9BNOM0uAXtoOp/"
@@ -77,17 +77,9 @@ def test_two_domains_from_the_debian12_recipe(debian12, tmp_path):  # noqa: F811
         assert f"mac={d['mac']}" in cfg and 'bootloader = "pygrub"' in cfg, cfg
 
         # the filesystem in the first partition, as the guest's xvda1
-        fs = tmp_path / f"{name}.fs"
-        run("dd", f"if={img}", f"of={fs}", "bs=1M", "skip=1", "status=none")
-        fsck = run("e2fsck", "-fn", fs, check=False)
-        assert fsck.returncode == 0, fsck.stdout + fsck.stderr
-
-        out = tmp_path / f"pygrub-{name}"
-        out.mkdir()
-        g = run(PYGRUB, "-q", "--output-format=simple", f"--output-directory={out}", img)
-        fields = dict(line.split(" ", 1) for line in g.stdout.splitlines() if " " in line)
-        assert "root=/dev/xvda1" in fields.get("args", ""), g.stdout
-        assert "console=hvc0" in fields["args"], g.stdout
+        fs, fields = boot_check(img, tmp_path)
+        assert "root=/dev/xvda1" in fields["args"], fields
+        assert "console=hvc0" in fields["args"], fields
         assert os.path.getsize(fields["kernel"]) > 4 << 20
         assert os.path.getsize(fields["ramdisk"]) > 4 << 20
 

@@ -42,6 +42,25 @@ def run(*args, check=True, **kw):
     return r
 
 
+def boot_check(img: Path, workdir: Path, partition="msdos"):
+    """A committed image as Xen boots it: its filesystem (the first
+    partition's, or the whole image) clean under `e2fsck -fn`, and what
+    PyGRUB takes from it. Returns (the filesystem, PyGRUB's simple-format
+    fields: kernel, ramdisk, args)."""
+    fs = img
+    if partition == "msdos":
+        fs = workdir / f"{img.stem}.fs"
+        run("dd", f"if={img}", f"of={fs}", "bs=1M", "skip=1", "status=none")
+    fsck = run("e2fsck", "-fn", fs, check=False)
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    out = workdir / f"pygrub-{img.stem}"
+    out.mkdir()
+    r = run(PYGRUB, "-q", "--output-format=simple", f"--output-directory={out}", img)
+    fields = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
+    assert "args" in fields, r.stdout
+    return fs, fields
+
+
 def load_mktemplate():
     loader = importlib.machinery.SourceFileLoader("mktemplate", str(MKTEMPLATE))
     spec = importlib.util.spec_from_loader("mktemplate", loader)
@@ -191,15 +210,8 @@ def test_debian12_commit_boots_through_pygrub(debian12, tmp_path):
     img = tmp_path / "fleance.img"
     run(DOMUFS, "commit", "--cache-dir", tmp_path / "cache", "--domain", PROFILE,
         "--partition", "msdos", debian12, img)
-    fs = tmp_path / "fs.img"
-    run("dd", f"if={img}", f"of={fs}", "bs=1M", "skip=1", "status=none")
-    fsck = run("e2fsck", "-fn", fs, check=False)
-    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
-    out = tmp_path / "pygrub"
-    out.mkdir()
-    r = run(PYGRUB, "-q", "--output-format=simple", f"--output-directory={out}", img)
-    fields = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
-    assert "root=/dev/xvda1" in fields.get("args", ""), r.stdout
+    fs, fields = boot_check(img, tmp_path)
+    assert "root=/dev/xvda1" in fields["args"], fields
     assert "console=hvc0" in fields["args"]
     assert os.path.getsize(fields["kernel"]) > 4 << 20
     assert os.path.getsize(fields["ramdisk"]) > 4 << 20
