@@ -17,7 +17,9 @@
  *
  * Directory state (template dir it merges with, opaque or not) is cached
  * per node and stamped with m->gen; renames, whiteouts and opaque mkdirs
- * bump m->gen, which invalidates every cached state at once.
+ * bump m->gen, which invalidates every cached state at once. So is the
+ * absence of an upper entry for a template node: past that, only a
+ * copy-up of the node itself puts one at its name (upper_appears()).
  */
 #include "overlay/merge.h"
 
@@ -56,6 +58,14 @@ struct mnode {
 	dev_t udev;
 	ino_t uino;
 	int orphan_fd; /* unlinked while open: O_PATH to it (for fstat...) */
+	/*
+	 * Template entries: found with no upper entry or whiteout at alias
+	 * absent_at while absent_gen == m->gen (the template node there:
+	 * absent_lower); a copy-up of the node resets absent_gen to 0.
+	 */
+	uint64_t absent_gen;
+	const struct alias *absent_at;
+	uint32_t absent_lower;
 	unsigned open_count; /* handles open on it (lock) */
 	int dir_fd; /* directories: cached O_PATH fd of the upper dir */
 	uint64_t dir_fd_gen; /* valid while == m->gen */
@@ -75,6 +85,7 @@ struct ovl_merge {
 	struct ovl_upper up;
 	pthread_mutex_t lock;
 	uint64_t gen;
+	uint64_t copyups; /* template entries copied up (see upper_appears) */
 	uint64_t next_ino;
 	unsigned cached_fds; /* directory fds held by nodes */
 	struct mnode *root;
@@ -91,6 +102,9 @@ struct ovl_mdir {
 	struct mnode *node;
 	char **names;
 	uint64_t count;
+	uint64_t nupper; /* names[2..nupper) had upper entries, the rest not */
+	uint32_t lower; /* the template directory merged */
+	uint64_t gen, copyups; /* m's when listed */
 };
 
 static int ovl_merge_getattr_locked(struct ovl_merge *m, struct mnode *n,
@@ -575,6 +589,12 @@ static struct mnode *child_node(struct ovl_merge *m, struct mnode *p,
 		node_set_ukey(m, n, &c->ust);
 	if (alias_add(n, p, name) < 0)
 		return NULL;
+	if (!c->upper && n->aliases->parent == p &&
+	    !strcmp(n->aliases->name, name)) {
+		n->absent_gen = m->gen;
+		n->absent_at = n->aliases;
+		n->absent_lower = c->lower;
+	}
 	if ((c->upper && S_ISDIR(c->ust.st_mode)) || !c->upper) {
 		n->lower = c->lower;
 		n->opaque = c->opaque;
@@ -710,6 +730,7 @@ struct located {
 	int pfd; /* upper parent dir (O_PATH) or -1 */
 	const char *name;
 	int ofd; /* an orphan's own O_PATH fd (borrowed from the node), or -1 */
+	bool fresh; /* copied up just now, with the owner and mode asked */
 	struct child c;
 };
 
@@ -727,6 +748,7 @@ static int locate(struct ovl_merge *m, struct mnode *n, struct located *l)
 	l->pfd = -1;
 	l->name = NULL;
 	l->ofd = -1;
+	l->fresh = false;
 	if (!n->aliases && n != m->root) {
 		/* unlinked, still open: its fd, or its template node */
 		memset(&l->c, 0, sizeof(l->c));
@@ -751,14 +773,28 @@ static int locate(struct ovl_merge *m, struct mnode *n, struct located *l)
 	if (!n->aliases)
 		return -ENOENT;
 	l->name = n->aliases->name;
+	if (n->absent_gen == m->gen && n->absent_at == n->aliases) {
+		/* a template entry, as it was found last time */
+		memset(&l->c, 0, sizeof(l->c));
+		l->c.lower = n->absent_lower;
+		l->c.shadowed = true;
+		return 0;
+	}
 	r = upper_dirfd(m, n->aliases->parent, O_PATH);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	l->pfd = r < 0 ? -1 : r;
 	r = resolve_child(m, n->aliases->parent, l->pfd, l->name, &l->c);
-	if (r < 0)
+	if (r < 0) {
 		located_done(l);
-	return r;
+		return r;
+	}
+	if (!l->c.upper) {
+		n->absent_gen = m->gen;
+		n->absent_at = n->aliases;
+		n->absent_lower = l->c.lower;
+	}
+	return 0;
 }
 
 static int stat_located(struct ovl_merge *m, struct mnode *n, struct located *l,
@@ -1232,7 +1268,8 @@ static bool sorted_has(char **v, uint64_t n, const char *name)
  * then template entries neither shadowed nor whited out.
  */
 static int list_dir(struct ovl_merge *m, struct mnode *n, char ***ret,
-		    uint64_t *ret_count)
+		    uint64_t *ret_count, uint64_t *ret_nupper,
+		    uint32_t *ret_lower)
 {
 	char **names = NULL, **hidden = NULL;
 	uint64_t count = 0, cap = 0, nhidden = 0, hcap = 0, nupper;
@@ -1316,6 +1353,8 @@ static int list_dir(struct ovl_merge *m, struct mnode *n, char ***ret,
 	}
 	*ret = names;
 	*ret_count = count;
+	*ret_nupper = nupper;
+	*ret_lower = lower;
 	names = NULL;
 	r = 0;
 out_free:
@@ -1326,6 +1365,22 @@ out_free:
 		free(hidden[i]);
 	free(hidden);
 	return r;
+}
+
+/* 0 if merged directory @n shows nothing but "." and "..", -ENOTEMPTY if not */
+static int dir_empty(struct ovl_merge *m, struct mnode *n)
+{
+	char **names;
+	uint64_t count, nupper;
+	uint32_t lower;
+	int r = list_dir(m, n, &names, &count, &nupper, &lower);
+
+	if (r < 0)
+		return r;
+	for (uint64_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	return count > 2 ? -ENOTEMPTY : 0;
 }
 
 int ovl_merge_opendir(struct ovl_merge *m, uint64_t ino, struct ovl_mdir **ret)
@@ -1344,7 +1399,9 @@ int ovl_merge_opendir(struct ovl_merge *m, uint64_t ino, struct ovl_mdir **ret)
 	if (r == 0 && !S_ISDIR(st.st_mode))
 		r = -ENOTDIR;
 	if (r == 0)
-		r = list_dir(m, n, &d->names, &d->count);
+		r = list_dir(m, n, &d->names, &d->count, &d->nupper, &d->lower);
+	d->gen = m->gen;
+	d->copyups = m->copyups;
 	pthread_mutex_unlock(&m->lock);
 	if (r < 0) {
 		free(d);
@@ -1395,12 +1452,23 @@ int ovl_merge_dir_entry(struct ovl_mdir *d, uint64_t i, const char **ret_name,
 		r = ovl_merge_getattr_locked(m, n, ret_st);
 		goto out_unlock;
 	}
-	pfd = upper_dirfd(m, d->node, O_PATH);
-	if (pfd < 0 && pfd != -ENOENT) {
-		r = pfd;
-		goto out_unlock;
+	if (i >= d->nupper && d->gen == m->gen && d->copyups == m->copyups) {
+		/* listed from the template alone, and nothing came up since */
+		int64_t k = lower_lookup(m, d->lower, d->names[i]);
+
+		memset(&c, 0, sizeof(c));
+		c.lower = (uint32_t)k;
+		c.shadowed = true;
+		pfd = -1;
+		r = k < 0 ? (int)k : 0;
+	} else {
+		pfd = upper_dirfd(m, d->node, O_PATH);
+		if (pfd < 0 && pfd != -ENOENT) {
+			r = pfd;
+			goto out_unlock;
+		}
+		r = resolve_child(m, d->node, pfd, d->names[i], &c);
 	}
-	r = resolve_child(m, d->node, pfd, d->names[i], &c);
 	if (r == 0) {
 		n = child_node(m, d->node, d->names[i], &c);
 		r = n ? node_stat(m, n, pfd, d->names[i], &c, ret_st) : -ENOMEM;
@@ -1595,6 +1663,27 @@ static mode_t disk_mode(const struct ovl_merge *m, mode_t mode)
 }
 
 /*
+ * The owner and mode that @a (its OVL_SET_UID, _GID and _MODE) leaves @st
+ * with: a change of owner clears set-user-ID of a non-directory, and
+ * set-group-ID when group-executable (as Linux does); a mode asked for
+ * in the same call then stands as asked.
+ */
+static void owner_mode_change(const struct ovl_setattr *a, struct stat *st)
+{
+	if (a->valid & OVL_SET_UID)
+		st->st_uid = a->uid;
+	if (a->valid & OVL_SET_GID)
+		st->st_gid = a->gid;
+	if ((a->valid & (OVL_SET_UID | OVL_SET_GID)) && !S_ISDIR(st->st_mode)) {
+		st->st_mode &= ~(mode_t)S_ISUID;
+		if (st->st_mode & S_IXGRP)
+			st->st_mode &= ~(mode_t)S_ISGID;
+	}
+	if ((a->valid & OVL_SET_MODE) && !S_ISLNK(st->st_mode))
+		st->st_mode = (st->st_mode & S_IFMT) | (a->mode & 07777);
+}
+
+/*
  * Owner and mode of @st onto a regular file through its own writable fd
  * (the O_TMPFILE of a copy-up), with only the calls that change something:
  * the new file already has the daemon's owner (usually the template's) and
@@ -1614,7 +1703,9 @@ static int owner_mode_fd(struct ovl_merge *m, int fd, const struct stat *st)
 			return -errno;
 		chowned = true; /* which clears set-id bits */
 	}
-	if ((chowned || (cur.st_mode & 07777) != want) && fchmod(fd, want) < 0)
+	if (((cur.st_mode & 07777) != want ||
+	     (chowned && (cur.st_mode & (S_ISUID | S_ISGID)))) &&
+	    fchmod(fd, want) < 0)
 		return -errno;
 	if (!m->up.privileged)
 		ovl_upper_set_override(&m->up, fd, NULL, st->st_uid, st->st_gid,
@@ -1702,6 +1793,16 @@ static int apply_meta(struct ovl_merge *m, const struct target *t, int fd,
 	return 0;
 }
 
+/*
+ * Template node @n is about to get an upper entry at its name (a copy-up):
+ * what was cached about its absence there no longer holds.
+ */
+static void upper_appears(struct ovl_merge *m, struct mnode *n)
+{
+	n->absent_gen = 0;
+	m->copyups++;
+}
+
 /* Keeps a directory's times across an internal change (copy-up). */
 struct saved_times {
 	bool ok;
@@ -1722,6 +1823,9 @@ static void times_restore(int dirfd, const struct saved_times *s)
 	char p[64];
 
 	if (!s->ok)
+		return;
+	/* an O_PATH fd: AT_EMPTY_PATH (Linux 5.8+), else its /proc path */
+	if (utimensat(dirfd, "", s->ts, AT_EMPTY_PATH) == 0 || errno != EINVAL)
 		return;
 	snprintf(p, sizeof(p), "/proc/self/fd/%d", dirfd);
 	utimensat(AT_FDCWD, p, s->ts, 0);
@@ -1754,6 +1858,7 @@ static int ensure_upper_dir(struct ovl_merge *m, struct mnode *dir)
 	if (pfd < 0)
 		return pfd;
 	times_save(pfd, &pt);
+	upper_appears(m, dir);
 	if (mkdirat(pfd, dir->aliases->name, 0700) < 0) {
 		r = -errno;
 		close(pfd);
@@ -2015,10 +2120,11 @@ static int fill_metacopy(struct ovl_merge *m, struct located *l)
  * Copies template non-directory @n up, with every other name of its
  * template hardlink group that still shows it, as hardlinks of one upper
  * inode, so the group stays one file. Without @data, a regular file gets
- * its metadata only (metacopy); with it, its data too.
+ * its metadata only (metacopy); with it, its data too. @a (or NULL): a
+ * change of owner and mode the new copy is made with (l->fresh says so).
  */
 static int copy_up_file_located(struct ovl_merge *m, struct mnode *n, bool data,
-				struct located *l)
+				const struct ovl_setattr *a, struct located *l)
 {
 	struct saved_times pt;
 	struct pbuf origin = { 0 };
@@ -2034,10 +2140,13 @@ static int copy_up_file_located(struct ovl_merge *m, struct mnode *n, bool data,
 	r = m->lower.ops->getattr(m->lower.data, lower, &lst);
 	if (r < 0)
 		return r;
+	if (a)
+		owner_mode_change(a, &lst);
 	r = origin_of(m, n->aliases->parent, n->aliases->name, &origin);
 	if (r < 0)
 		goto out_free;
-	pfd = ensure_upper_dir(m, n->aliases->parent);
+	/* the parent as located, else made (with its own parents) */
+	pfd = l->pfd >= 0 ? l->pfd : ensure_upper_dir(m, n->aliases->parent);
 	if (pfd < 0) {
 		r = pfd;
 		goto out_free;
@@ -2045,15 +2154,13 @@ static int copy_up_file_located(struct ovl_merge *m, struct mnode *n, bool data,
 	/* aliases are added below: keep the name linked from */
 	first = strdup(n->aliases->name);
 	if (!first) {
-		close(pfd);
 		r = -ENOMEM;
-		goto out_free;
+		goto out_close;
 	}
 	times_save(pfd, &pt);
+	upper_appears(m, n);
 	r = copy_up_one(m, pfd, first, lower, &lst, origin.s, data);
 	times_restore(pfd, &pt);
-	if (r == 0 && fstatat(pfd, first, &ust, AT_SYMLINK_NOFOLLOW) == 0)
-		node_set_ukey(m, n, &ust);
 	for (char **g = m->groups[lower]; r == 0 && g && *g; g++) {
 		struct mnode *gp;
 		char *gname = NULL;
@@ -2079,7 +2186,34 @@ static int copy_up_file_located(struct ovl_merge *m, struct mnode *n, bool data,
 			alias_add(n, gp, gname);
 		free(gname);
 	}
-	close(pfd);
+	/*
+	 * @l as a new locate() would find it: the entry at (pfd, first),
+	 * whose alias (and so @first's string) @l->name already is.
+	 */
+	if (r == 0 && fstatat(pfd, first, &ust, AT_SYMLINK_NOFOLLOW) < 0)
+		r = -errno;
+	if (r == 0) {
+		node_set_ukey(m, n, &ust);
+		l->c.upper = true;
+		l->c.ust = ust;
+		l->c.metacopy = S_ISREG(ust.st_mode) && !data;
+		if (S_ISREG(ust.st_mode)) {
+			/* what copy_up_one() stored on it */
+			l->c.xa = 1u << OVL_XA_ORIGIN;
+			if (l->c.metacopy)
+				l->c.xa |= 1u << OVL_XA_METACOPY;
+			if (!m->up.privileged)
+				l->c.xa |= 1u << OVL_XA_OVERRIDE;
+		} else {
+			l->c.xa = ovl_upper_xa_present(pfd, l->name);
+		}
+		l->fresh = a != NULL;
+		l->pfd = pfd;
+		pfd = -1;
+	}
+out_close:
+	if (pfd >= 0 && pfd != l->pfd)
+		close(pfd);
 out_free:
 	free(origin.s);
 	return r;
@@ -2092,7 +2226,7 @@ static int copy_up_file(struct ovl_merge *m, struct mnode *n, bool data)
 
 	if (r < 0)
 		return r;
-	r = copy_up_file_located(m, n, data, &l);
+	r = copy_up_file_located(m, n, data, NULL, &l);
 	located_done(&l);
 	return r;
 }
@@ -2101,10 +2235,10 @@ static int copy_up_file(struct ovl_merge *m, struct mnode *n, bool data)
  * Makes node @n exist in the upper directory; @data: a regular file's data
  * too (a write), else its metadata only (chmod, chown, xattrs, rename...).
  * Leaves @n located in @l, as it is afterwards (the caller calls
- * located_done(), also on failure).
+ * located_done(), also on failure). @a: as for copy_up_file_located().
  */
 static int copy_up_located(struct ovl_merge *m, struct mnode *n, bool data,
-			   struct located *l)
+			   const struct ovl_setattr *a, struct located *l)
 {
 	struct stat lst;
 	int r = locate(m, n, l);
@@ -2119,9 +2253,11 @@ static int copy_up_located(struct ovl_merge *m, struct mnode *n, bool data,
 			return r;
 	}
 	if (l->c.upper || !S_ISDIR(lst.st_mode)) {
-		r = copy_up_file_located(m, n, data, l);
-		if (r < 0)
-			return r;
+		bool fresh = !l->c.upper;
+
+		r = copy_up_file_located(m, n, data, a, l);
+		if (r < 0 || fresh)
+			return r; /* a new copy leaves @l located */
 	} else {
 		r = ensure_upper_dir(m, n);
 		if (r < 0)
@@ -2135,7 +2271,7 @@ static int copy_up_located(struct ovl_merge *m, struct mnode *n, bool data,
 static int copy_up(struct ovl_merge *m, struct mnode *n, bool data)
 {
 	struct located l;
-	int r = copy_up_located(m, n, data, &l);
+	int r = copy_up_located(m, n, data, NULL, &l);
 
 	located_done(&l);
 	return r;
@@ -2486,17 +2622,9 @@ static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
 	if (!want_dir && S_ISDIR(st.st_mode))
 		return -EISDIR;
 	if (want_dir) {
-		char **names;
-		uint64_t count;
-
-		r = list_dir(m, n, &names, &count);
+		r = dir_empty(m, n);
 		if (r < 0)
 			return r;
-		for (uint64_t i = 0; i < count; i++)
-			free(names[i]);
-		free(names);
-		if (count > 2)
-			return -ENOTEMPTY;
 	} else if (!c.upper && st.st_nlink > 1) {
 		/* keep the other names' link count right: one upper inode */
 		r = copy_up_file(m, n, false);
@@ -2659,17 +2787,9 @@ static int do_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 		if (!S_ISDIR(sst.st_mode) && S_ISDIR(dst.st_mode))
 			return -EISDIR;
 		if (S_ISDIR(dst.st_mode)) {
-			char **names;
-			uint64_t count;
-
-			r = list_dir(m, dn, &names, &count);
+			r = dir_empty(m, dn);
 			if (r < 0)
 				return r;
-			for (uint64_t i = 0; i < count; i++)
-				free(names[i]);
-			free(names);
-			if (count > 2)
-				return -ENOTEMPTY;
 		}
 	}
 	r = prepare_moved(m, sn, S_ISDIR(sst.st_mode), dc.shadowed);
@@ -2730,9 +2850,10 @@ int ovl_merge_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 
 /* (dirfd, name) of an upper node for metadata calls (@data: see copy_up). */
 static int upper_target(struct ovl_merge *m, struct mnode *n, bool data,
-			struct located *l, struct target *t)
+			const struct ovl_setattr *a, struct located *l,
+			struct target *t)
 {
-	int r = copy_up_located(m, n, data, l);
+	int r = copy_up_located(m, n, data, a, l);
 
 	if (r < 0) {
 		located_done(l);
@@ -2747,10 +2868,48 @@ static int upper_target(struct ovl_merge *m, struct mnode *n, bool data,
 	return 0;
 }
 
+/*
+ * Owner and mode of @a onto the upper object @t, whose attributes as the
+ * view shows them are @cur (type, and owner and mode for an ordinary
+ * user's mount, which keeps them in the override xattr).
+ */
+static int set_owner_mode(struct ovl_merge *m, const struct target *t,
+			  const struct ovl_setattr *a, struct stat *cur)
+{
+	bool chown = a->valid & (OVL_SET_UID | OVL_SET_GID);
+	bool chmod = (a->valid & OVL_SET_MODE) && !S_ISLNK(cur->st_mode);
+
+	if (m->up.privileged) {
+		/* the upper filesystem clears the set-id bits itself */
+		if (chown &&
+		    fchownat(t->dirfd, t->name,
+			     a->valid & OVL_SET_UID ? a->uid : (uid_t)-1,
+			     a->valid & OVL_SET_GID ? a->gid : (gid_t)-1,
+			     t->nofollow) < 0)
+			return -errno;
+		if (chmod &&
+		    fchmodat(t->dirfd, t->name, a->mode & 07777, 0) < 0)
+			return -errno;
+		return 0;
+	}
+	owner_mode_change(a, cur);
+	if (chmod &&
+	    fchmodat(t->dirfd, t->name, disk_mode(m, cur->st_mode), 0) < 0)
+		return -errno;
+	if (!chown && !chmod)
+		return 0;
+	return ovl_upper_set_override(&m->up, xa_dirfd(t, m->up.root_fd),
+				      t->dirfd == AT_FDCWD ? NULL : t->name,
+				      cur->st_uid, cur->st_gid, cur->st_mode,
+				      cur->st_rdev);
+}
+
 int ovl_merge_setattr(struct ovl_merge *m, uint64_t ino,
 		      const struct ovl_setattr *a, struct ovl_file *f,
 		      struct stat *ret)
 {
+	const unsigned later = OVL_SET_SIZE | OVL_SET_ATIME | OVL_SET_MTIME |
+			       OVL_SET_ATIME_NOW | OVL_SET_MTIME_NOW;
 	struct located l = { .pfd = -1 };
 	struct target t;
 	struct stat cur;
@@ -2768,56 +2927,22 @@ int ovl_merge_setattr(struct ovl_merge *m, uint64_t ino,
 		r = ovl_merge_getattr_locked(m, n, ret);
 		goto out_unlock;
 	}
-	r = upper_target(m, n, a->valid & OVL_SET_SIZE, &l, &t);
+	/* a template entry's first change: its copy carries owner and mode */
+	r = upper_target(m, n, a->valid & OVL_SET_SIZE, a, &l, &t);
 	if (r < 0)
 		goto out_unlock;
-	r = stat_located(m, n, &l, &cur);
-	if (r < 0)
+	if (l.fresh && !(a->valid & later)) {
+		r = stat_located(m, n, &l, ret);
 		goto out_done;
-	if (a->valid & (OVL_SET_UID | OVL_SET_GID)) {
-		uid_t uid = a->valid & OVL_SET_UID ? a->uid : (uid_t)-1;
-		gid_t gid = a->valid & OVL_SET_GID ? a->gid : (gid_t)-1;
-
-		if (m->up.privileged) {
-			if (fchownat(t.dirfd, t.name, uid, gid, t.nofollow) < 0)
-				r = -errno;
-		} else {
-			if (uid != (uid_t)-1)
-				cur.st_uid = uid;
-			if (gid != (gid_t)-1)
-				cur.st_gid = gid;
-			/*
-			 * chown clears set-user-ID of non-directories, and
-			 * set-group-ID when group-executable (as Linux does)
-			 */
-			if (!S_ISDIR(cur.st_mode)) {
-				cur.st_mode &= ~(mode_t)S_ISUID;
-				if (cur.st_mode & S_IXGRP)
-					cur.st_mode &= ~(mode_t)S_ISGID;
-			}
-			r = ovl_upper_set_override(
-				&m->up, xa_dirfd(&t, m->up.root_fd),
-				t.dirfd == AT_FDCWD ? NULL : t.name, cur.st_uid,
-				cur.st_gid, cur.st_mode, cur.st_rdev);
-		}
 	}
-	if (r == 0 && (a->valid & OVL_SET_MODE) && !S_ISLNK(cur.st_mode)) {
-		if (m->up.privileged) {
-			if (fchmodat(t.dirfd, t.name, a->mode & 07777, 0) < 0)
-				r = -errno;
-		} else {
-			cur.st_mode = (cur.st_mode & S_IFMT) |
-				      (a->mode & 07777);
-			if (fchmodat(t.dirfd, t.name, disk_mode(m, cur.st_mode),
-				     0) < 0)
-				r = -errno;
-			else
-				r = ovl_upper_set_override(
-					&m->up, xa_dirfd(&t, m->up.root_fd),
-					t.dirfd == AT_FDCWD ? NULL : t.name,
-					cur.st_uid, cur.st_gid, cur.st_mode,
-					cur.st_rdev);
-		}
+	if (!l.fresh &&
+	    (a->valid & (OVL_SET_UID | OVL_SET_GID | OVL_SET_MODE))) {
+		if (m->up.privileged)
+			cur = l.c.ust; /* its type is all that is used */
+		else
+			r = stat_located(m, n, &l, &cur);
+		if (r == 0)
+			r = set_owner_mode(m, &t, a, &cur);
 	}
 	if (r == 0 && (a->valid & OVL_SET_SIZE)) {
 		if (f && f->fd >= 0) {
@@ -2870,7 +2995,7 @@ int ovl_merge_setxattr(struct ovl_merge *m, uint64_t ino, const char *name,
 
 	pthread_mutex_lock(&m->lock);
 	n = get_node(m, ino);
-	r = n ? upper_target(m, n, false, &l, &t) : -ESTALE;
+	r = n ? upper_target(m, n, false, NULL, &l, &t) : -ESTALE;
 	if (r == 0) {
 		r = ovl_upper_setxattr(xa_dirfd(&t, m->up.root_fd),
 				       t.dirfd == AT_FDCWD ? NULL : t.name,
@@ -2890,7 +3015,7 @@ int ovl_merge_removexattr(struct ovl_merge *m, uint64_t ino, const char *name)
 
 	pthread_mutex_lock(&m->lock);
 	n = get_node(m, ino);
-	r = n ? upper_target(m, n, false, &l, &t) : -ESTALE;
+	r = n ? upper_target(m, n, false, NULL, &l, &t) : -ESTALE;
 	if (r == 0) {
 		r = ovl_upper_removexattr(xa_dirfd(&t, m->up.root_fd),
 					  t.dirfd == AT_FDCWD ? NULL : t.name,
