@@ -608,18 +608,58 @@ static int str_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static int names_add(char ***names, uint64_t *count, uint64_t *cap,
+		     const char *name)
+{
+	if (*count == *cap) {
+		uint64_t n = *cap ? *cap * 2 : 32;
+		char **q = reallocarray(*names, n, sizeof(*q));
+
+		if (!q)
+			return -ENOMEM;
+		*names = q;
+		*cap = n;
+	}
+	(*names)[*count] = strdup(name);
+	if (!(*names)[*count])
+		return -ENOMEM;
+	(*count)++;
+	return 0;
+}
+
+/* Names of an upper directory, whiteouts as the names they hide. */
+struct name_list {
+	char **v;
+	uint64_t cnt, cap;
+};
+
+static int name_list_add(void *arg, int fd, const char *name,
+			 unsigned char type)
+{
+	struct name_list *l = arg;
+
+	(void)fd;
+	(void)type;
+	if (name_reserved(name))
+		name += strlen(OVL_WH_PREFIX);
+	return names_add(&l->v, &l->cnt, &l->cap, name);
+}
+
 /*
  * st_nlink of a merged directory: 2 + its subdirectories, the upper's plus
- * the template's that are neither shadowed nor whited out. One readdir of
- * the upper directory, then a lookup in memory per template subdirectory;
- * cached on the node until the upper directory changes (its mtime) or a
- * rename/whiteout changes what merges with what (m->gen).
+ * the template's that are neither shadowed nor whited out. One listing of
+ * the upper directory (@dname in @pfd, or @pfd itself when @dname is NULL),
+ * then a lookup in memory per template subdirectory; cached on the node
+ * until the upper directory changes (its mtime) or a rename/whiteout
+ * changes what merges with what (m->gen).
  */
-static nlink_t dir_nlink(struct ovl_merge *m, struct mnode *n, int dfd,
-			 uint32_t lower, bool opaque, const struct stat *ust)
+static nlink_t dir_nlink(struct ovl_merge *m, struct mnode *n, int pfd,
+			 const char *dname, uint32_t lower, bool opaque,
+			 const struct stat *ust)
 {
-	char **names = NULL;
-	size_t cnt = 0, cap = 0;
+	struct name_list ul = { 0 };
+	char **names;
+	uint64_t cnt;
 	nlink_t nl = ust->st_nlink;
 	int64_t lcnt;
 
@@ -627,38 +667,13 @@ static nlink_t dir_nlink(struct ovl_merge *m, struct mnode *n, int dfd,
 	    n->nl_mtime.tv_sec == ust->st_mtim.tv_sec &&
 	    n->nl_mtime.tv_nsec == ust->st_mtim.tv_nsec)
 		return n->nl;
-	if (lower != NO_LOWER && !opaque && dfd >= 0) {
-		int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-		struct dirent *e;
-
-		while (d && (e = readdir(d))) {
-			const char *nm = e->d_name;
-
-			if (name_reserved(nm))
-				nm += strlen(OVL_WH_PREFIX);
-			if (cnt == cap) {
-				char **q = reallocarray(names,
-							cap ? cap * 2 : 64,
-							sizeof(*names));
-
-				if (!q)
-					break;
-				names = q;
-				cap = cap ? cap * 2 : 64;
-			}
-			names[cnt] = strdup(nm);
-			if (!names[cnt])
-				break;
-			cnt++;
-		}
-		if (d)
-			closedir(d);
-		else if (fd >= 0)
-			close(fd);
-		if (cnt)
-			qsort(names, cnt, sizeof(*names), str_cmp);
+	if (lower != NO_LOWER && !opaque && pfd >= 0) {
+		ovl_upper_scan(pfd, dname, name_list_add, &ul);
+		if (ul.cnt)
+			qsort(ul.v, ul.cnt, sizeof(*ul.v), str_cmp);
 	}
+	names = ul.v;
+	cnt = ul.cnt;
 	if (lower != NO_LOWER && !opaque) {
 		lcnt = m->lower.ops->dir_count(m->lower.data, lower);
 		for (int64_t i = 0; i < lcnt; i++) {
@@ -681,7 +696,7 @@ static nlink_t dir_nlink(struct ovl_merge *m, struct mnode *n, int dfd,
 			nl++;
 		}
 	}
-	for (size_t i = 0; i < cnt; i++)
+	for (uint64_t i = 0; i < cnt; i++)
 		free(names[i]);
 	free(names);
 	n->nl = nl;
@@ -708,14 +723,9 @@ static int node_stat(struct ovl_merge *m, struct mnode *n, int pfd,
 						  &lst) == 0)
 				ret->st_blocks = lst.st_blocks;
 		}
-		if (S_ISDIR(ret->st_mode)) {
-			_cleanup_close_ int dfd = openat(
-				pfd, name,
-				O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-			ret->st_nlink = dir_nlink(m, n, dfd, c->lower,
+		if (S_ISDIR(ret->st_mode))
+			ret->st_nlink = dir_nlink(m, n, pfd, name, c->lower,
 						  c->opaque, &c->ust);
-		}
 	} else {
 		r = m->lower.ops->getattr(m->lower.data, c->lower, ret);
 		if (r < 0)
@@ -822,8 +832,8 @@ static int stat_located(struct ovl_merge *m, struct mnode *n, struct located *l,
 		*ret = l->c.ust;
 		if (!m->up.privileged)
 			ovl_upper_apply_override(m->up.root_fd, NULL, ret);
-		ret->st_nlink =
-			dir_nlink(m, n, dfd, OVL_LAYER_ROOT, false, &l->c.ust);
+		ret->st_nlink = dir_nlink(m, n, dfd, NULL, OVL_LAYER_ROOT,
+					  false, &l->c.ust);
 		ret->st_ino = OVL_ROOT_INO;
 		return 0;
 	}
@@ -1132,6 +1142,15 @@ bool ovl_merge_from_template(struct ovl_merge *m, uint64_t ino)
 	return r;
 }
 
+static int any_entry(void *arg, int fd, const char *name, unsigned char type)
+{
+	(void)arg;
+	(void)fd;
+	(void)name;
+	(void)type;
+	return -EEXIST;
+}
+
 bool ovl_merge_pristine(struct ovl_merge *m, uint64_t ino)
 {
 	struct located l;
@@ -1142,18 +1161,8 @@ bool ovl_merge_pristine(struct ovl_merge *m, uint64_t ino)
 	n = get_node(m, ino);
 	if (n == m->root) {
 		/* the overlay directory itself: pristine while empty */
-		int fd = ovl_upper_opendir(&m->up, "", O_RDONLY);
-		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-		struct dirent *e;
-
-		pristine = d != NULL;
-		while (d && (e = readdir(d)))
-			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-				pristine = false;
-		if (d)
-			closedir(d);
-		else if (fd >= 0)
-			close(fd);
+		pristine = ovl_upper_scan(m->up.root_fd, NULL, any_entry,
+					  NULL) == 0;
 	} else if (n && locate(m, n, &l) == 0) {
 		pristine = !l.c.upper;
 		located_done(&l);
@@ -1234,33 +1243,35 @@ ssize_t ovl_merge_readlink(struct ovl_merge *m, uint64_t ino, char *buf,
 
 /* --- directories --- */
 
-static int names_add(char ***names, uint64_t *count, uint64_t *cap,
-		     const char *name)
-{
-	if (*count == *cap) {
-		uint64_t n = *cap ? *cap * 2 : 32;
-		char **q = reallocarray(*names, n, sizeof(*q));
-
-		if (!q)
-			return -ENOMEM;
-		*names = q;
-		*cap = n;
-	}
-	(*names)[*count] = strdup(name);
-	if (!(*names)[*count])
-		return -ENOMEM;
-	(*count)++;
-	return 0;
-}
-
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static bool sorted_has(char **v, uint64_t n, const char *name)
 {
-	return n && bsearch(&name, v, n, sizeof(*v), name_cmp);
+	return n && bsearch(&name, v, n, sizeof(*v), str_cmp);
+}
+
+/* An upper directory's names for list_dir(): shown, or hiding one. */
+struct upper_names {
+	char ***names;
+	uint64_t *count, *cap;
+	char ***hidden;
+	uint64_t *nhidden, *hcap;
+};
+
+static int upper_names_add(void *arg, int fd, const char *name,
+			   unsigned char type)
+{
+	struct upper_names *u = arg;
+	struct stat st;
+
+	if (!strcmp(name, OVL_WH_OPAQUE))
+		return 0;
+	if (name_reserved(name))
+		return names_add(u->hidden, u->nhidden, u->hcap,
+				 name + strlen(OVL_WH_PREFIX));
+	if ((type == DT_CHR || type == DT_UNKNOWN) &&
+	    fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    ovl_upper_is_whiteout(fd, name, &st))
+		return names_add(u->hidden, u->nhidden, u->hcap, name);
+	return names_add(u->names, u->count, u->cap, name);
 }
 
 /*
@@ -1285,42 +1296,13 @@ static int list_dir(struct ovl_merge *m, struct mnode *n, char ***ret,
 		r = names_add(&names, &count, &cap, "..");
 	if (r < 0)
 		goto out_free;
-	dfd = upper_dirfd(m, n, O_RDONLY);
+	dfd = upper_dirfd(m, n, O_PATH);
 	if (dfd >= 0) {
-		DIR *d = fdopendir(dfd);
-		struct dirent *e;
+		struct upper_names un = { &names,  &count,   &cap,
+					  &hidden, &nhidden, &hcap };
 
-		if (!d) {
-			close(dfd);
-			r = -errno;
-			goto out_free;
-		}
-		while ((e = readdir(d))) {
-			struct stat st;
-
-			if (!strcmp(e->d_name, ".") ||
-			    !strcmp(e->d_name, "..") ||
-			    !strcmp(e->d_name, OVL_WH_OPAQUE))
-				continue;
-			if (name_reserved(e->d_name)) {
-				r = names_add(&hidden, &nhidden, &hcap,
-					      e->d_name +
-						      strlen(OVL_WH_PREFIX));
-			} else if ((e->d_type == DT_CHR ||
-				    e->d_type == DT_UNKNOWN) &&
-				   fstatat(dirfd(d), e->d_name, &st,
-					   AT_SYMLINK_NOFOLLOW) == 0 &&
-				   ovl_upper_is_whiteout(dirfd(d), e->d_name,
-							 &st)) {
-				r = names_add(&hidden, &nhidden, &hcap,
-					      e->d_name);
-			} else {
-				r = names_add(&names, &count, &cap, e->d_name);
-			}
-			if (r < 0)
-				break;
-		}
-		closedir(d);
+		r = ovl_upper_scan(dfd, NULL, upper_names_add, &un);
+		close(dfd);
 		if (r < 0)
 			goto out_free;
 	} else if (dfd != -ENOENT) {
@@ -1328,9 +1310,9 @@ static int list_dir(struct ovl_merge *m, struct mnode *n, char ***ret,
 		goto out_free;
 	}
 	nupper = count;
-	qsort(names + 2, nupper - 2, sizeof(*names), name_cmp);
+	qsort(names + 2, nupper - 2, sizeof(*names), str_cmp);
 	if (nhidden)
-		qsort(hidden, nhidden, sizeof(*hidden), name_cmp);
+		qsort(hidden, nhidden, sizeof(*hidden), str_cmp);
 	if (lower != NO_LOWER && !opaque) {
 		int64_t cnt = m->lower.ops->dir_count(m->lower.data, lower);
 
@@ -1447,9 +1429,14 @@ int ovl_merge_dir_entry(struct ovl_mdir *d, uint64_t i, const char **ret_name,
 	*ret_name = d->names[i];
 	pthread_mutex_lock(&m->lock);
 	if (i < 2) {
+		/* as ovl_dir_entry() promises: inode number and type (a
+		   listing's "." and ".." give the kernel nothing else) */
 		n = i == 0 || !d->node->aliases ? d->node :
 						  d->node->aliases->parent;
-		r = ovl_merge_getattr_locked(m, n, ret_st);
+		memset(ret_st, 0, sizeof(*ret_st));
+		ret_st->st_ino = n->ino;
+		ret_st->st_mode = S_IFDIR;
+		r = 0;
 		goto out_unlock;
 	}
 	if (i >= d->nupper && d->gen == m->gen && d->copyups == m->copyups) {
@@ -2555,39 +2542,24 @@ out_unlock:
 	return r;
 }
 
+static int unlink_hiding(void *arg, int fd, const char *name,
+			 unsigned char type)
+{
+	struct stat st;
+
+	(void)arg;
+	(void)type;
+	if (name_reserved(name) ||
+	    (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	     ovl_upper_is_whiteout(fd, name, &st)))
+		return unlinkat(fd, name, 0) < 0 ? -errno : 0;
+	return 0;
+}
+
 /* Removes every entry of an upper directory that only hides things. */
 static int clear_whiteouts(int pfd, const char *name)
 {
-	int dfd = openat(pfd, name,
-			 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	DIR *d;
-	struct dirent *e;
-	int r = 0;
-
-	if (dfd < 0)
-		return -errno;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return -errno;
-	}
-	while ((e = readdir(d))) {
-		struct stat st;
-
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (name_reserved(e->d_name) ||
-		    (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
-			     0 &&
-		     ovl_upper_is_whiteout(dirfd(d), e->d_name, &st))) {
-			if (unlinkat(dirfd(d), e->d_name, 0) < 0) {
-				r = -errno;
-				break;
-			}
-		}
-	}
-	closedir(d);
-	return r;
+	return ovl_upper_scan(pfd, name, unlink_hiding, NULL);
 }
 
 static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,

@@ -6,6 +6,7 @@
  */
 #include "overlay/upper.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -90,6 +91,41 @@ bool ovl_upper_is_whiteout(int dirfd, const char *name, const struct stat *st)
 	if (wh_name(name, wh, sizeof(wh)) < 0)
 		return false;
 	return fstatat(dirfd, wh, &wst, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+int ovl_upper_scan(int dirfd, const char *name,
+		   int (*fn)(void *arg, int fd, const char *name,
+			     unsigned char type),
+		   void *arg)
+{
+	_cleanup_close_ int fd =
+		openat(dirfd, name ? name : ".",
+		       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	_Alignas(struct dirent64) char buf[16384];
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = getdents64(fd, buf, sizeof(buf));
+
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+		for (ssize_t off = 0; off < n;) {
+			const struct dirent64 *e = (void *)(buf + off);
+			const char *nm = e->d_name;
+			int r;
+
+			off += e->d_reclen;
+			if (nm[0] == '.' &&
+			    (!nm[1] || (nm[1] == '.' && !nm[2])))
+				continue;
+			r = fn(arg, fd, nm, e->d_type);
+			if (r < 0)
+				return r;
+		}
+	}
 }
 
 int ovl_upper_whiteout(const struct ovl_upper *u, int dirfd, const char *name)

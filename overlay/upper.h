@@ -97,6 +97,18 @@ int ovl_upper_setxattr(int dirfd, const char *name, const char *xname,
 		       const void *value, size_t size, int flags);
 int ovl_upper_removexattr(int dirfd, const char *name, const char *xname);
 
+/*
+ * Calls @fn(@arg, @fd, name, d_type) for every entry but "." and ".." of
+ * directory @name in @dirfd (@name NULL: @dirfd itself, any fd of it, O_PATH
+ * too; a symlink is not followed), read with getdents64, no DIR stream;
+ * @fd is the listing's own, for *at() calls on the entry. Returns 0, the
+ * first negative value of @fn, or -errno.
+ */
+int ovl_upper_scan(int dirfd, const char *name,
+		   int (*fn)(void *arg, int fd, const char *name,
+			     unsigned char type),
+		   void *arg);
+
 /* Applies user.containers.override_stat to @st when present. */
 void ovl_upper_apply_override(int dirfd, const char *name, struct stat *st);
 /* Records owner, mode and type for a non-root overlay. */
