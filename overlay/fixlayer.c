@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "common/cleanup.h"
+#include "common/strv.h"
 #include "common/hash.h"
 #include "fixups/fix.h"
 #include "overlay/merge.h"
@@ -822,24 +823,6 @@ ssize_t ovl_fx_readlink(struct ovl_fx *fx, uint64_t ino, char *buf, size_t size)
 	return ovl_view_readlink(fx->base, real, buf, size);
 }
 
-static int names_push(char ***v, uint64_t *n, uint64_t *cap, const char *s)
-{
-	if (*n == *cap) {
-		uint64_t c = *cap ? *cap * 2 : 32;
-		char **q = reallocarray(*v, c, sizeof(*q));
-
-		if (!q)
-			return -ENOMEM;
-		*v = q;
-		*cap = c;
-	}
-	(*v)[*n] = strdup(s);
-	if (!(*v)[*n])
-		return -ENOMEM;
-	(*n)++;
-	return 0;
-}
-
 int ovl_fx_list(struct ovl_fx *fx, uint64_t ino, char ***ret_names,
 		uint64_t *ret_count)
 {
@@ -853,9 +836,9 @@ int ovl_fx_list(struct ovl_fx *fx, uint64_t ino, char ***ret_names,
 
 	if (!path)
 		return -ENOENT; /* nothing of the fixups here */
-	r = names_push(&names, &n, &cap, ".");
+	r = dm_strv_push(&names, &n, &cap, ".");
 	if (r == 0)
-		r = names_push(&names, &n, &cap, "..");
+		r = dm_strv_push(&names, &n, &cap, "..");
 	if (r == 0 && real) {
 		struct ovl_dir *d;
 
@@ -870,7 +853,7 @@ int ovl_fx_list(struct ovl_fx *fx, uint64_t ino, char ***ret_names,
 			e = find_entry(fx, ino, name);
 			if (e && e->a->kind == FIX_HIDE && !hidden_shown(fx, e))
 				continue;
-			r = names_push(&names, &n, &cap, name);
+			r = dm_strv_push(&names, &n, &cap, name);
 		}
 		if (d)
 			ovl_dir_close(d);
@@ -886,7 +869,7 @@ int ovl_fx_list(struct ovl_fx *fx, uint64_t ino, char ***ret_names,
 		for (uint64_t k = 2; k < n && !dup; k++)
 			dup = !strcmp(names[k], name);
 		if (!dup)
-			r = names_push(&names, &n, &cap, name);
+			r = dm_strv_push(&names, &n, &cap, name);
 	}
 	if (r < 0) {
 		for (uint64_t i = 0; i < n; i++)

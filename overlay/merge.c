@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/strv.h"
 #include "common/hash.h"
 #include "overlay/upper.h"
 
@@ -608,25 +609,6 @@ static int str_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int names_add(char ***names, uint64_t *count, uint64_t *cap,
-		     const char *name)
-{
-	if (*count == *cap) {
-		uint64_t n = *cap ? *cap * 2 : 32;
-		char **q = reallocarray(*names, n, sizeof(*q));
-
-		if (!q)
-			return -ENOMEM;
-		*names = q;
-		*cap = n;
-	}
-	(*names)[*count] = strdup(name);
-	if (!(*names)[*count])
-		return -ENOMEM;
-	(*count)++;
-	return 0;
-}
-
 /* Names of an upper directory, whiteouts as the names they hide. */
 struct name_list {
 	char **v;
@@ -642,7 +624,7 @@ static int name_list_add(void *arg, int fd, const char *name,
 	(void)type;
 	if (name_reserved(name))
 		name += strlen(OVL_WH_PREFIX);
-	return names_add(&l->v, &l->cnt, &l->cap, name);
+	return dm_strv_push(&l->v, &l->cnt, &l->cap, name);
 }
 
 /*
@@ -1265,13 +1247,13 @@ static int upper_names_add(void *arg, int fd, const char *name,
 	if (!strcmp(name, OVL_WH_OPAQUE))
 		return 0;
 	if (name_reserved(name))
-		return names_add(u->hidden, u->nhidden, u->hcap,
-				 name + strlen(OVL_WH_PREFIX));
+		return dm_strv_push(u->hidden, u->nhidden, u->hcap,
+				    name + strlen(OVL_WH_PREFIX));
 	if ((type == DT_CHR || type == DT_UNKNOWN) &&
 	    fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    ovl_upper_is_whiteout(fd, name, &st))
-		return names_add(u->hidden, u->nhidden, u->hcap, name);
-	return names_add(u->names, u->count, u->cap, name);
+		return dm_strv_push(u->hidden, u->nhidden, u->hcap, name);
+	return dm_strv_push(u->names, u->count, u->cap, name);
 }
 
 /*
@@ -1291,9 +1273,9 @@ static int list_dir(struct ovl_merge *m, struct mnode *n, char ***ret,
 	r = dir_state(m, n, &lower, &opaque);
 	if (r < 0)
 		return r;
-	r = names_add(&names, &count, &cap, ".");
+	r = dm_strv_push(&names, &count, &cap, ".");
 	if (r == 0)
-		r = names_add(&names, &count, &cap, "..");
+		r = dm_strv_push(&names, &count, &cap, "..");
 	if (r < 0)
 		goto out_free;
 	dfd = upper_dirfd(m, n, O_PATH);
@@ -1328,7 +1310,7 @@ static int list_dir(struct ovl_merge *m, struct mnode *n, char ***ret,
 			if (sorted_has(names + 2, nupper - 2, name) ||
 			    sorted_has(hidden, nhidden, name))
 				continue;
-			r = names_add(&names, &count, &cap, name);
+			r = dm_strv_push(&names, &count, &cap, name);
 			if (r < 0)
 				goto out_free;
 		}
