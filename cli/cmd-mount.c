@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "fusefs/fll.h"
+#include "fusefs/loop.h"
 
 static const char help[] =
 	"Usage: domufs mount [OPTIONS] TEMPLATE MOUNTPOINT\n"
@@ -31,6 +32,9 @@ static const char help[] =
 	"  -f, --foreground stay in the foreground until unmounted\n"
 	"  -o OPTS          FUSE mount options (allow_other, ...); repeatable\n"
 	"  --ready-fd FD    write \"ready\\n\" to FD once mounted\n"
+	"  --poll-us N      after a reply, one idle thread polls for the next\n"
+	"                   request for up to N microseconds before it sleeps\n"
+	"                   (default 50; 0: never)\n"
 	"  -d, --debug      FUSE debug output (implies nothing else)\n";
 
 int cli_cmd_mount(int argc, char **argv)
@@ -39,6 +43,7 @@ int cli_cmd_mount(int argc, char **argv)
 		CLI_VIEW_LONGOPTS,
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "poll-us", required_argument, NULL, 'p' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -47,7 +52,8 @@ int cli_cmd_mount(int argc, char **argv)
 	struct cli_view cv;
 	const char *fuse_opts[64];
 	size_t nopts = 0;
-	struct fll_opts fo = { .ready_fd = -1 };
+	struct fll_opts fo = { .ready_fd = -1, .poll_us = FLL_POLL_US_DEFAULT };
+	long poll_us;
 	struct dm_err err = { 0 };
 	char *end;
 	int c, r;
@@ -73,6 +79,14 @@ int cli_cmd_mount(int argc, char **argv)
 			if (*end || fo.ready_fd < 0)
 				return cli_usage_error(
 					"mount", "bad --ready-fd '%s'", optarg);
+			break;
+		case 'p':
+			poll_us = strtol(optarg, &end, 10);
+			if (*end || end == optarg || poll_us < 0 ||
+			    poll_us > 1000000)
+				return cli_usage_error(
+					"mount", "bad --poll-us '%s'", optarg);
+			fo.poll_us = (unsigned)poll_us;
 			break;
 		case 'd':
 			fo.debug = true;

@@ -8,6 +8,7 @@
  */
 #define FUSE_USE_VERSION 314
 #include "fusefs/fll.h"
+#include "fusefs/loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +28,8 @@
 #define IMMUTABLE_TIMEOUT (86400.0 * 365)
 #define MUTABLE_TIMEOUT 1.0
 #define READ_MAX (1u << 20)
+/* workers: parallel writers and slow reads each hold one while they run */
+#define FLL_THREADS 16
 
 /*
  * What fi->fh points to: an open file or directory of the view, on a list
@@ -997,7 +1000,6 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 	_cleanup_free_ char *fsname = NULL;
 	struct fuse_session *se = NULL;
 	_cleanup_free_ char *real = NULL;
-	struct fuse_loop_config *cfg = NULL;
 	struct fll_ctx ctx = { .v = v };
 	int r;
 
@@ -1053,16 +1055,7 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 		goto out_unmount;
 	}
 	write_ready(opts->ready_fd);
-	cfg = fuse_loop_cfg_create();
-	if (!cfg) {
-		r = dm_err_set(err, ENOMEM, "out of memory");
-		goto out_unmount;
-	}
-	fuse_loop_cfg_set_clone_fd(cfg, 1);
-	fuse_loop_cfg_set_idle_threads(cfg, 16);
-	fuse_loop_cfg_set_max_threads(cfg, 16);
-	r = fuse_session_loop_mt(se, cfg);
-	fuse_loop_cfg_destroy(cfg);
+	r = fll_loop(se, FLL_THREADS, opts->poll_us);
 	if (r < 0)
 		r = dm_err_set(err, -r, "mount %s: %s", opts->mountpoint,
 			       strerror(-r));

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The libfuse3 low-level front end: serves an ovl_view at a mountpoint.
- * The only module that includes <fuse_lowlevel.h>.
+ * With its request loop (loop.c), the only code that includes
+ * <fuse_lowlevel.h>.
  */
 #ifndef FLL_H
 #define FLL_H
@@ -20,6 +21,7 @@ struct fll_opts {
 	bool foreground; /* else daemonize once mounted */
 	int ready_fd; /* >= 0: "ready\n" is written once mounted */
 	bool debug;
+	unsigned poll_us; /* an idle worker's polling, see fll_loop() */
 };
 
 /*

@@ -11,6 +11,7 @@ import signal
 import stat
 import subprocess
 import tarfile
+import time
 import uuid
 
 import pytest
@@ -160,6 +161,39 @@ def test_fusermount_unmount_makes_foreground_daemon_exit_zero(archive, domufs):
     rc = m.proc.wait(timeout=30)
     m.finished = True
     assert not m.check_exit(rc, expect_rc=0)
+
+
+def cpu_ticks(pid):
+    """utime + stime of a process, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+@pytest.mark.parametrize("poll_us", ["0", "50", "1000"])
+def test_polling_serves_requests_and_idles(poll_us, archive, extracted, domufs):
+    """With any --poll-us, a tree walked one call at a time and read in
+    parallel comes out right, and an idle daemon uses no CPU: the polling
+    stops once requests stop."""
+    from concurrent.futures import ThreadPoolExecutor
+    path = archive("pax-zst")
+    ex = os.fsencode(str(extracted(path)))
+    m = domufs.mount(path, extra=("--poll-us", poll_us))
+    files = []
+    for dirpath, dirnames, filenames in os.walk(m.b(b"")):
+        for n in filenames:
+            p = os.path.join(dirpath, n)
+            if stat.S_ISREG(os.lstat(p).st_mode):
+                files.append(os.path.relpath(p, m.b(b"")))
+    assert len(files) > 10
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda rel: open(os.path.join(m.b(b""), rel), "rb").read(), files))
+    for rel, data in zip(files, got):
+        assert data == open(os.path.join(ex, rel), "rb").read(), rel
+    before = cpu_ticks(m.proc.pid)
+    time.sleep(2)
+    assert cpu_ticks(m.proc.pid) - before <= 2, "the daemon kept running while idle"
+    assert not m.unmount()
 
 
 def test_busy_reads_from_many_threads(archive, extracted, domufs):
@@ -418,6 +452,8 @@ def test_template_unchanged_by_index_and_mount(archive, domufs):
     ["mount", "--no-such-option", "T", "M"],
     ["mount", "-o"],
     ["mount", "--ready-fd", "not-a-number", "-f", "T", "M"],
+    ["mount", "--poll-us", "-1", "-f", "T", "M"],
+    ["mount", "--poll-us", "50us", "-f", "T", "M"],
     ["mount", "T", "M", "extra-argument"],
 ], ids=lambda a: " ".join(a) or "no-arguments")
 def test_usage_errors_exit_2(args, domufs, tmp_path, archive):

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The request loop (see loop.h). Modelled on libfuse's multithreaded loop
+ * (workers that block every signal, cancelled only while they wait for a
+ * request), with a fixed pool instead of threads started on demand, and
+ * bounded polling in place of an immediate sleep.
+ */
+#define FUSE_USE_VERSION 314
+#include "fusefs/loop.h"
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define MAX_THREADS 64
+
+struct loop {
+	struct fuse_session *se;
+	int fd;
+	uint64_t poll_ns;
+	atomic_bool polling; /* a worker polls the device now */
+	_Atomic uint64_t last_reply; /* when the latest reply went out (ns) */
+	_Atomic uint64_t last_gap; /* from a reply to the next request (ns) */
+	atomic_int error;
+	sem_t finish; /* a worker ended */
+};
+
+struct worker {
+	struct loop *l;
+	pthread_t thread;
+	struct fuse_buf buf; /* freed after the join: it may be cancelled */
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Until a request is there (or the device fails), or poll_ns passed. */
+static void poll_briefly(struct loop *l)
+{
+	struct pollfd p = { .fd = l->fd, .events = POLLIN };
+	uint64_t start = now_ns();
+
+	do {
+		if (poll(&p, 1, 0) != 0)
+			return;
+	} while (now_ns() - start < l->poll_ns);
+}
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	struct loop *l = w->l;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	while (!fuse_session_exited(l->se)) {
+		bool idle = false;
+		uint64_t t, last;
+		int res;
+
+		if (l->poll_ns && atomic_load(&l->last_gap) < l->poll_ns &&
+		    atomic_compare_exchange_strong(&l->polling, &idle, true)) {
+			poll_briefly(l);
+			atomic_store(&l->polling, false);
+		}
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		res = fuse_session_receive_buf(l->se, &w->buf);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		if (res == -EINTR || res == -EAGAIN)
+			continue;
+		if (res <= 0) {
+			/* 0: unmounted */
+			if (res < 0)
+				atomic_store(&l->error, res);
+			fuse_session_exit(l->se);
+			break;
+		}
+		t = now_ns();
+		last = atomic_load(&l->last_reply);
+		atomic_store(&l->last_gap, t > last ? t - last : 0);
+		fuse_session_process_buf(l->se, &w->buf);
+		atomic_store(&l->last_reply, now_ns());
+	}
+	sem_post(&l->finish);
+	return NULL;
+}
+
+int fll_loop(struct fuse_session *se, unsigned nthreads, unsigned poll_us)
+{
+	struct loop l = { .se = se,
+			  .fd = fuse_session_fd(se),
+			  .poll_ns = (uint64_t)poll_us * 1000 };
+	struct worker w[MAX_THREADS] = { 0 };
+	sigset_t all, old;
+	unsigned started = 0;
+	int r;
+
+	if (nthreads < 1)
+		nthreads = 1;
+	if (nthreads > MAX_THREADS)
+		nthreads = MAX_THREADS;
+	if (sem_init(&l.finish, 0, 0) < 0)
+		return -errno;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (; started < nthreads; started++) {
+		w[started].l = &l;
+		if (pthread_create(&w[started].thread, NULL, work,
+				   &w[started]) != 0)
+			break;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!started) {
+		sem_destroy(&l.finish);
+		return -EAGAIN;
+	}
+	/* a signal interrupts the wait; its handler ended the session */
+	while (!fuse_session_exited(se))
+		sem_wait(&l.finish);
+	for (unsigned i = 0; i < started; i++)
+		pthread_cancel(w[i].thread);
+	for (unsigned i = 0; i < started; i++) {
+		pthread_join(w[i].thread, NULL);
+		free(w[i].buf.mem);
+	}
+	sem_destroy(&l.finish);
+	r = atomic_load(&l.error);
+	fuse_session_reset(se);
+	return r;
+}

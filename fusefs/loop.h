@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The request loop of a FUSE session: a fixed pool of workers reading the
+ * device, one of which at a time polls it briefly before going to sleep.
+ */
+#ifndef FLL_LOOP_H
+#define FLL_LOOP_H
+
+struct fuse_session;
+
+/* How long an idle worker polls for the next request by default (us). */
+#define FLL_POLL_US_DEFAULT 50
+
+/*
+ * Serves @se with @nthreads workers until the session ends: unmounted, or
+ * a signal caught by libfuse's handlers (delivered to the calling thread;
+ * the workers block every signal). After a reply, one idle worker polls
+ * the device for up to @poll_us microseconds before it sleeps, as long as
+ * requests keep coming sooner than that after a reply: the next request of
+ * a caller that works through a tree one call at a time is then picked up
+ * without waking a thread (on a virtual machine, a wake-up of an idle CPU
+ * goes through the host). @poll_us 0: workers only sleep. Returns 0, or
+ * -errno if the device failed.
+ */
+int fll_loop(struct fuse_session *se, unsigned nthreads, unsigned poll_us);
+
+#endif
