@@ -13,7 +13,6 @@
 
 #include "cli/cli.h"
 #include "fusefs/fll.h"
-#include "fusefs/loop.h"
 
 static const char help[] =
 	"Usage: domufs mount [OPTIONS] TEMPLATE MOUNTPOINT\n"

@@ -13,6 +13,9 @@
 
 struct ovl_view;
 
+/* How long an idle worker polls for the next request by default (us). */
+#define FLL_POLL_US_DEFAULT 50
+
 struct fll_opts {
 	const char *mountpoint;
 	const char *fsname; /* shown in /proc/mounts; may be NULL */

@@ -8,9 +8,6 @@
 
 struct fuse_session;
 
-/* How long an idle worker polls for the next request by default (us). */
-#define FLL_POLL_US_DEFAULT 50
-
 /*
  * Serves @se with @nthreads workers until the session ends: unmounted, or
  * a signal caught by libfuse's handlers (delivered to the calling thread;
