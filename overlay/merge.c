@@ -2090,7 +2090,8 @@ static int fill_metacopy(struct ovl_merge *m, struct located *l)
  * template hardlink group that still shows it, as hardlinks of one upper
  * inode, so the group stays one file. Without @data, a regular file gets
  * its metadata only (metacopy); with it, its data too. @a (or NULL): a
- * change of owner and mode the new copy is made with (l->fresh says so).
+ * change of owner and mode a regular file's new copy is made with
+ * (l->fresh then says so).
  */
 static int copy_up_file_located(struct ovl_merge *m, struct mnode *n, bool data,
 				const struct ovl_setattr *a, struct located *l)
@@ -2109,8 +2110,12 @@ static int copy_up_file_located(struct ovl_merge *m, struct mnode *n, bool data,
 	r = m->lower.ops->getattr(m->lower.data, lower, &lst);
 	if (r < 0)
 		return r;
-	if (a)
+	/* regular files only: what else an ordinary user's mount cannot
+	   always record goes the way of a separate change, and fails so */
+	if (a && S_ISREG(lst.st_mode))
 		owner_mode_change(a, &lst);
+	else
+		a = NULL;
 	r = origin_of(m, n->aliases->parent, n->aliases->name, &origin);
 	if (r < 0)
 		goto out_free;
