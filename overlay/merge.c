@@ -568,6 +568,26 @@ static int dir_state(struct ovl_merge *m, struct mnode *n, uint32_t *ret_lower,
 	return 0;
 }
 
+/*
+ * Template node @n was found at its first alias with no upper entry or
+ * whiteout there (the template node @lower showing): remembered until
+ * upper_appears() or m->gen moves on.
+ */
+static void absent_seen(struct ovl_merge *m, struct mnode *n, uint32_t lower)
+{
+	n->absent_gen = m->gen;
+	n->absent_at = n->aliases;
+	n->absent_lower = lower;
+}
+
+/* A template entry with nothing of it in the upper directory. */
+static void template_child(struct child *c, uint32_t lower)
+{
+	memset(c, 0, sizeof(*c));
+	c->lower = lower;
+	c->shadowed = true;
+}
+
 /* The node for a resolved child, created on first sight. */
 static struct mnode *child_node(struct ovl_merge *m, struct mnode *p,
 				const char *name, const struct child *c)
@@ -591,11 +611,8 @@ static struct mnode *child_node(struct ovl_merge *m, struct mnode *p,
 	if (alias_add(n, p, name) < 0)
 		return NULL;
 	if (!c->upper && n->aliases->parent == p &&
-	    !strcmp(n->aliases->name, name)) {
-		n->absent_gen = m->gen;
-		n->absent_at = n->aliases;
-		n->absent_lower = c->lower;
-	}
+	    !strcmp(n->aliases->name, name))
+		absent_seen(m, n, c->lower);
 	if ((c->upper && S_ISDIR(c->ust.st_mode)) || !c->upper) {
 		n->lower = c->lower;
 		n->opaque = c->opaque;
@@ -767,9 +784,7 @@ static int locate(struct ovl_merge *m, struct mnode *n, struct located *l)
 	l->name = n->aliases->name;
 	if (n->absent_gen == m->gen && n->absent_at == n->aliases) {
 		/* a template entry, as it was found last time */
-		memset(&l->c, 0, sizeof(l->c));
-		l->c.lower = n->absent_lower;
-		l->c.shadowed = true;
+		template_child(&l->c, n->absent_lower);
 		return 0;
 	}
 	r = upper_dirfd(m, n->aliases->parent, O_PATH);
@@ -781,11 +796,8 @@ static int locate(struct ovl_merge *m, struct mnode *n, struct located *l)
 		located_done(l);
 		return r;
 	}
-	if (!l->c.upper) {
-		n->absent_gen = m->gen;
-		n->absent_at = n->aliases;
-		n->absent_lower = l->c.lower;
-	}
+	if (!l->c.upper)
+		absent_seen(m, n, l->c.lower);
 	return 0;
 }
 
@@ -809,13 +821,11 @@ static int stat_located(struct ovl_merge *m, struct mnode *n, struct located *l,
 	}
 	if (n == m->root) {
 		/* The upper root carries the root's metadata (see adopt_root). */
-		_cleanup_close_ int dfd = ovl_upper_opendir(&m->up, "", O_PATH);
-
 		*ret = l->c.ust;
 		if (!m->up.privileged)
 			ovl_upper_apply_override(m->up.root_fd, NULL, ret);
-		ret->st_nlink = dir_nlink(m, n, dfd, NULL, OVL_LAYER_ROOT,
-					  false, &l->c.ust);
+		ret->st_nlink = dir_nlink(m, n, m->up.root_fd, NULL,
+					  OVL_LAYER_ROOT, false, &l->c.ust);
 		ret->st_ino = OVL_ROOT_INO;
 		return 0;
 	}
@@ -1425,9 +1435,7 @@ int ovl_merge_dir_entry(struct ovl_mdir *d, uint64_t i, const char **ret_name,
 		/* listed from the template alone, and nothing came up since */
 		int64_t k = lower_lookup(m, d->lower, d->names[i]);
 
-		memset(&c, 0, sizeof(c));
-		c.lower = (uint32_t)k;
-		c.shadowed = true;
+		template_child(&c, (uint32_t)k);
 		pfd = -1;
 		r = k < 0 ? (int)k : 0;
 	} else {
@@ -2867,8 +2875,9 @@ int ovl_merge_setattr(struct ovl_merge *m, uint64_t ino,
 		      const struct ovl_setattr *a, struct ovl_file *f,
 		      struct stat *ret)
 {
-	const unsigned later = OVL_SET_SIZE | OVL_SET_ATIME | OVL_SET_MTIME |
+	const unsigned times = OVL_SET_ATIME | OVL_SET_MTIME |
 			       OVL_SET_ATIME_NOW | OVL_SET_MTIME_NOW;
+	const unsigned later = OVL_SET_SIZE | times;
 	struct located l = { .pfd = -1 };
 	struct target t;
 	struct stat cur;
@@ -2917,8 +2926,7 @@ int ovl_merge_setattr(struct ovl_merge *m, uint64_t ino,
 				close(fd);
 		}
 	}
-	if (r == 0 && (a->valid & (OVL_SET_ATIME | OVL_SET_MTIME |
-				   OVL_SET_ATIME_NOW | OVL_SET_MTIME_NOW))) {
+	if (r == 0 && (a->valid & times)) {
 		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
 					  { .tv_nsec = UTIME_OMIT } };
 
@@ -2935,8 +2943,6 @@ int ovl_merge_setattr(struct ovl_merge *m, uint64_t ino,
 	}
 	if (r == 0)
 		r = restat_located(m, n, &l, ret);
-	located_done(&l);
-	goto out_unlock;
 out_done:
 	located_done(&l);
 out_unlock:

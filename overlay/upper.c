@@ -352,11 +352,9 @@ unsigned ovl_upper_xa_present(int dirfd, const char *name)
 	ssize_t n = xa_list(dirfd, name, buf, sizeof(buf));
 	unsigned mask = 0;
 
-	if (n < 0)
+	if (n < 0 || (n > 0 && buf[n - 1] != '\0'))
 		return OVL_XA_ALL;
 	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1) {
-		if (buf[n - 1] != '\0')
-			return OVL_XA_ALL;
 		for (size_t w = 0; w < DM_ARRAY_SIZE(xa_names); w++)
 			if (!strcmp(buf + i, xa_names[w][0]) ||
 			    !strcmp(buf + i, xa_names[w][1]))
