@@ -34,6 +34,9 @@ static const char help[] =
 	"  --poll-us N      after a reply, one idle thread polls for the next\n"
 	"                   request for up to N microseconds before it sleeps\n"
 	"                   (default 50; 0: never)\n"
+	"  --io-uring       serve requests through io_uring, one queue per CPU\n"
+	"                   (Linux 6.14 or later with the fuse module parameter\n"
+	"                   enable_uring=Y; otherwise a warning, and /dev/fuse)\n"
 	"  -d, --debug      FUSE debug output (implies nothing else)\n";
 
 int cli_cmd_mount(int argc, char **argv)
@@ -43,6 +46,7 @@ int cli_cmd_mount(int argc, char **argv)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "poll-us", required_argument, NULL, 'p' },
+		{ "io-uring", no_argument, NULL, 'u' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -86,6 +90,9 @@ int cli_cmd_mount(int argc, char **argv)
 				return cli_usage_error(
 					"mount", "bad --poll-us '%s'", optarg);
 			fo.poll_us = (unsigned)poll_us;
+			break;
+		case 'u':
+			fo.io_uring = true;
 			break;
 		case 'd':
 			fo.debug = true;

@@ -9,6 +9,7 @@
 #define FUSE_USE_VERSION 314
 #include "fusefs/fll.h"
 #include "fusefs/loop.h"
+#include "fusefs/uring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +55,7 @@ struct fll_ctx {
 	bool no_open, no_opendir;
 	pthread_mutex_t lock;
 	struct fll_handle head; /* circular, a sentinel */
+	struct fll_uring *uring; /* mount --io-uring, else NULL */
 };
 
 static struct fll_ctx *ctx_of(fuse_req_t req)
@@ -993,6 +995,64 @@ static int write_ready(int fd)
 	return 0;
 }
 
+/* libfuse's custom I/O hooks, only installed for io_uring (uring.h). */
+static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
+{
+	return fll_uring_read(((struct fll_ctx *)userdata)->uring, fd, buf,
+			      len);
+}
+
+static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	return fll_uring_writev(((struct fll_ctx *)userdata)->uring, fd, iov,
+				count);
+}
+
+static ssize_t io_splice_send(int fdin, off_t *offin, int fdout, off_t *offout,
+			      size_t len, unsigned flags, void *userdata)
+{
+	return fll_uring_splice_send(((struct fll_ctx *)userdata)->uring, fdin,
+				     offin, fdout, offout, len, flags);
+}
+
+static ssize_t io_splice_receive(int fdin, off_t *offin, int fdout,
+				 off_t *offout, size_t len, unsigned flags,
+				 void *userdata)
+{
+	(void)userdata;
+	return splice(fdin, offin, fdout, offout, len, flags);
+}
+
+/*
+ * With --io-uring and a kernel that lets servers use it: the hooks that
+ * take requests from the rings once INIT is answered. Otherwise (or when
+ * the kernel's INIT does not offer it) a warning, and /dev/fuse alone.
+ */
+static void uring_attach(struct fll_ctx *ctx, struct fuse_session *se)
+{
+	static const struct fuse_custom_io io = {
+		.read = io_read,
+		.writev = io_writev,
+		.splice_send = io_splice_send,
+		.splice_receive = io_splice_receive,
+	};
+	int fd = fuse_session_fd(se);
+
+	if (!fll_uring_enabled()) {
+		fprintf(stderr,
+			"domufs: warning: io_uring is off in this kernel (fuse "
+			"module parameter enable_uring); serving through "
+			"/dev/fuse\n");
+		return;
+	}
+	if (fll_uring_new(se, fd, &ctx->uring) < 0)
+		return;
+	if (fuse_session_custom_io(se, &io, fd) != 0) {
+		fll_uring_free(ctx->uring);
+		ctx->uring = NULL;
+	}
+}
+
 int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -1049,6 +1109,8 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 		goto out_signals;
 	}
 	raise_readahead(real);
+	if (opts->io_uring)
+		uring_attach(&ctx, se);
 	if (fuse_daemonize(opts->foreground) != 0) {
 		r = dm_err_set(err, EIO, "mount %s: cannot daemonize",
 			       opts->mountpoint);
@@ -1063,6 +1125,7 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 		r = 0; /* a signal ended the loop: a clean unmount */
 out_unmount:
 	fuse_session_unmount(se);
+	fll_uring_free(ctx.uring); /* the unmount ended its queues */
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_destroy:

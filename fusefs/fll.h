@@ -25,6 +25,7 @@ struct fll_opts {
 	int ready_fd; /* >= 0: "ready\n" is written once mounted */
 	bool debug;
 	unsigned poll_us; /* an idle worker's polling, see fll_loop() */
+	bool io_uring; /* serve through io_uring when the kernel offers it */
 };
 
 /*

@@ -8,6 +8,7 @@ PKGS=(
 	# build
 	meson ninja-build pkg-config gcc libc6-dev
 	libfuse3-dev libext2fs-dev libarchive-dev zlib1g-dev libzstd-dev libxen-dev libcmocka-dev
+	liburing-dev
 	# run and test
 	fuse3 e2fsprogs attr acl libcap2-bin zstd xz-utils bzip2 gzip tar
 	fdisk util-linux python3 python3-pytest busybox-static fuse2fs xen-utils-4.17

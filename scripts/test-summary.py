@@ -29,7 +29,9 @@ def count_build(bdir):
             res = t.get("result")
             out = (t.get("stdout") or "") + (t.get("stderr") or "")
             name = t.get("name", "")
-            junit = {"integration": "integration.xml", "debian12-root": "slow.xml"}
+            # longest name first: "integration" is part of the other's name
+            junit = {"integration-io-uring": "integration-io-uring.xml",
+                     "integration": "integration.xml", "debian12-root": "slow.xml"}
             key = next((k for k in junit if k in name), None)
             if key:
                 xml = os.path.join(bdir, "tests", junit[key])

@@ -4,17 +4,21 @@ mounts (ready pipe, always unmounted, sanitizer output fails the test), and the
 session-wide staging tree and archive variants built from tests/data recipes.
 
 Environment: DOMUFS = absolute path of the built binary.  The suite is skipped
-only when DOMUFS is unset or /dev/fuse is absent.
+only when DOMUFS is unset or /dev/fuse is absent.  DOMUFS_TEST_MOUNT_ARGS:
+options added to every test mount (the io_uring pass sets --io-uring, and then
+the kernel's fuse enable_uring switch is turned on for the session).
 """
 
 import os
 import select
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +34,8 @@ RUN_TIMEOUT = 120
 EXIT_TIMEOUT = 30
 # a hung daemon would hang the test in a FUSE syscall: its daemons are killed then
 TEST_DEADLINE = int(os.environ.get("DOMUFS_TEST_DEADLINE", "150"))
+MOUNT_ARGS = shlex.split(os.environ.get("DOMUFS_TEST_MOUNT_ARGS", ""))
+URING_SWITCH = Path("/sys/module/fuse/parameters/enable_uring")
 
 
 def _skip_reason():
@@ -48,6 +54,38 @@ def _require_domufs():
     path = os.environ["DOMUFS"]
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         pytest.fail(f"DOMUFS={path} is not an executable file")
+
+
+@contextmanager
+def uring_switch(value: str):
+    """The fuse module's enable_uring set to `value` ("Y"/"N") meanwhile."""
+    old = URING_SWITCH.read_text().strip()
+    URING_SWITCH.write_text(value)
+    try:
+        yield
+    finally:
+        URING_SWITCH.write_text(old)
+
+
+def uring_unavailable():
+    if not URING_SWITCH.exists():
+        return "this kernel has no FUSE over io_uring (no fuse enable_uring parameter)"
+    if not os.access(URING_SWITCH, os.W_OK):
+        return f"{URING_SWITCH} is not writable (root needed to switch it)"
+    return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _uring_pass():
+    """A pass with --io-uring on every mount needs the kernel's switch on."""
+    if "--io-uring" not in MOUNT_ARGS:
+        yield
+        return
+    reason = uring_unavailable()
+    if reason:
+        pytest.skip(reason)
+    with uring_switch("Y"):
+        yield
 
 
 def sanitizer_report(text: str):
@@ -255,7 +293,7 @@ class Runner:
             cache_dir = self.cache_dir()
         r, w = os.pipe()
         stderr_path = self._fresh("daemon-stderr") / "stderr"
-        args = [self.binary, "mount", "--cache-dir", str(cache_dir), "-f", "--ready-fd", str(w)]
+        args = [self.binary, "mount", *MOUNT_ARGS, "--cache-dir", str(cache_dir), "-f", "--ready-fd", str(w)]
         if opts:
             args += ["-o", opts]
         args += list(extra) + [str(template), str(mountpoint)]

@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 import fixtures as F
-from conftest import Mount, fusermount_u, sanitizer_report
+from conftest import MOUNT_ARGS, Mount, fusermount_u, sanitizer_report
 
 NOBODY = (65534, 65534)
 UMASK = os.umask(0o022)
@@ -141,7 +141,7 @@ def mount_overlay(runner, template, overlay, mountpoint=None, cache_dir=None, op
     stderr_dir = runner._fresh("daemon-stderr")
     os.chmod(stderr_dir, 0o777)
     stderr_path = stderr_dir / "stderr"
-    args = list(prefix) + [runner.binary, "mount", "--cache-dir", str(cache_dir), "--overlay", str(overlay),
+    args = list(prefix) + [runner.binary, "mount", *MOUNT_ARGS, "--cache-dir", str(cache_dir), "--overlay", str(overlay),
                            "-f", "--ready-fd", str(w)]
     if opts:
         args += ["-o", opts]
