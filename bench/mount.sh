@@ -4,7 +4,7 @@
 #
 #   bench/mount.sh [--quick] [--reps N] [--dir DIR] [--domufs PATH] [--no-domufs]
 #                  [--am-cap SECONDS] [--timeout SECONDS] [--wait-idle SECONDS]
-#                  [--pin CPU]
+#                  [--pin CPU] [--io-uring]
 #
 #   --quick        one run per figure instead of three
 #   --reps N       runs per figure (default 3); the table shows the median
@@ -21,6 +21,9 @@
 #                  On a virtual machine where waking a process on the other vCPU is
 #                  expensive, an unpinned FUSE round trip costs many times a pinned one
 #                  and varies with where the scheduler happens to put the two processes.
+#   --io-uring     also measure `domufs mount --io-uring` (tool domufs-uring) in the
+#                  mount, find and read figures, with the same targets; turns the fuse
+#                  module's enable_uring switch on for the run and back as it was after
 #
 # Inputs (from bench/mkroot.sh DIR): root.tar, root.tar.zst, root.tar.gz, root/, root.sqfs.
 # Each timed run's input (the template, the extracted tree, the squashfs image,
@@ -49,6 +52,7 @@ AM_CAP=60
 TMO=600
 WAIT_IDLE=0
 PIN=
+URING=0
 ARGS="$*"
 
 usage() { sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -63,6 +67,7 @@ while [ $# -gt 0 ]; do
 	--timeout) TMO=$2; shift ;;
 	--wait-idle) WAIT_IDLE=$2; shift ;;
 	--pin) PIN=$2; shift ;;
+	--io-uring) URING=1 ;;
 	-h|--help) usage ;;
 	*) echo "mount.sh: unknown argument: $1" >&2; usage ;;
 	esac
@@ -84,9 +89,17 @@ if [ "$USE_DOMUFS" = 1 ] && [ ! -x "$DOMUFS" ]; then
 	USE_DOMUFS=0
 fi
 
+URING_SWITCH=/sys/module/fuse/parameters/enable_uring URING_WAS=
+if [ "$URING" = 1 ]; then
+	[ "$USE_DOMUFS" = 1 ] || die "--io-uring measures domufs: no binary"
+	[ -w "$URING_SWITCH" ] || die "this kernel has no FUSE over io_uring ($URING_SWITCH), or it is not writable"
+	URING_WAS=$(cat "$URING_SWITCH")
+	echo Y >"$URING_SWITCH" || die "cannot turn $URING_SWITCH on"
+fi
+
 WORK=$(mktemp -d "$DIR/run.XXXXXX") || die "cannot create a work directory under $DIR"
 MNTS=()
-for t in domufs fuse-overlayfs squashfuse_ll archivemount; do
+for t in domufs domufs-uring fuse-overlayfs squashfuse_ll archivemount; do
 	mkdir "$WORK/mnt-$t"
 	MNTS+=("$WORK/mnt-$t")
 done
@@ -123,9 +136,9 @@ is_fuse_mounted() { case $(fstype_at "$1") in fuse*) return 0 ;; *) return 1 ;; 
 
 # pid of the daemon serving mount point $2, whose comm is $1
 pid_of() {
-	local p
+	local p comm=${1%-uring}
 	for p in $(pgrep -f -- "$2"); do
-		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$1" ] && { echo "$p"; return 0; }
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$comm" ] && { echo "$p"; return 0; }
 	done
 	return 1
 }
@@ -138,6 +151,7 @@ mount_cmd() {
 	[ -n "$PIN" ] && printf 'taskset -c %s ' "$PIN"
 	case $1 in
 	domufs) echo "$DOMUFS mount --cache-dir $CACHE ${2:-$TZST} $m" ;;
+	domufs-uring) echo "$DOMUFS mount --io-uring --cache-dir $CACHE ${2:-$TZST} $m" ;;
 	fuse-overlayfs) echo "fuse-overlayfs -o lowerdir=$ROOT $m" ;;
 	squashfuse_ll) echo "squashfuse_ll $SQFS $m" ;;
 	archivemount) echo "archivemount -o readonly $TZST $m" ;;
@@ -149,7 +163,7 @@ declare -A HWM HWMNOTE    # peak VmHWM (kB) per tool over the whole run, and whe
 # kill the daemon serving tool $1's mount point (it hung or failed) and detach the mount
 abort_tool() {
 	local m pid
-	case $1 in domufs|fuse-overlayfs|squashfuse_ll|archivemount) ;; *) return 0 ;; esac
+	case $1 in domufs|domufs-uring|fuse-overlayfs|squashfuse_ll|archivemount) ;; *) return 0 ;; esac
 	m=$(mnt_of "$1")    # never stat $m here: a hung daemon would hang us too
 	if pid=$(pid_of "$1" "$m"); then
 		log "$1: killing daemon $pid (wchan $(cat "/proc/$pid/wchan" 2>/dev/null), state $(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null))"
@@ -210,6 +224,7 @@ cleanup() {
 	rm -rf "$CACHE"
 	rm -f "$WORK/out" "$WORK/domufs"
 	rmdir "$WORK" 2>/dev/null || log "left $WORK behind (something is still mounted?)"
+	[ -n "$URING_WAS" ] && echo "$URING_WAS" >"$URING_SWITCH"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -227,7 +242,7 @@ warm_default() {
 	native | fuse-overlayfs) echo warm_tree ;;
 	squashfuse_ll) echo "warm_files $SQFS" ;;
 	archivemount) echo "warm_files $TZST" ;;
-	domufs) echo warm_domufs_cache ;;
+	domufs | domufs-uring) echo warm_domufs_cache ;;
 	*) echo : ;;
 	esac
 }
@@ -333,6 +348,7 @@ run_series() {
 
 TOOLS_FUSE=(fuse-overlayfs squashfuse_ll)
 [ "$USE_DOMUFS" = 1 ] && DOM=(domufs) || DOM=()
+[ "$URING" = 1 ] && DOM+=(domufs-uring)
 
 if [ "$WAIT_IDLE" -gt 0 ]; then
 	end=$((SECONDS + WAIT_IDLE))
@@ -457,6 +473,11 @@ target "find, fresh mount" domufs squashfuse_ll 1.0
 target "find, fresh mount" domufs native 2
 target "full read (tar -cf -), fresh mount" domufs fuse-overlayfs 0.6
 target "full read (tar -cf -), fresh mount" domufs native 1.5
+for f in "mount+ls (domufs: cache built)|-@0.050" "find, fresh mount|fuse-overlayfs@0.4" \
+	"find, fresh mount|squashfuse_ll@1.0" "find, fresh mount|native@2" \
+	"full read (tar -cf -), fresh mount|fuse-overlayfs@0.6" "full read (tar -cf -), fresh mount|native@1.5"; do
+	[ "$URING" = 1 ] && target "${f%%|*}" domufs-uring "$(t=${f#*|}; echo "${t%@*}")" "${f##*@}"
+done
 
 LOAD_END=$(load_note "$(cpu_busy)")
 MISSED=0
@@ -464,6 +485,7 @@ echo
 echo "domufs mount benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, Linux $(uname -r)"
 echo "command: bench/mount.sh $ARGS   (reps: $REPS, data: $DIR${PIN:+, mount/find/read figures pinned to CPU $PIN})"
 echo "domufs: $([ "$USE_DOMUFS" = 1 ] && echo "$DOMUFS_ORIG ($DOMUFS_REV)" || echo 'not measured')"
+[ "$URING" = 1 ] && echo "domufs-uring: the same binary, mount --io-uring (fuse enable_uring switched on for the run)"
 echo "load: at start $LOAD_START; at end $LOAD_END"
 echo
 echo "| figure | tool | median s | runs s | ratio | target | result | output | CPU % busy before runs | steal % during runs |"
@@ -501,7 +523,7 @@ echo "|---|---:|---|---|---|"
 for t in "${DOM[@]}" "${TOOLS_FUSE[@]}" archivemount; do
 	if [ -n "${HWM[$t]:-}" ]; then
 		mib=$(awk -v k="${HWM[$t]}" 'BEGIN { printf "%.1f", k / 1024 }')
-		if [ "$t" = domufs ]; then
+		if [ "${t%-uring}" = domufs ]; then
 			tgt="≤ 64 MiB"
 			if le "${HWM[$t]}" 65536; then res=PASS; else res=MISS; MISSED=$((MISSED + 1)); fi
 		else

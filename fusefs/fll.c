@@ -501,6 +501,22 @@ static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
+	if (r == 0 && ctx_of(req)->uring) {
+		/* On a ring: read straight into the reply's buffer. */
+		size_t max = 0;
+		char *room = fll_uring_reply_room(ctx_of(req)->uring, &max);
+
+		if (room && size <= max) {
+			n = f ? ovl_file_read(f, room, size, (uint64_t)off) :
+				ovl_view_read(view_of(req), ino, room, size,
+					      (uint64_t)off);
+			if (n < 0)
+				fuse_reply_err(req, (int)-n);
+			else
+				fuse_reply_buf(req, room, (size_t)n);
+			return;
+		}
+	}
 	if (r == 0 && fd >= 0 && len >= size) {
 		/* One contiguous run: let libfuse splice it from the file. */
 		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);

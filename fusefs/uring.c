@@ -175,6 +175,16 @@ static struct queue *own_queue(struct fll_uring *u)
 	return NULL;
 }
 
+void *fll_uring_reply_room(struct fll_uring *u, size_t *max)
+{
+	struct queue *q = own_queue(u);
+
+	if (!q || !q->busy)
+		return NULL;
+	*max = u->payload_sz;
+	return q->busy->buf + ROOM;
+}
+
 static struct io_uring_sqe *sqe_get(struct queue *q)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
@@ -479,7 +489,10 @@ static bool payload_in(struct ent *e, const struct iovec *iov, int count,
 	for (int i = 0; i < count; i++) {
 		if (iov[i].iov_len > max - n)
 			return false;
-		memmove(e->buf + ROOM + n, iov[i].iov_base, iov[i].iov_len);
+		/* data read in place (fll_uring_reply_room()) stays put */
+		if (iov[i].iov_base != e->buf + ROOM + n)
+			memmove(e->buf + ROOM + n, iov[i].iov_base,
+				iov[i].iov_len);
 		n += iov[i].iov_len;
 	}
 	*len = (uint32_t)n;

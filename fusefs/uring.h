@@ -42,6 +42,13 @@ void fll_uring_free(struct fll_uring *u);
 /* Whether requests are served through the rings (INIT accepted them). */
 bool fll_uring_active(const struct fll_uring *u);
 
+/*
+ * On a queue thread serving a request: the entry's payload buffer, where a
+ * reply's data can be put directly (fuse_reply_buf() with that pointer then
+ * copies nothing), and its size in @max. NULL elsewhere.
+ */
+void *fll_uring_reply_room(struct fll_uring *u, size_t *max);
+
 /* The custom I/O hooks (struct fuse_custom_io), by way of fll.c. */
 ssize_t fll_uring_read(struct fll_uring *u, int fd, void *buf, size_t len);
 ssize_t fll_uring_writev(struct fll_uring *u, int fd, struct iovec *iov,
