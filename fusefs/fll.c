@@ -1044,7 +1044,8 @@ static ssize_t io_splice_receive(int fdin, off_t *offin, int fdout,
  * take requests from the rings once INIT is answered. Otherwise (or when
  * the kernel's INIT does not offer it) a warning, and /dev/fuse alone.
  */
-static void uring_attach(struct fll_ctx *ctx, struct fuse_session *se)
+static void uring_attach(struct fll_ctx *ctx, struct fuse_session *se,
+			 unsigned poll_us)
 {
 	static const struct fuse_custom_io io = {
 		.read = io_read,
@@ -1061,7 +1062,7 @@ static void uring_attach(struct fll_ctx *ctx, struct fuse_session *se)
 			"/dev/fuse\n");
 		return;
 	}
-	if (fll_uring_new(se, fd, &ctx->uring) < 0)
+	if (fll_uring_new(se, fd, poll_us, &ctx->uring) < 0)
 		return;
 	if (fuse_session_custom_io(se, &io, fd) != 0) {
 		fll_uring_free(ctx->uring);
@@ -1126,7 +1127,7 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 	}
 	raise_readahead(real);
 	if (opts->io_uring)
-		uring_attach(&ctx, se);
+		uring_attach(&ctx, se, opts->poll_us);
 	if (fuse_daemonize(opts->foreground) != 0) {
 		r = dm_err_set(err, EIO, "mount %s: cannot daemonize",
 			       opts->mountpoint);

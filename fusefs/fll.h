@@ -14,7 +14,7 @@
 struct ovl_view;
 
 /* How long an idle worker polls for the next request by default (us). */
-#define FLL_POLL_US_DEFAULT 50
+#define FLL_POLL_US_DEFAULT 100
 
 struct fll_opts {
 	const char *mountpoint;

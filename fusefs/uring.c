@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -99,6 +100,8 @@ struct queue {
 struct fll_uring {
 	struct fuse_session *se;
 	int fd;
+	uint64_t poll_ns; /* a queue thread's polling after a reply */
+	_Atomic uint64_t last; /* when any queue last served a request */
 	unsigned nq;
 	size_t payload_sz;
 	uint64_t init_unique; /* the INIT request, until it is answered */
@@ -120,6 +123,20 @@ bool fll_uring_enabled(void)
 	return c == 'Y' || c == '1';
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Whether any queue took a request less than poll_ns ago. */
+static bool recently_busy(struct fll_uring *u)
+{
+	return u->poll_ns && now_ns() - atomic_load(&u->last) < u->poll_ns;
+}
+
 /* The kernel keeps one queue per possible CPU: "0-N" gives N + 1. */
 static unsigned possible_cpus(void)
 {
@@ -139,7 +156,8 @@ static unsigned possible_cpus(void)
 	}
 }
 
-int fll_uring_new(struct fuse_session *se, int fd, struct fll_uring **out)
+int fll_uring_new(struct fuse_session *se, int fd, unsigned poll_us,
+		  struct fll_uring **out)
 {
 	struct fll_uring *u = calloc(1, sizeof(*u));
 
@@ -147,6 +165,7 @@ int fll_uring_new(struct fuse_session *se, int fd, struct fll_uring **out)
 		return -ENOMEM;
 	u->se = se;
 	u->fd = fd;
+	u->poll_ns = (uint64_t)poll_us * 1000;
 	u->nq = possible_cpus();
 	if (!u->nq) {
 		free(u);
@@ -269,6 +288,7 @@ static void serve(struct queue *q, struct ent *e)
 	b.mem = start;
 	b.size = in.len;
 	q->busy = e;
+	atomic_store(&u->last, now_ns());
 	fuse_session_process_buf(u->se, &b);
 	q->busy = NULL;
 	if (e->unique) /* no reply went out: none can be waited for */
@@ -297,7 +317,23 @@ static void *queue_main(void *arg)
 	while (q->live) {
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
-		int r = io_uring_submit_and_wait(&q->ring, 1);
+		int r;
+
+		if (recently_busy(q->u)) {
+			/*
+			 * Requests are coming: look for the next one instead
+			 * of sleeping, giving way to anything else that wants
+			 * this CPU. Every queue does, so that the caller of
+			 * the request just answered finds no idle CPU to be
+			 * moved to and is woken where it was, on the CPU of
+			 * its queue: no cross-CPU wake-up per request.
+			 */
+			io_uring_submit(&q->ring);
+			while (!io_uring_cq_ready(&q->ring) &&
+			       recently_busy(q->u))
+				sched_yield();
+		}
+		r = io_uring_submit_and_wait(&q->ring, 1);
 
 		if (r < 0 && r != -EINTR && r != -EAGAIN) {
 			fuse_log(FUSE_LOG_ERR,

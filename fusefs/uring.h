@@ -34,7 +34,8 @@ bool fll_uring_enabled(void);
  * INIT reply goes out, if the kernel offered io_uring; otherwise the
  * session goes on through /dev/fuse alone. 0 or -errno.
  */
-int fll_uring_new(struct fuse_session *se, int fd, struct fll_uring **out);
+int fll_uring_new(struct fuse_session *se, int fd, unsigned poll_us,
+		  struct fll_uring **out);
 
 /* After the session ended (unmounted): waits for the ring threads, frees. */
 void fll_uring_free(struct fll_uring *u);
