@@ -90,8 +90,10 @@ struct queue {
 	struct io_uring ring;
 	bool ring_ok;
 	pthread_t thread;
-	bool started;
-	_Atomic(pthread_t) self; /* set by the thread itself */
+	bool started; /* for the join */
+	/* set by the thread itself before it serves anything (0 before):
+	 * pthread_create() may return after the thread's first reply */
+	_Atomic(pthread_t) self;
 	struct ent *busy; /* what this queue's thread serves now */
 	unsigned live; /* entries still registered */
 	struct ent ent[DEPTH];
@@ -104,7 +106,8 @@ struct fll_uring {
 	_Atomic uint64_t last; /* when any queue last served a request */
 	unsigned nq;
 	size_t payload_sz;
-	uint64_t init_unique; /* the INIT request, until it is answered */
+	/* the INIT request, until it is answered (read on every reply) */
+	_Atomic uint64_t init_unique;
 	bool offered; /* its flags offered io_uring */
 	atomic_bool active;
 	struct queue *q;
@@ -167,9 +170,17 @@ int fll_uring_new(struct fuse_session *se, int fd, unsigned poll_us,
 	u->fd = fd;
 	u->poll_ns = (uint64_t)poll_us * 1000;
 	u->nq = possible_cpus();
-	if (!u->nq) {
+	/* the queues exist from here on: any thread may look for its own */
+	u->q = u->nq ? calloc(u->nq, sizeof(*u->q)) : NULL;
+	if (!u->q) {
+		int r = u->nq ? -ENOMEM : -ENOTSUP;
+
 		free(u);
-		return -ENOTSUP;
+		return r;
+	}
+	for (unsigned i = 0; i < u->nq; i++) {
+		u->q[i].u = u;
+		u->q[i].qid = i;
 	}
 	*out = u;
 	return 0;
@@ -185,11 +196,8 @@ static struct queue *own_queue(struct fll_uring *u)
 {
 	pthread_t me = pthread_self();
 
-	if (!u->q)
-		return NULL;
 	for (unsigned i = 0; i < u->nq; i++)
-		if (u->q[i].started &&
-		    pthread_equal(atomic_load(&u->q[i].self), me))
+		if (pthread_equal(atomic_load(&u->q[i].self), me))
 			return &u->q[i];
 	return NULL;
 }
@@ -378,36 +386,32 @@ static int ent_init(struct queue *q, struct ent *e)
 	return 0;
 }
 
+/* Joins the queue threads, then frees rings and buffers (not the array). */
 static void queues_free(struct fll_uring *u)
 {
-	if (!u->q)
-		return;
 	for (unsigned i = 0; i < u->nq; i++) {
 		struct queue *q = &u->q[i];
 
 		if (q->started)
 			pthread_join(q->thread, NULL);
+		q->started = false;
 		if (q->ring_ok)
 			io_uring_queue_exit(&q->ring);
-		for (unsigned k = 0; k < DEPTH; k++)
+		q->ring_ok = false;
+		for (unsigned k = 0; k < DEPTH; k++) {
 			free(q->ent[k].buf);
+			q->ent[k].buf = NULL;
+		}
 	}
-	free(u->q);
-	u->q = NULL;
 }
 
 /* Rings and buffers, before INIT says yes: a failure here costs nothing. */
 static int queues_setup(struct fll_uring *u)
 {
-	u->q = calloc(u->nq, sizeof(*u->q));
-	if (!u->q)
-		return -ENOMEM;
 	for (unsigned i = 0; i < u->nq; i++) {
 		struct queue *q = &u->q[i];
 		int r;
 
-		q->u = u;
-		q->qid = i;
 		for (unsigned k = 0; k < DEPTH; k++) {
 			r = ent_init(q, &q->ent[k]);
 			if (r < 0)
@@ -448,7 +452,7 @@ ssize_t fll_uring_read(struct fll_uring *u, int fd, void *buf, size_t len)
 	    in->opcode == FUSE_INIT) {
 		const struct fuse_init_in *ii = (const void *)(in + 1);
 
-		u->init_unique = in->unique;
+		atomic_store(&u->init_unique, in->unique);
 		u->offered = (ii->flags & FUSE_INIT_EXT) &&
 			     (((uint64_t)ii->flags2 << 32) & OVER_IO_URING);
 	}
@@ -468,7 +472,7 @@ static ssize_t init_reply(struct fll_uring *u, int fd, struct iovec *iov,
 	bool armed = false;
 	ssize_t n;
 
-	u->init_unique = 0;
+	atomic_store(&u->init_unique, 0);
 	if (!u->offered)
 		fuse_log(FUSE_LOG_WARNING,
 			 "domufs: the kernel offers no io_uring; "
@@ -541,11 +545,13 @@ ssize_t fll_uring_writev(struct fll_uring *u, int fd, struct iovec *iov,
 	const struct fuse_out_header *oh = iov[0].iov_base;
 	struct queue *q;
 	struct ent *e;
+	uint64_t init;
 	uint32_t len;
 
 	if (count < 1 || iov[0].iov_len < sizeof(*oh))
 		return writev(fd, iov, count);
-	if (u->init_unique && oh->unique == u->init_unique)
+	init = atomic_load(&u->init_unique);
+	if (init && oh->unique == init)
 		return init_reply(u, fd, iov, count);
 	q = own_queue(u);
 	e = q ? q->busy : NULL;
@@ -627,5 +633,6 @@ void fll_uring_free(struct fll_uring *u)
 	if (!u)
 		return;
 	queues_free(u);
+	free(u->q);
 	free(u);
 }
