@@ -4,6 +4,7 @@
  * error is reported before anything is mounted, then serve the view.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,9 +37,38 @@ static const char help[] =
 	"                   (default 100; 0: never); with --io-uring, every\n"
 	"                   queue thread polls while requests came that recently\n"
 	"  --io-uring       serve requests through io_uring, one queue per CPU\n"
+	"                   (also -o io_uring, as libfuse spells it)\n"
 	"                   (Linux 6.14 or later with the fuse module parameter\n"
 	"                   enable_uring=Y; otherwise a warning, and /dev/fuse)\n"
 	"  -d, --debug      FUSE debug output (implies nothing else)\n";
+
+/*
+ * Takes libfuse's spelling of --io-uring (-o io_uring) out of a -o list,
+ * in place; true when it was there.
+ */
+static bool take_io_uring(char *opts)
+{
+	char *in = opts, *out = opts;
+	bool found = false;
+
+	while (*in) {
+		size_t len = strcspn(in, ",");
+
+		if (len == 8 && !strncmp(in, "io_uring", 8)) {
+			found = true;
+		} else if (len) {
+			if (out != opts)
+				*out++ = ',';
+			memmove(out, in, len);
+			out += len;
+		}
+		in += len;
+		if (*in == ',')
+			in++;
+	}
+	*out = '\0';
+	return found;
+}
 
 int cli_cmd_mount(int argc, char **argv)
 {
@@ -76,7 +106,10 @@ int cli_cmd_mount(int argc, char **argv)
 			if (nopts + 1 >=
 			    (sizeof(fuse_opts) / sizeof(fuse_opts[0])))
 				return cli_usage_error("mount", "too many -o");
-			fuse_opts[nopts++] = optarg;
+			if (take_io_uring(optarg))
+				fo.io_uring = true;
+			if (*optarg)
+				fuse_opts[nopts++] = optarg;
 			break;
 		case 'r':
 			fo.ready_fd = (int)strtol(optarg, &end, 10);

@@ -160,6 +160,18 @@ def test_overlay_writes_persist(uring_on, archive, domufs, tmp_path):
     assert not m.unmount()
 
 
+def test_libfuse_spelling_in_o(uring_on, archive, domufs):
+    """-o io_uring (libfuse's spelling) is --io-uring; the other -o options
+    of the list still reach the mount."""
+    m = domufs.mount(archive("pax-none"), opts="allow_other,io_uring")
+    assert uring_fds(m.proc.pid) == possible_cpus()
+    # (mountpoint, fstype, source, super options, mount options)
+    supers = [e[3] for e in F.mounts() if e[0] == str(m.path)]
+    assert supers and "allow_other" in supers[-1].split(","), supers
+    assert open(m.b(b"etc/hostname"), "rb").read() == b"template\n"
+    assert not m.unmount()
+
+
 def test_switch_off_warns_and_serves(archive, domufs):
     reason = uring_unavailable()
     if reason:
