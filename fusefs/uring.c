@@ -475,7 +475,7 @@ static ssize_t init_reply(struct fll_uring *u, int fd, struct iovec *iov,
 	atomic_store(&u->init_unique, 0);
 	if (!u->offered)
 		fuse_log(FUSE_LOG_WARNING,
-			 "domufs: the kernel offers no io_uring; "
+			 "domufs: warning: the kernel offers no io_uring; "
 			 "serving through /dev/fuse\n");
 	if (u->offered && !oh->error && count == 2 &&
 	    iov[1].iov_len >= sizeof(*io)) {
@@ -497,7 +497,7 @@ static ssize_t init_reply(struct fll_uring *u, int fd, struct iovec *iov,
 			armed = true;
 		} else {
 			fuse_log(FUSE_LOG_WARNING,
-				 "domufs: io_uring setup failed (%s); "
+				 "domufs: warning: io_uring setup failed (%s); "
 				 "serving through /dev/fuse\n",
 				 strerror(-r));
 			queues_free(u);

@@ -72,6 +72,9 @@ def uring_unavailable():
         return "this kernel has no FUSE over io_uring (no fuse enable_uring parameter)"
     if not os.access(URING_SWITCH, os.W_OK):
         return f"{URING_SWITCH} is not writable (root needed to switch it)"
+    disabled = Path("/proc/sys/kernel/io_uring_disabled")
+    if disabled.exists() and disabled.read_text().strip() != "0":
+        return "io_uring is restricted or off here (kernel.io_uring_disabled)"
     return None
 
 

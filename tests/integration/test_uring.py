@@ -172,14 +172,35 @@ def test_libfuse_spelling_in_o(uring_on, archive, domufs):
     assert not m.unmount()
 
 
+def served_without_rings(domufs, template, why):
+    """mount --io-uring gives one io_uring warning mentioning `why`, and
+    the mount works through /dev/fuse."""
+    m = domufs.mount(template, extra=("--io-uring",))
+    assert open(m.b(b"etc/hostname"), "rb").read() == b"template\n"
+    assert uring_fds(m.proc.pid) == 0
+    lines = [x for x in m.stderr().splitlines() if "io_uring" in x]
+    assert len(lines) == 1 and "warning" in lines[0] and why in lines[0], m.stderr()
+    assert not m.unmount()
+
+
 def test_switch_off_warns_and_serves(archive, domufs):
     reason = uring_unavailable()
     if reason:
         pytest.skip(reason)
     with uring_switch("N"):
-        m = domufs.mount(archive("pax-none"), extra=("--io-uring",))
-        assert open(m.b(b"etc/hostname"), "rb").read() == b"template\n"
-        assert uring_fds(m.proc.pid) == 0
-        lines = [x for x in m.stderr().splitlines() if "io_uring" in x]
-        assert len(lines) == 1 and "warning" in lines[0] and "enable_uring" in lines[0], m.stderr()
-        assert not m.unmount()
+        served_without_rings(domufs, archive("pax-none"), "enable_uring")
+
+
+def test_rings_refused_warns_and_serves(uring_on, archive, domufs):
+    """The kernel offers io_uring for FUSE but will not set up a ring
+    (kernel.io_uring_disabled=2): one warning, and /dev/fuse."""
+    knob = "/proc/sys/kernel/io_uring_disabled"
+    with open(knob) as f:
+        old = f.read().strip()
+    with open(knob, "w") as f:
+        f.write("2")
+    try:
+        served_without_rings(domufs, archive("pax-none"), "setup failed")
+    finally:
+        with open(knob, "w") as f:
+            f.write(old)
