@@ -36,6 +36,7 @@ static const char help[] =
 	"                   request for up to N microseconds before it sleeps\n"
 	"                   (default 100; 0: never); with --io-uring, every\n"
 	"                   queue thread polls while requests came that recently\n"
+	"                   (on more than 4 CPUs, only a queue that was busy)\n"
 	"  --io-uring       serve requests through io_uring, one queue per CPU\n"
 	"                   (also -o io_uring, as libfuse spells it)\n"
 	"                   (Linux 6.14 or later with the fuse module parameter\n"

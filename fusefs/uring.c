@@ -42,6 +42,10 @@
 #define MAX_PAGES_DEFAULT 32 /* without FUSE_MAX_PAGES */
 #define ENABLE_PARAM "/sys/module/fuse/parameters/enable_uring"
 
+/* Up to this many CPUs, every queue polls while any is busy (see
+ * queue_main()); beyond, only a queue that was busy itself. */
+#define POLL_ALL_CPUS 4
+
 /* Entries per queue: the request being served and one waiting. */
 #define DEPTH 2
 
@@ -95,6 +99,7 @@ struct queue {
 	 * pthread_create() may return after the thread's first reply */
 	_Atomic(pthread_t) self;
 	struct ent *busy; /* what this queue's thread serves now */
+	_Atomic uint64_t last; /* when it last served a request */
 	unsigned live; /* entries still registered */
 	struct ent ent[DEPTH];
 };
@@ -134,10 +139,18 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Whether any queue took a request less than poll_ns ago. */
-static bool recently_busy(struct fll_uring *u)
+/*
+ * Whether @q should poll: a request came less than poll_ns ago, to any
+ * queue on a small machine, to this one on a larger one (where keeping
+ * every CPU busy would cost too much for what it saves).
+ */
+static bool recently_busy(struct queue *q)
 {
-	return u->poll_ns && now_ns() - atomic_load(&u->last) < u->poll_ns;
+	struct fll_uring *u = q->u;
+	uint64_t last = u->nq <= POLL_ALL_CPUS ? atomic_load(&u->last) :
+						 atomic_load(&q->last);
+
+	return u->poll_ns && now_ns() - last < u->poll_ns;
 }
 
 /* The kernel keeps one queue per possible CPU: "0-N" gives N + 1. */
@@ -296,7 +309,8 @@ static void serve(struct queue *q, struct ent *e)
 	b.mem = start;
 	b.size = in.len;
 	q->busy = e;
-	atomic_store(&u->last, now_ns());
+	atomic_store(&q->last, now_ns());
+	atomic_store(&u->last, atomic_load(&q->last));
 	fuse_session_process_buf(u->se, &b);
 	q->busy = NULL;
 	if (e->unique) /* no reply went out: none can be waited for */
@@ -327,18 +341,18 @@ static void *queue_main(void *arg)
 		unsigned head, seen = 0;
 		int r;
 
-		if (recently_busy(q->u)) {
+		if (recently_busy(q)) {
 			/*
 			 * Requests are coming: look for the next one instead
 			 * of sleeping, giving way to anything else that wants
-			 * this CPU. Every queue does, so that the caller of
-			 * the request just answered finds no idle CPU to be
-			 * moved to and is woken where it was, on the CPU of
-			 * its queue: no cross-CPU wake-up per request.
+			 * this CPU. Every queue does (up to POLL_ALL_CPUS), so
+			 * that the caller of the request just answered finds
+			 * no idle CPU to be moved to and is woken where it
+			 * was, on the CPU of its queue: no cross-CPU wake-up
+			 * per request.
 			 */
 			io_uring_submit(&q->ring);
-			while (!io_uring_cq_ready(&q->ring) &&
-			       recently_busy(q->u))
+			while (!io_uring_cq_ready(&q->ring) && recently_busy(q))
 				sched_yield();
 		}
 		r = io_uring_submit_and_wait(&q->ring, 1);
