@@ -466,18 +466,18 @@ le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'; }
 
 declare -A TARGETS   # "fig|tool" -> newline-separated "REF@MAX" (REF "-" for an absolute limit in seconds)
 target() { TARGETS["$1|$2"]+="$3@$4"$'\n'; }
+# the same targets for domufs and, with --io-uring, domufs-uring
+target_dom() {
+	target "$1" domufs "$2" "$3"
+	if [ "$URING" = 1 ]; then target "$1" domufs-uring "$2" "$3"; fi
+}
 target "cold: decompress / mount+ls, .tar.zst" domufs "zstd -dc" 1.3
-target "mount+ls (domufs: cache built)" domufs - 0.050
-target "find, fresh mount" domufs fuse-overlayfs 0.4
-target "find, fresh mount" domufs squashfuse_ll 1.0
-target "find, fresh mount" domufs native 2
-target "full read (tar -cf -), fresh mount" domufs fuse-overlayfs 0.6
-target "full read (tar -cf -), fresh mount" domufs native 1.5
-for f in "mount+ls (domufs: cache built)|-@0.050" "find, fresh mount|fuse-overlayfs@0.4" \
-	"find, fresh mount|squashfuse_ll@1.0" "find, fresh mount|native@2" \
-	"full read (tar -cf -), fresh mount|fuse-overlayfs@0.6" "full read (tar -cf -), fresh mount|native@1.5"; do
-	[ "$URING" = 1 ] && target "${f%%|*}" domufs-uring "$(t=${f#*|}; echo "${t%@*}")" "${f##*@}"
-done
+target_dom "mount+ls (domufs: cache built)" - 0.050
+target_dom "find, fresh mount" fuse-overlayfs 0.4
+target_dom "find, fresh mount" squashfuse_ll 1.0
+target_dom "find, fresh mount" native 2
+target_dom "full read (tar -cf -), fresh mount" fuse-overlayfs 0.6
+target_dom "full read (tar -cf -), fresh mount" native 1.5
 
 LOAD_END=$(load_note "$(cpu_busy)")
 MISSED=0

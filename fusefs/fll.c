@@ -485,6 +485,8 @@ static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct ovl_file *f = file_of(fi);
 	_cleanup_free_ char *buf = NULL;
+	char *dst = NULL;
+	size_t room = 0;
 	uint64_t pos, len;
 	ssize_t n;
 	int fd, r;
@@ -501,23 +503,12 @@ static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	if (r == 0 && ctx_of(req)->uring) {
-		/* On a ring: read straight into the reply's buffer. */
-		size_t max = 0;
-		char *room = fll_uring_reply_room(ctx_of(req)->uring, &max);
-
-		if (room && size <= max) {
-			n = f ? ovl_file_read(f, room, size, (uint64_t)off) :
-				ovl_view_read(view_of(req), ino, room, size,
-					      (uint64_t)off);
-			if (n < 0)
-				fuse_reply_err(req, (int)-n);
-			else
-				fuse_reply_buf(req, room, (size_t)n);
-			return;
-		}
-	}
-	if (r == 0 && fd >= 0 && len >= size) {
+	/* On a ring: read straight into the reply's buffer. */
+	if (r == 0 && ctx_of(req)->uring)
+		dst = fll_uring_reply_room(ctx_of(req)->uring, &room);
+	if (dst && size > room)
+		dst = NULL;
+	if (!dst && r == 0 && fd >= 0 && len >= size) {
 		/* One contiguous run: let libfuse splice it from the file. */
 		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 
@@ -527,17 +518,19 @@ static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 		return;
 	}
-	buf = malloc(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
+	if (!dst) {
+		dst = buf = malloc(size ? size : 1);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
 	}
-	n = f ? ovl_file_read(f, buf, size, (uint64_t)off) :
-		ovl_view_read(view_of(req), ino, buf, size, (uint64_t)off);
+	n = f ? ovl_file_read(f, dst, size, (uint64_t)off) :
+		ovl_view_read(view_of(req), ino, dst, size, (uint64_t)off);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
-		fuse_reply_buf(req, buf, (size_t)n);
+		fuse_reply_buf(req, dst, (size_t)n);
 }
 
 static void fll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,

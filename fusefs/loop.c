@@ -18,7 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <time.h>
+
+#include "common/clock.h"
 
 #define MAX_THREADS 64
 
@@ -39,24 +40,16 @@ struct worker {
 	struct fuse_buf buf; /* freed after the join: it may be cancelled */
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Until a request is there (or the device fails), or poll_ns passed. */
 static void poll_briefly(struct loop *l)
 {
 	struct pollfd p = { .fd = l->fd, .events = POLLIN };
-	uint64_t start = now_ns();
+	uint64_t start = dm_now_ns();
 
 	do {
 		if (poll(&p, 1, 0) != 0)
 			return;
-	} while (now_ns() - start < l->poll_ns);
+	} while (dm_now_ns() - start < l->poll_ns);
 }
 
 /*
@@ -92,11 +85,11 @@ __attribute__((no_sanitize_address)) static void *work(void *arg)
 			fuse_session_exit(l->se);
 			break;
 		}
-		t = now_ns();
+		t = dm_now_ns();
 		last = atomic_load(&l->last_reply);
 		atomic_store(&l->last_gap, t > last ? t - last : 0);
 		fuse_session_process_buf(l->se, &w->buf);
-		atomic_store(&l->last_reply, now_ns());
+		atomic_store(&l->last_reply, dm_now_ns());
 	}
 	sem_post(&l->finish);
 	return NULL;

@@ -28,10 +28,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/clock.h"
 
 #define OVER_IO_URING (1ULL << 41) /* FUSE_OVER_IO_URING, INIT flags2 */
 #define URING_HDR_SZ 128 /* FUSE_URING_IN_OUT_HEADER_SZ */
@@ -78,10 +78,7 @@ _Static_assert(sizeof(struct ring_cmd_req) == 24, "fuse uring ABI");
  * that a request is one contiguous buffer without moving its payload. */
 #define ROOM (sizeof(struct fuse_in_header) + URING_OP_SZ)
 
-struct queue;
-
 struct ent {
-	struct queue *q;
 	struct ring_req_header hdr;
 	char *buf; /* ROOM bytes, then the payload */
 	struct iovec iov[2]; /* what REGISTER names */
@@ -114,7 +111,6 @@ struct fll_uring {
 	/* the INIT request, until it is answered (read on every reply) */
 	_Atomic uint64_t init_unique;
 	bool offered; /* its flags offered io_uring */
-	atomic_bool active;
 	struct queue *q;
 };
 
@@ -131,14 +127,6 @@ bool fll_uring_enabled(void)
 	return c == 'Y' || c == '1';
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Whether @q should poll: a request came less than poll_ns ago, to any
  * queue on a small machine, to this one on a larger one (where keeping
@@ -150,7 +138,7 @@ static bool recently_busy(struct queue *q)
 	uint64_t last = u->nq <= POLL_ALL_CPUS ? atomic_load(&u->last) :
 						 atomic_load(&q->last);
 
-	return u->poll_ns && now_ns() - last < u->poll_ns;
+	return u->poll_ns && dm_now_ns() - last < u->poll_ns;
 }
 
 /* The kernel keeps one queue per possible CPU: "0-N" gives N + 1. */
@@ -197,11 +185,6 @@ int fll_uring_new(struct fuse_session *se, int fd, unsigned poll_us,
 	}
 	*out = u;
 	return 0;
-}
-
-bool fll_uring_active(const struct fll_uring *u)
-{
-	return u && atomic_load(&u->active);
 }
 
 /* The queue the calling thread serves, or NULL. */
@@ -289,6 +272,7 @@ static void serve(struct queue *q, struct ent *e)
 	struct fuse_in_header in;
 	uint32_t payload = e->hdr.ent.payload_sz;
 	struct fuse_buf b = { 0 };
+	uint64_t now;
 	size_t op;
 	char *start;
 
@@ -309,8 +293,9 @@ static void serve(struct queue *q, struct ent *e)
 	b.mem = start;
 	b.size = in.len;
 	q->busy = e;
-	atomic_store(&q->last, now_ns());
-	atomic_store(&u->last, atomic_load(&q->last));
+	now = dm_now_ns();
+	atomic_store(&q->last, now);
+	atomic_store(&u->last, now);
 	fuse_session_process_buf(u->se, &b);
 	q->busy = NULL;
 	if (e->unique) /* no reply went out: none can be waited for */
@@ -390,7 +375,6 @@ static int ent_init(struct queue *q, struct ent *e)
 {
 	size_t sz = ROOM + q->u->payload_sz;
 
-	e->q = q;
 	if (posix_memalign((void **)&e->buf, 4096, sz) != 0)
 		return -ENOMEM;
 	e->iov[0].iov_base = &e->hdr;
@@ -527,8 +511,6 @@ static ssize_t init_reply(struct fll_uring *u, int fd, struct iovec *iov,
 				 "domufs: cannot start io_uring queues: %s\n",
 				 strerror(-r));
 			fuse_session_exit(u->se);
-		} else {
-			atomic_store(&u->active, true);
 		}
 	}
 	return n;

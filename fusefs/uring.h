@@ -40,9 +40,6 @@ int fll_uring_new(struct fuse_session *se, int fd, unsigned poll_us,
 /* After the session ended (unmounted): waits for the ring threads, frees. */
 void fll_uring_free(struct fll_uring *u);
 
-/* Whether requests are served through the rings (INIT accepted them). */
-bool fll_uring_active(const struct fll_uring *u);
-
 /*
  * On a queue thread serving a request: the entry's payload buffer, where a
  * reply's data can be put directly (fuse_reply_buf() with that pointer then

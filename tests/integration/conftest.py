@@ -78,16 +78,23 @@ def uring_unavailable():
     return None
 
 
+@contextmanager
+def uring_switched_on():
+    """The kernel's switch on meanwhile; the test skipped where it can't be."""
+    reason = uring_unavailable()
+    if reason:
+        pytest.skip(reason)
+    with uring_switch("Y"):
+        yield
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _uring_pass():
     """A pass with --io-uring on every mount needs the kernel's switch on."""
     if "--io-uring" not in MOUNT_ARGS:
         yield
         return
-    reason = uring_unavailable()
-    if reason:
-        pytest.skip(reason)
-    with uring_switch("Y"):
+    with uring_switched_on():
         yield
 
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """`domufs mount --io-uring`: FUSE over io_uring, one queue per CPU.  With the
 kernel's switch on, requests go through the rings (one io_uring per possible
-CPU in the daemon, nearly no /dev/fuse traffic), the tree is the same as tar's
+CPU in the daemon, ring completions for every directory walked), the tree is the same as tar's
 extraction from every CPU, and writes through the overlay persist.  With the
 switch off, one warning, and the mount works through /dev/fuse.  (The
 io_uring pass of the suite, integration-io-uring, runs every other test
@@ -17,7 +17,7 @@ import sys
 import pytest
 
 import fixtures as F
-from conftest import MOUNT_ARGS, uring_switch, uring_unavailable
+from conftest import MOUNT_ARGS, uring_switch, uring_switched_on, uring_unavailable
 from overlay_helpers import mount_overlay
 
 
@@ -27,10 +27,7 @@ pytestmark = pytest.mark.skipif(bool(MOUNT_ARGS), reason="DOMUFS_TEST_MOUNT_ARGS
 
 @pytest.fixture
 def uring_on():
-    reason = uring_unavailable()
-    if reason:
-        pytest.skip(reason)
-    with uring_switch("Y"):
+    with uring_switched_on():
         yield
 
 
@@ -44,31 +41,31 @@ def online_cpus():
     return sorted(os.sched_getaffinity(0))
 
 
-def uring_fds(pid):
-    """How many io_uring instances the process holds."""
-    n = 0
+def uring_fd_paths(pid):
+    """/proc paths of the process's io_uring instances."""
+    out = []
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
             if os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:[io_uring]":
-                n += 1
+                out.append(f"/proc/{pid}/fdinfo/{fd}")
         except FileNotFoundError:
             pass
-    return n
+    return out
+
+
+def uring_fds(pid):
+    """How many io_uring instances the process holds."""
+    return len(uring_fd_paths(pid))
 
 
 def ring_commands(pid):
     """Commands completed on the daemon's rings so far (their fdinfo CqHead)."""
     n = 0
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:[io_uring]":
-                continue
-            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                for line in f:
-                    if line.startswith("CqHead:"):
-                        n += int(line.split()[1])
-        except FileNotFoundError:
-            pass
+    for info in uring_fd_paths(pid):
+        with open(info) as f:
+            for line in f:
+                if line.startswith("CqHead:"):
+                    n += int(line.split()[1])
     return n
 
 
