@@ -3,8 +3,9 @@
 # The README's second command: installs what is missing, checks the style,
 # builds with -Werror, runs every suite (unit, lint, integration, and slow:
 # a real Debian 12 root built once with mmdebstrap and reused), runs unit,
-# lint and integration again in an ASan/UBSan build, fuzzes the template
-# indexer and the profile reader briefly, and ends with one
+# lint and integration again in an ASan/UBSan build and in a
+# ThreadSanitizer build, fuzzes the template indexer and the profile
+# reader briefly, and ends with one
 # "N passed, N failed[, N skipped]" line. Exit status 0 only when all pass.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -53,13 +54,21 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_suites build-asan -Dwerror=true -Db_sanitize=address,undefined \
 	-Db_lundef=false -Dbuildtype=debug || status=1
 
+# The daemon's threads (request loop, io_uring queues, overlay writes);
+# tests/tsan.supp says what the kernel orders that ThreadSanitizer cannot see.
+unset ASAN_OPTIONS UBSAN_OPTIONS
+export TSAN_OPTIONS="halt_on_error=1:suppressions=$PWD/tests/tsan.supp"
+run_suites build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false \
+	-Dbuildtype=debug || status=1
+unset TSAN_OPTIONS
+
 SUITES=(--suite fuzz)
 CC=clang run_suites build-fuzz -Dfuzzer=true -Db_sanitize=address,undefined \
 	-Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link \
 	-Dfuzz_seconds="$FUZZ_SECONDS" || status=1
 
 step "summary"
-/usr/bin/python3 scripts/test-summary.py build-ci build-asan build-fuzz >build-summary.txt
+/usr/bin/python3 scripts/test-summary.py build-ci build-asan build-tsan build-fuzz >build-summary.txt
 summary_status=$?
 head -n -1 build-summary.txt
 echo "style: clang-format $fmt"
