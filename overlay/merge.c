@@ -273,6 +273,36 @@ static void node_set_ukey(struct ovl_merge *m, struct mnode *n,
 	m->ukey_tab[h] = n;
 }
 
+/*
+ * The upper inode of @n (dev, ino) is gone: the upper file system may give
+ * its number to the next file created, which must get a node (and a FUSE
+ * nodeid) of its own, not this one while the kernel may still hold it.
+ */
+static void node_drop_ukey(struct ovl_merge *m, struct mnode *n,
+			   const struct stat *gone)
+{
+	struct mnode **px;
+
+	if (!n->has_ukey || n->udev != gone->st_dev || n->uino != gone->st_ino)
+		return;
+	for (px = &m->ukey_tab[h_ukey(m, n->udev, n->uino)]; *px;
+	     px = &(*px)->next_ukey)
+		if (*px == n) {
+			*px = n->next_ukey;
+			break;
+		}
+	n->next_ukey = NULL;
+	n->has_ukey = false;
+}
+
+/* After @name was unlinked or replaced: was @fd (O_PATH to it) its last name? */
+static bool upper_gone(int fd)
+{
+	struct stat st;
+
+	return fd < 0 || fstat(fd, &st) < 0 || st.st_nlink == 0;
+}
+
 static int alias_add(struct mnode *n, struct mnode *parent, const char *name)
 {
 	struct alias *a;
@@ -2616,6 +2646,8 @@ static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
 			return -errno;
 		if (want_dir)
 			dirfd_drop(m, n);
+		if (want_dir || upper_gone(ofd))
+			node_drop_ukey(m, n, &c.ust);
 	}
 	if (c.shadowed) {
 		if (pfd < 0)
@@ -2703,6 +2735,7 @@ static int do_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 {
 	_cleanup_close_ int pfd = -1;
 	_cleanup_close_ int npfd = -1;
+	_cleanup_close_ int dofd = -1; /* O_PATH to a replaced upper file */
 	struct mnode *p, *np, *sn, *dn = NULL;
 	struct child sc, dc;
 	struct stat sst, dst;
@@ -2782,9 +2815,15 @@ static int do_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 		if (r < 0)
 			return r;
 	}
+	if (dexists && dc.upper && !(flags & RENAME_EXCHANGE) &&
+	    !S_ISDIR(dst.st_mode))
+		dofd = openat(npfd, newname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (renameat2(pfd, name, npfd, newname,
 		      flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)) < 0)
 		return -errno;
+	if (dexists && dc.upper && !(flags & RENAME_EXCHANGE) &&
+	    (S_ISDIR(dst.st_mode) || upper_gone(dofd)))
+		node_drop_ukey(m, dn, &dc.ust);
 	if (!(flags & RENAME_EXCHANGE) && sc.shadowed) {
 		r = ovl_upper_whiteout(&m->up, pfd, name);
 		if (r < 0)

@@ -13,6 +13,7 @@ PKGS=(
 	fuse3 e2fsprogs attr acl libcap2-bin zstd xz-utils bzip2 gzip tar
 	fdisk util-linux python3 python3-pytest busybox-static fuse2fs xen-utils-4.17
 	xenstore-utils   # the real xenstore clients that populate the test server
+	fio dbench stress-ng   # third-party file system workloads on a writable mount
 	# seed-iso checks: bsdtar, isoinfo, YAML
 	libarchive-tools genisoimage python3-yaml
 	# man pages, unit and completion checks: groff, man, systemd-analyze

@@ -567,3 +567,66 @@ def test_parallel_writers_in_different_directories(ovl):
         assert file_hash(p(rel)) == results[n], f"{rel!r}: wrong content after remount"
     print(f"4 x {size >> 20} MiB in {elapsed:.2f} s")
 
+
+
+# ---------------------------------------------------------------- inode numbers of removed files
+
+@pytest.mark.parametrize("how", ["unlink", "rename-over", "rmdir"])
+def test_removed_inode_number_is_not_given_to_a_new_file(ovl, how):
+    """The overlay directory's file system reuses a freed inode number at
+    once; the view must not hand the removed file's inode (number, cached
+    link target) to the new file while the kernel still holds the old one
+    (here: an O_PATH descriptor of the removed name)."""
+    p = ovl.p
+    os.mkdir(p(b"tmp/reuse"))
+    for i in range(40):
+        old, new = p(b"tmp/reuse/old%d" % i), p(b"tmp/reuse/new%d" % i)
+        if how == "rmdir":
+            os.mkdir(old)
+        else:
+            os.symlink(b"target-of-old-%d" % i, old)
+        held = os.open(old, os.O_PATH | os.O_NOFOLLOW)
+        try:
+            held_ino = os.fstat(held).st_ino
+            if how == "unlink":
+                os.unlink(old)
+            elif how == "rmdir":
+                os.rmdir(old)
+            else:
+                os.symlink(b"placeholder", new + b".src")
+                os.rename(new + b".src", old)   # replaces the old link
+                os.unlink(old)
+            os.symlink(b"target-of-new-%d" % i, new)
+            assert os.readlink(new) == b"target-of-new-%d" % i
+            assert os.lstat(new).st_ino != held_ino, f"round {i}: new file got the removed one's inode"
+        finally:
+            os.close(held)
+    for i in range(40):
+        assert os.readlink(p(b"tmp/reuse/new%d" % i)) == b"target-of-new-%d" % i
+
+
+def test_concurrent_symlink_churn_reads_back_own_targets(ovl):
+    """Two processes create, read back and remove symlinks in their own
+    directories at the same time (what stress-ng's symlink stressor does)."""
+    script = r"""
+import os, sys
+d = sys.argv[1]
+os.mkdir(d)
+bad = []
+for r in range(15):
+    links = [os.path.join(d, "l%d" % k) for k in range(48)]
+    for k, l in enumerate(links):
+        os.symlink("%s-%d-%d" % (d, r, k), l)
+    for k, l in enumerate(links):
+        got = os.readlink(l)
+        if got != "%s-%d-%d" % (d, r, k):
+            bad.append((l, got))
+    for l in links:
+        os.unlink(l)
+print(len(bad), bad[:3])
+sys.exit(1 if bad else 0)
+"""
+    procs = [subprocess.Popen(["python3", "-c", script, os.fsdecode(ovl.p(b"tmp/churn%d" % n))],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for n in range(2)]
+    outs = [(pr.wait(timeout=120), pr.stdout.read().decode()) for pr in procs]
+    assert all(rc == 0 for rc, _ in outs), outs
