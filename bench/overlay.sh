@@ -9,7 +9,7 @@
 #   --dir DIR      where bench/mkroot.sh put its output (default /var/tmp/domufs-bench)
 #   --domufs PATH  the binary (default: build/domufs of this repository)
 #   --only FIGS    run only these figures (space- or comma-separated names
-#                  from: write1g untar rmrf append100 chmodR chownR)
+#                  from: write1g untar rmrf append100 chmodR chownR rename2k)
 #   --upper-here   keep the upper directories on the filesystem of --dir
 #                  instead of a fresh ext4 filesystem per run (see below)
 #
@@ -26,7 +26,8 @@
 # index already cached): a 1 GiB sequential write with fsync; untar of the
 # whole root (root.tar) into an empty directory of the mount; rm -rf of that
 # tree; appending one byte to each of 100 template files of 1 MB or more;
-# chmod -R and chown -R over the whole tree. Prints a markdown table with
+# chmod -R and chown -R over the whole tree; 2,000 renames of one file after
+# an untar of the whole root. Prints a markdown table with
 # the ratio domufs / fuse-overlayfs and the issue's target for each.
 set -u
 export LC_ALL=C
@@ -129,14 +130,23 @@ SETUP[chmodR]=":"
 CMD[chmodR]="chmod -R u+w ."
 SETUP[chownR]=":"
 CMD[chownR]="chown -R -h 1:1 ."
-FIGS="write1g untar rmrf append100 chmodR chownR"
+# after the whole tree went through the mount (untar), 2,000 renames of one
+# file (what dpkg does per file it installs): a rename must not cost more
+# the more files the mount has seen
+SETUP[rename2k]="mkdir u && tar -C u -xf '$TAR' && touch a"
+CMD[rename2k]="python3 -c 'import os
+for i in range(1000):
+    os.rename(\"a\", \"b\")
+    os.rename(\"b\", \"a\")'"
+FIGS="write1g untar rmrf append100 chmodR chownR rename2k"
 if [ -n "$ONLY" ]; then
 	for fig in $ONLY; do
 		case " $FIGS " in *" $fig "*) ;; *) die "unknown figure: $fig" ;; esac
 	done
 	FIGS=$ONLY
 fi
-declare -A TARGET=([write1g]=1.0 [untar]=1.0 [rmrf]=1.0 [append100]=1.0 [chmodR]=0.5 [chownR]=0.5)
+declare -A TARGET=([write1g]=1.0 [untar]=1.0 [rmrf]=1.0 [append100]=1.0 [chmodR]=0.5 [chownR]=0.5
+	[rename2k]=1.0)
 
 # The tools take turns, run by run (domufs, fuse-overlayfs, domufs, ...),
 # so that a slow spell of the machine falls on both rather than on one, and

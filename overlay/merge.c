@@ -45,9 +45,11 @@
 #define NO_LOWER UINT32_MAX
 
 struct alias {
+	struct mnode *node; /* whose name this is */
 	struct mnode *parent;
 	char *name;
-	struct alias *next;
+	struct alias *next; /* the node's next name */
+	struct alias *hnext; /* chained hash on (parent, name) */
 };
 
 struct mnode {
@@ -94,6 +96,8 @@ struct ovl_merge {
 	struct mnode **ino_tab; /* chained hash on ino */
 	struct mnode **ukey_tab; /* chained hash on upper (dev, ino) */
 	size_t tab_size, nnodes;
+	struct alias **alias_tab; /* every node's names by (parent, name) */
+	size_t alias_tab_size, naliases;
 	/* template hardlink groups: id -> paths, for nlink > 1 only */
 	char ***groups;
 };
@@ -303,7 +307,63 @@ static bool upper_gone(int fd)
 	return fd < 0 || fstat(fd, &st) < 0 || st.st_nlink == 0;
 }
 
-static int alias_add(struct mnode *n, struct mnode *parent, const char *name)
+static size_t h_alias(const struct ovl_merge *m, const struct mnode *parent,
+		      const char *name)
+{
+	return dm_hash64(name, strlen(name), (uintptr_t)parent) &
+	       (m->alias_tab_size - 1);
+}
+
+static void alias_hash_insert(struct ovl_merge *m, struct alias *a)
+{
+	size_t h = h_alias(m, a->parent, a->name);
+
+	a->hnext = m->alias_tab[h];
+	m->alias_tab[h] = a;
+}
+
+static void alias_hash_remove(struct ovl_merge *m, struct alias *a)
+{
+	for (struct alias **pa = &m->alias_tab[h_alias(m, a->parent, a->name)];
+	     *pa; pa = &(*pa)->hnext)
+		if (*pa == a) {
+			*pa = a->hnext;
+			return;
+		}
+}
+
+/* Doubles the alias table; on failure the table stays as it is (slower). */
+static void alias_tab_grow(struct ovl_merge *m)
+{
+	size_t old = m->alias_tab_size;
+	struct alias **ot = m->alias_tab;
+	struct alias **nt = calloc(old * 2, sizeof(*nt));
+
+	if (!nt)
+		return;
+	m->alias_tab = nt;
+	m->alias_tab_size = old * 2;
+	for (size_t i = 0; i < old; i++)
+		for (struct alias *a = ot[i], *na; a; a = na) {
+			na = a->hnext;
+			alias_hash_insert(m, a);
+		}
+	free(ot);
+}
+
+/* A name (parent, name) of some node, or NULL. */
+static struct alias *alias_find(const struct ovl_merge *m,
+				const struct mnode *parent, const char *name)
+{
+	for (struct alias *a = m->alias_tab[h_alias(m, parent, name)]; a;
+	     a = a->hnext)
+		if (a->parent == parent && !strcmp(a->name, name))
+			return a;
+	return NULL;
+}
+
+static int alias_add(struct ovl_merge *m, struct mnode *n, struct mnode *parent,
+		     const char *name)
 {
 	struct alias *a;
 
@@ -318,21 +378,36 @@ static int alias_add(struct mnode *n, struct mnode *parent, const char *name)
 		free(a);
 		return -ENOMEM;
 	}
+	a->node = n;
 	a->parent = parent;
 	a->next = n->aliases;
 	n->aliases = a;
+	if (m->naliases + 1 > m->alias_tab_size)
+		alias_tab_grow(m);
+	alias_hash_insert(m, a);
+	m->naliases++;
 	return 0;
 }
 
-static void alias_del(struct mnode *n, struct mnode *parent, const char *name)
+static void alias_free(struct ovl_merge *m, struct mnode *n, struct alias *a)
 {
 	for (struct alias **pa = &n->aliases; *pa; pa = &(*pa)->next)
-		if ((*pa)->parent == parent && !strcmp((*pa)->name, name)) {
-			struct alias *a = *pa;
-
+		if (*pa == a) {
 			*pa = a->next;
-			free(a->name);
-			free(a);
+			break;
+		}
+	alias_hash_remove(m, a);
+	m->naliases--;
+	free(a->name);
+	free(a);
+}
+
+static void alias_del(struct ovl_merge *m, struct mnode *n,
+		      struct mnode *parent, const char *name)
+{
+	for (struct alias *a = n->aliases; a; a = a->next)
+		if (a->parent == parent && !strcmp(a->name, name)) {
+			alias_free(m, n, a);
 			return;
 		}
 }
@@ -341,28 +416,35 @@ static void alias_del(struct mnode *n, struct mnode *parent, const char *name)
 static void aliases_drop(struct ovl_merge *m, struct mnode *parent,
 			 const char *name)
 {
-	for (size_t i = 0; i < m->tab_size; i++)
-		for (struct mnode *x = m->ino_tab[i]; x; x = x->next_ino)
-			alias_del(x, parent, name);
+	struct alias *a;
+
+	while ((a = alias_find(m, parent, name)))
+		alias_free(m, a->node, a);
 }
 
+/* Every node reachable as (parent, name) is reachable as (newparent, newname) instead. */
 static void aliases_move(struct ovl_merge *m, struct mnode *parent,
 			 const char *name, struct mnode *newparent,
 			 const char *newname)
 {
-	for (size_t i = 0; i < m->tab_size; i++)
-		for (struct mnode *x = m->ino_tab[i]; x; x = x->next_ino)
-			for (struct alias *a = x->aliases; a; a = a->next)
-				if (a->parent == parent &&
-				    !strcmp(a->name, name)) {
-					char *nn = strdup(newname);
+	struct alias *a;
 
-					if (!nn)
-						continue;
-					free(a->name);
-					a->name = nn;
-					a->parent = newparent;
-				}
+	if (parent == newparent && !strcmp(name, newname))
+		return;
+	while ((a = alias_find(m, parent, name))) {
+		char *nn = strdup(newname);
+
+		if (!nn) {
+			/* out of memory: the node loses the name instead */
+			alias_free(m, a->node, a);
+			continue;
+		}
+		alias_hash_remove(m, a);
+		free(a->name);
+		a->name = nn;
+		a->parent = newparent;
+		alias_hash_insert(m, a);
+	}
 }
 
 /* --- resolution --- */
@@ -638,7 +720,7 @@ static struct mnode *child_node(struct ovl_merge *m, struct mnode *p,
 	}
 	if (c->upper)
 		node_set_ukey(m, n, &c->ust);
-	if (alias_add(n, p, name) < 0)
+	if (alias_add(m, n, p, name) < 0)
 		return NULL;
 	if (!c->upper && n->aliases->parent == p &&
 	    !strcmp(n->aliases->name, name))
@@ -1006,10 +1088,13 @@ int ovl_merge_new(const struct ovl_layer *lower, const char *upper_dir,
 	m->tab_size = 1024;
 	m->ino_tab = calloc(m->tab_size, sizeof(*m->ino_tab));
 	m->ukey_tab = calloc(m->tab_size, sizeof(*m->ukey_tab));
+	m->alias_tab_size = 1024;
+	m->alias_tab = calloc(m->alias_tab_size, sizeof(*m->alias_tab));
 	m->by_lower =
 		calloc(lower->nodes ? lower->nodes : 1, sizeof(*m->by_lower));
 	m->groups = calloc(lower->nodes ? lower->nodes : 1, sizeof(*m->groups));
-	if (!m->ino_tab || !m->ukey_tab || !m->by_lower || !m->groups) {
+	if (!m->ino_tab || !m->ukey_tab || !m->alias_tab || !m->by_lower ||
+	    !m->groups) {
 		r = -ENOMEM;
 		goto out_free;
 	}
@@ -1077,6 +1162,7 @@ struct ovl_merge *ovl_merge_free(struct ovl_merge *m)
 	free(m->by_lower);
 	free(m->ino_tab);
 	free(m->ukey_tab);
+	free(m->alias_tab);
 	ovl_upper_close(&m->up);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
@@ -2195,7 +2281,7 @@ static int copy_up_file_located(struct ovl_merge *m, struct mnode *n, bool data,
 			close(gfd);
 		}
 		if (r == 0)
-			alias_add(n, gp, gname);
+			alias_add(m, n, gp, gname);
 		free(gname);
 	}
 	/*
@@ -2557,7 +2643,7 @@ int ovl_merge_link(struct ovl_merge *m, uint64_t ino, uint64_t newdir,
 	located_done(&l);
 	if (r < 0)
 		goto out_unlock;
-	r = alias_add(n, np, newname);
+	r = alias_add(m, n, np, newname);
 	if (r == 0)
 		r = ovl_merge_getattr_locked(m, n, ret);
 	if (r == 0)
@@ -2659,7 +2745,7 @@ static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
 			return r;
 		m->gen++;
 	}
-	alias_del(n, p, name);
+	alias_del(m, n, p, name);
 	if (!n->aliases && ofd >= 0 && n->open_count) {
 		/* open handles and fstat keep working on it */
 		if (n->orphan_fd >= 0)
@@ -2830,10 +2916,10 @@ static int do_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 			return r;
 	}
 	if (flags & RENAME_EXCHANGE) {
-		alias_del(sn, p, name);
-		alias_del(dn, np, newname);
-		alias_add(sn, np, newname);
-		alias_add(dn, p, name);
+		alias_del(m, sn, p, name);
+		alias_del(m, dn, np, newname);
+		alias_add(m, sn, np, newname);
+		alias_add(m, dn, p, name);
 	} else {
 		if (dexists)
 			aliases_drop(m, np, newname);
