@@ -2,11 +2,13 @@
 """Third-party file system workloads on a writable mount: fio with data
 verification (buffered, mmap, O_DIRECT with libaio), the written data read
 back and verified again after a remount; dbench's Samba-like client load;
-stress-ng's file system stressors with their own checks. Each tool decides
-by itself whether what it read back is what it wrote; a test fails when it
-reports an error or exits non-zero, or when the daemon does not exit
-cleanly."""
+stress-ng's file system stressors with their own checks; after each, the
+overlay committed into an ext4 image that e2fsck finds clean (fio's files
+with the same bytes there). Each tool decides by itself whether what it
+read back is what it wrote; a test fails when it reports an error or exits
+non-zero, or when the daemon does not exit cleanly."""
 
+import hashlib
 import os
 import re
 import subprocess
@@ -42,6 +44,24 @@ def run(args, cwd, timeout=240):
     return p.returncode, p.stdout.decode(errors="replace")
 
 
+def commit_and_fsck(o, tmp_path, files=()):
+    """Commits the unmounted overlay into an ext4 image: e2fsck -fn clean,
+    and each of `files` (path in the view, sha256) with the same bytes."""
+    img = tmp_path / "committed.img"
+    r = subprocess.run([o.runner.binary, "commit", "--cache-dir", str(o.m.cache_dir), "--overlay",
+                        str(o.overlay), str(o.template), str(img)], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=300)
+    assert r.returncode == 0, r.stdout.decode(errors="replace")
+    r = subprocess.run(["e2fsck", "-fn", str(img)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert r.returncode == 0, r.stdout.decode(errors="replace")
+    for path, digest in files:
+        out = tmp_path / "dumped"
+        subprocess.run(["debugfs", "-R", f"dump {path} {out}", str(img)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert hashlib.sha256(out.read_bytes()).hexdigest() == digest, f"{path} differs in the image"
+        out.unlink()
+
+
 @pytest.fixture
 def work(archive, domufs, tmp_path):
     """A writable mount of the compressed fidelity template and a work directory in it."""
@@ -52,7 +72,7 @@ def work(archive, domufs, tmp_path):
 
 
 @pytest.mark.parametrize("engine", sorted(FIO_ENGINES))
-def test_fio_verify_and_after_remount(work, engine):
+def test_fio_verify_and_after_remount(work, engine, tmp_path):
     o, d = work
     job = ["fio", "--name=v", "--directory=.", "--size=16m", "--numjobs=2", "--bs=4k",
            "--verify=crc32c", "--verify_fatal=1", "--group_reporting", *FIO_ENGINES[engine]]
@@ -67,10 +87,15 @@ def test_fio_verify_and_after_remount(work, engine):
     o.remount()
     rc, out = run(job + ["--rw=write", "--verify_only"], cwd=o.p(b"emptydir/work"))
     assert rc == 0 and re.search(r"err= 0", out), out
+    names = sorted(n for n in os.listdir(o.p(b"emptydir/work")) if n.startswith(b"v."))
+    assert len(names) == 2, names   # one data file a job
+    files = [(b"/emptydir/work/" + n, hashlib.sha256(open(o.p(b"emptydir/work/" + n), "rb").read()).hexdigest())
+             for n in names]
     o.unmount()
+    commit_and_fsck(o, tmp_path, [(os.fsdecode(pth), h) for pth, h in files])
 
 
-def test_dbench(work):
+def test_dbench(work, tmp_path):
     o, d = work
     rc, out = run(["dbench", "-D", ".", "-t", "5", "4"], cwd=d)
     assert rc == 0, out
@@ -78,10 +103,11 @@ def test_dbench(work):
     bad = [ln for ln in out.splitlines() if re.search(r"fail|error|unexpected", ln, re.I)]
     assert not bad, "\n".join(bad)
     o.unmount()
+    commit_and_fsck(o, tmp_path)
 
 
 @pytest.mark.parametrize("names", GROUPS, ids=lambda g: "+".join(g))
-def test_stress_ng(work, names):
+def test_stress_ng(work, names, tmp_path):
     """Six stressors at once, two instances each, each until it did its operations."""
     o, d = work
     timed = any(STRESSORS[s] is None for s in names)
@@ -100,3 +126,4 @@ def test_stress_ng(work, names):
     bad = [ln for ln in out.splitlines() if re.search(r"fail|error|skipping", ln, re.I)]
     assert not bad, out
     o.unmount()
+    commit_and_fsck(o, tmp_path)
