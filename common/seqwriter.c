@@ -8,6 +8,7 @@
 #include "common/seqwriter.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 struct dm_seqw {
 	int fd;
+	bool direct; /* the fd has O_DIRECT set (writer thread) */
 	size_t bufsize;
 	unsigned nbufs;
 	char **bufs;
@@ -32,20 +34,50 @@ struct dm_seqw {
 	bool stop; /* (lock) */
 };
 
-static int write_all(int fd, const char *p, size_t len)
+/* 0 or -errno; *@done says how much went out either way. */
+static int write_all(int fd, const char *p, size_t len, size_t *done)
 {
-	while (len) {
-		ssize_t n = write(fd, p, len);
+	*done = 0;
+	while (*done < len) {
+		ssize_t n = write(fd, p + *done, len - *done);
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		p += n;
-		len -= (size_t)n;
+		*done += (size_t)n;
 	}
 	return 0;
+}
+
+/*
+ * Clears O_DIRECT: for a tail that is not a whole number of blocks, or a
+ * file system that accepted the flag but not the write.
+ */
+static void drop_direct(struct dm_seqw *w)
+{
+	int fl = fcntl(w->fd, F_GETFL);
+
+	if (fl >= 0)
+		(void)fcntl(w->fd, F_SETFL, fl & ~O_DIRECT);
+	w->direct = false;
+}
+
+static int write_buf(struct dm_seqw *w, const char *p, size_t len)
+{
+	size_t done = 0, more;
+	int r;
+
+	if (w->direct && len % DM_SEQW_ALIGN)
+		drop_direct(w);
+	if (w->direct) {
+		r = write_all(w->fd, p, len, &done);
+		if (r != -EINVAL)
+			return r;
+		drop_direct(w);
+	}
+	return write_all(w->fd, p + done, len - done, &more);
 }
 
 static void *writer_main(void *arg)
@@ -63,7 +95,7 @@ static void *writer_main(void *arg)
 			break;
 		i = w->head;
 		pthread_mutex_unlock(&w->lock);
-		r = w->error ? 0 : write_all(w->fd, w->bufs[i], w->lens[i]);
+		r = w->error ? 0 : write_buf(w, w->bufs[i], w->lens[i]);
 		pthread_mutex_lock(&w->lock);
 		if (r < 0 && !w->error)
 			w->error = r;
@@ -75,11 +107,12 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int dm_seqw_new(int fd, size_t bufsize, unsigned nbufs, struct dm_seqw **ret)
+int dm_seqw_new(int fd, size_t bufsize, unsigned nbufs, unsigned flags,
+		struct dm_seqw **ret)
 {
 	struct dm_seqw *w;
 
-	if (nbufs < 2 || bufsize == 0)
+	if (nbufs < 2 || bufsize == 0 || bufsize % DM_SEQW_ALIGN)
 		return -EINVAL;
 	w = calloc(1, sizeof(*w));
 	if (!w)
@@ -92,9 +125,18 @@ int dm_seqw_new(int fd, size_t bufsize, unsigned nbufs, struct dm_seqw **ret)
 	if (!w->bufs || !w->lens)
 		goto out_free;
 	for (unsigned i = 0; i < nbufs; i++) {
-		w->bufs[i] = malloc(bufsize);
-		if (!w->bufs[i])
+		void *p;
+
+		if (posix_memalign(&p, DM_SEQW_ALIGN, bufsize) != 0)
 			goto out_free;
+		w->bufs[i] = p;
+	}
+	if (flags & DM_SEQW_DIRECT) {
+		int fl = fcntl(fd, F_GETFL);
+
+		w->direct = fl >= 0 &&
+			    (lseek(fd, 0, SEEK_CUR) % DM_SEQW_ALIGN) == 0 &&
+			    fcntl(fd, F_SETFL, fl | O_DIRECT) == 0;
 	}
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
@@ -162,6 +204,8 @@ int dm_seqw_finish(struct dm_seqw *w)
 	while (w->count)
 		pthread_cond_wait(&w->cond, &w->lock);
 	r = w->error;
+	if (w->direct)
+		drop_direct(w); /* the writer is idle: the caller's fd again */
 	pthread_mutex_unlock(&w->lock);
 	return r;
 }
@@ -177,6 +221,8 @@ struct dm_seqw *dm_seqw_free(struct dm_seqw *w)
 		pthread_cond_broadcast(&w->cond);
 		pthread_mutex_unlock(&w->lock);
 		pthread_join(w->thread, NULL);
+		if (w->direct)
+			drop_direct(w);
 		pthread_mutex_destroy(&w->lock);
 		pthread_cond_destroy(&w->cond);
 	}

@@ -2,7 +2,7 @@
 /*
  * A sequential writer that writes on a thread of its own, so that a
  * producer (a decompressor, an image builder) keeps its core busy while the
- * kernel copies buffers into the page cache. Append-only from the fd's
+ * kernel copies buffers out. Append-only from the fd's
  * current offset. One producer thread; the writer thread is internal.
  */
 #ifndef DM_SEQWRITER_H
@@ -13,8 +13,20 @@
 
 struct dm_seqw;
 
+/* Buffers are aligned to this and @bufsize must be a multiple of it. */
+#define DM_SEQW_ALIGN 4096u
+
+/*
+ * Writes around the page cache (O_DIRECT) where the file system allows it:
+ * for a file written once and read later, if at all, in parts. Whole
+ * buffers go out direct, a tail shorter than a block through the cache.
+ * The fd's O_DIRECT is cleared again when finish or free returns.
+ */
+#define DM_SEQW_DIRECT 0x1u
+
 /* @bufsize bytes per buffer, @nbufs buffers in flight (>= 2). */
-int dm_seqw_new(int fd, size_t bufsize, unsigned nbufs, struct dm_seqw **ret);
+int dm_seqw_new(int fd, size_t bufsize, unsigned nbufs, unsigned flags,
+		struct dm_seqw **ret);
 
 /* Copies @len bytes in; 0, or the first write error (-errno) seen so far. */
 int dm_seqw_write(struct dm_seqw *w, const void *data, size_t len);

@@ -1083,7 +1083,7 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 				dh.build_id = build_id;
 				memcpy(pad, &dh, sizeof(dh));
 				r = dm_seqw_new(data_fd, 4u << 20, 4,
-						&b.data_w);
+						DM_SEQW_DIRECT, &b.data_w);
 				if (r == 0)
 					r = dm_seqw_write(b.data_w, pad,
 							  sizeof(pad));
