@@ -299,12 +299,27 @@ static void node_drop_ukey(struct ovl_merge *m, struct mnode *n,
 	n->has_ukey = false;
 }
 
-/* After @name was unlinked or replaced: was @fd (O_PATH to it) its last name? */
-static bool upper_gone(int fd)
+/*
+ * Before the upper entry @name of @pfd goes (unlink, rmdir, rename over
+ * it): an O_PATH descriptor to a non-directory, which tells afterwards
+ * whether that was its last name; -1 for a directory (it has only one).
+ */
+static int upper_hold(int pfd, const char *name, bool is_dir)
+{
+	return is_dir ? -1 : openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/*
+ * After: @n, whose upper inode (@ust) was that entry, gives up its key if
+ * the inode is gone: a directory always, a file when @held shows no link.
+ */
+static void upper_release(struct ovl_merge *m, struct mnode *n,
+			  const struct stat *ust, bool is_dir, int held)
 {
 	struct stat st;
 
-	return fd < 0 || fstat(fd, &st) < 0 || st.st_nlink == 0;
+	if (is_dir || held < 0 || fstat(held, &st) < 0 || st.st_nlink == 0)
+		node_drop_ukey(m, n, ust);
 }
 
 static size_t h_alias(const struct ovl_merge *m, const struct mnode *parent,
@@ -389,9 +404,9 @@ static int alias_add(struct ovl_merge *m, struct mnode *n, struct mnode *parent,
 	return 0;
 }
 
-static void alias_free(struct ovl_merge *m, struct mnode *n, struct alias *a)
+static void alias_free(struct ovl_merge *m, struct alias *a)
 {
-	for (struct alias **pa = &n->aliases; *pa; pa = &(*pa)->next)
+	for (struct alias **pa = &a->node->aliases; *pa; pa = &(*pa)->next)
 		if (*pa == a) {
 			*pa = a->next;
 			break;
@@ -407,7 +422,7 @@ static void alias_del(struct ovl_merge *m, struct mnode *n,
 {
 	for (struct alias *a = n->aliases; a; a = a->next)
 		if (a->parent == parent && !strcmp(a->name, name)) {
-			alias_free(m, n, a);
+			alias_free(m, a);
 			return;
 		}
 }
@@ -419,7 +434,7 @@ static void aliases_drop(struct ovl_merge *m, struct mnode *parent,
 	struct alias *a;
 
 	while ((a = alias_find(m, parent, name)))
-		alias_free(m, a->node, a);
+		alias_free(m, a);
 }
 
 /* Every node reachable as (parent, name) is reachable as (newparent, newname) instead. */
@@ -436,7 +451,7 @@ static void aliases_move(struct ovl_merge *m, struct mnode *parent,
 
 		if (!nn) {
 			/* out of memory: the node loses the name instead */
-			alias_free(m, a->node, a);
+			alias_free(m, a);
 			continue;
 		}
 		alias_hash_remove(m, a);
@@ -2724,16 +2739,13 @@ static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
 			r = clear_whiteouts(pfd, name);
 			if (r < 0)
 				return r;
-		} else {
-			ofd = openat(pfd, name,
-				     O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		}
+		ofd = upper_hold(pfd, name, want_dir);
 		if (unlinkat(pfd, name, want_dir ? AT_REMOVEDIR : 0) < 0)
 			return -errno;
 		if (want_dir)
 			dirfd_drop(m, n);
-		if (want_dir || upper_gone(ofd))
-			node_drop_ukey(m, n, &c.ust);
+		upper_release(m, n, &c.ust, want_dir, ofd);
 	}
 	if (c.shadowed) {
 		if (pfd < 0)
@@ -2825,7 +2837,7 @@ static int do_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 	struct mnode *p, *np, *sn, *dn = NULL;
 	struct child sc, dc;
 	struct stat sst, dst;
-	bool dexists;
+	bool dexists, replaces_upper;
 	int r;
 
 	if (!name_ok(newname) || !name_ok(name))
@@ -2901,15 +2913,14 @@ static int do_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 		if (r < 0)
 			return r;
 	}
-	if (dexists && dc.upper && !(flags & RENAME_EXCHANGE) &&
-	    !S_ISDIR(dst.st_mode))
-		dofd = openat(npfd, newname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	replaces_upper = dexists && dc.upper && !(flags & RENAME_EXCHANGE);
+	if (replaces_upper)
+		dofd = upper_hold(npfd, newname, S_ISDIR(dst.st_mode));
 	if (renameat2(pfd, name, npfd, newname,
 		      flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)) < 0)
 		return -errno;
-	if (dexists && dc.upper && !(flags & RENAME_EXCHANGE) &&
-	    (S_ISDIR(dst.st_mode) || upper_gone(dofd)))
-		node_drop_ukey(m, dn, &dc.ust);
+	if (replaces_upper)
+		upper_release(m, dn, &dc.ust, S_ISDIR(dst.st_mode), dofd);
 	if (!(flags & RENAME_EXCHANGE) && sc.shadowed) {
 		r = ovl_upper_whiteout(&m->up, pfd, name);
 		if (r < 0)

@@ -333,6 +333,26 @@ def tar_members(tar: Path) -> list:
 # --------------------------------------------------------------------------
 # snapshots and comparison
 
+def sh(*args, check=True, **kw):
+    """Runs a command, text output captured; with check, fails the test on a non-zero exit."""
+    r = subprocess.run([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} failed ({r.returncode}):\n"
+                             f"{r.stdout}\n{r.stderr}")
+    return r
+
+
+def e2fsck_clean(fs):
+    """e2fsck -fn finds nothing to fix (exit 0)."""
+    r = sh("e2fsck", "-fn", fs, check=False)
+    assert r.returncode == 0, f"e2fsck -fn {fs}: exit {r.returncode}\n{r.stdout}\n{r.stderr}"
+
+
+def debugfs_cat(fs, path: str) -> str:
+    return sh("debugfs", "-R", f"cat {path}", fs).stdout
+
+
 def sha256_file(path: bytes) -> str:
     h = hashlib.sha256()
     with open(path, "rb", buffering=0) as f:

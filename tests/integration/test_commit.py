@@ -24,6 +24,7 @@ import time
 import pytest
 
 import fixtures as F
+from fixtures import sh
 from conftest import assert_one_error_line, unexpected_stderr
 
 PYGRUB = "/usr/lib/xen-4.17/bin/pygrub"
@@ -33,15 +34,6 @@ PART_OFFSET = 1 << 20
 def fmt_diffs(diffs, limit=40):
     more = f"\n... and {len(diffs) - limit} more" if len(diffs) > limit else ""
     return "\n".join(diffs[:limit]) + more
-
-
-def sh(*args, check=True, **kw):
-    r = subprocess.run([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       text=True, **kw)
-    if check and r.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} failed ({r.returncode}):\n"
-                             f"{r.stdout}\n{r.stderr}")
-    return r
 
 
 @pytest.fixture(autouse=True)
@@ -119,10 +111,11 @@ def fsck(target, offset=0, loops=None):
     dev = target
     if offset:
         dev = loops.attach(target, offset)
-    r = sh("e2fsck", "-fn", dev, check=False)
-    if offset:
-        loops.detach(dev)
-    assert r.returncode == 0, f"e2fsck -fn {target} (offset {offset}): {r.returncode}\n{r.stdout}\n{r.stderr}"
+    try:
+        F.e2fsck_clean(dev)
+    finally:
+        if offset:
+            loops.detach(dev)
 
 
 def dumpe2fs(target, offset=0, loops=None):

@@ -26,8 +26,9 @@ from pathlib import Path
 import pytest
 
 import fixtures as F
-from test_fixups import (SRC, Template, commit, debugfs_cat, diff_labels,  # noqa: F401
-                         e2fsck_clean, mount, profile, read_checked, sh, templates, unmount)
+from fixtures import debugfs_cat, e2fsck_clean, sh
+from test_fixups import (SRC, Template, commit, diff_labels,  # noqa: F401
+                         mount, profile, read_checked, templates, unmount)
 
 SCRIPT = "usr/lib/domufs/firstboot"
 MARKER = "var/lib/domufs/firstboot.done"

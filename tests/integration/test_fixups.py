@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 
 import fixtures as F
+from fixtures import debugfs_cat, e2fsck_clean, sh
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent.parent
@@ -549,14 +550,6 @@ def profile(name_or_file: str) -> Path:
 
 # --------------------------------------------------------------------------
 # helpers
-
-def sh(*args, check=True, **kw):
-    r = subprocess.run([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       text=True, **kw)
-    if check and r.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
-    return r
-
 
 def mount(domufs, tpl, prof, overlay=None, cache_dir=None):
     extra = ["--domain", str(prof)]
@@ -1117,16 +1110,6 @@ def extract_partition(img: Path, out: Path) -> Path:
     """The filesystem of an msdos-partitioned image (dd bs=1M skip=1)."""
     sh("dd", f"if={img}", f"of={out}", "bs=1M", "skip=1", "status=none")
     return out
-
-
-def debugfs_cat(fs: Path, path: str) -> str:
-    r = sh("debugfs", "-R", f"cat {path}", fs)
-    return r.stdout
-
-
-def e2fsck_clean(fs: Path):
-    r = sh("e2fsck", "-fn", fs, check=False)
-    assert r.returncode == 0, f"e2fsck -fn {fs}: exit {r.returncode}\n{r.stdout}\n{r.stderr}"
 
 
 def pygrub(img: Path, outdir: Path):

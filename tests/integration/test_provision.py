@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import fixtures as F
+from fixtures import debugfs_cat, e2fsck_clean, sh
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent.parent
@@ -82,21 +83,8 @@ def base_args(site, template):
             "--xl-dir", site["xl"], "--cache-dir", site["cache"]]
 
 
-def sh(*args, check=True):
-    r = subprocess.run([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       text=True)
-    if check:
-        assert r.returncode == 0, f"{args}: {r.returncode}\n{r.stdout}\n{r.stderr}"
-    return r
-
-
-def debugfs_cat(image, path):
-    return sh("debugfs", "-R", f"cat {path}", image).stdout
-
-
 def assert_image_ok(image, hostname, root="/dev/xvda"):
-    fsck = sh("e2fsck", "-fn", image, check=False)
-    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    e2fsck_clean(image)
     assert debugfs_cat(image, "/etc/hostname").strip() == hostname
     fstab = debugfs_cat(image, "/etc/fstab")
     assert re.search(rf"^{re.escape(root)}\s+/\s+ext4\s", fstab, re.M), fstab

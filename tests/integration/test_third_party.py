@@ -15,6 +15,7 @@ import subprocess
 
 import pytest
 
+from fixtures import e2fsck_clean
 from overlay_helpers import Ovl
 
 FIO_ENGINES = {
@@ -52,8 +53,7 @@ def commit_and_fsck(o, tmp_path, files=()):
                         str(o.overlay), str(o.template), str(img)], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, timeout=300)
     assert r.returncode == 0, r.stdout.decode(errors="replace")
-    r = subprocess.run(["e2fsck", "-fn", str(img)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert r.returncode == 0, r.stdout.decode(errors="replace")
+    e2fsck_clean(img)
     for path, digest in files:
         out = tmp_path / "dumped"
         subprocess.run(["debugfs", "-R", f"dump {path} {out}", str(img)], check=True,
