@@ -57,6 +57,7 @@ struct mnode {
 	uint32_t lower; /* template node (dirs: the one merged; files: origin) */
 	uint64_t nlookup;
 	struct alias *aliases;
+	unsigned nchild; /* aliases with this node as their parent */
 	bool has_ukey;
 	dev_t udev;
 	ino_t uino;
@@ -69,7 +70,7 @@ struct mnode {
 	uint64_t absent_gen;
 	const struct alias *absent_at;
 	uint32_t absent_lower;
-	unsigned open_count; /* handles open on it (lock) */
+	unsigned open_count; /* file and directory handles open on it (lock) */
 	int dir_fd; /* directories: cached O_PATH fd of the upper dir */
 	uint64_t dir_fd_gen; /* valid while == m->gen */
 	/* directories: cached merge state, valid while gen == m->gen */
@@ -301,12 +302,12 @@ static void node_drop_ukey(struct ovl_merge *m, struct mnode *n,
 
 /*
  * Before the upper entry @name of @pfd goes (unlink, rmdir, rename over
- * it): an O_PATH descriptor to a non-directory, which tells afterwards
- * whether that was its last name; -1 for a directory (it has only one).
+ * it): an O_PATH descriptor to it, which tells afterwards whether that was
+ * a file's last name; -1 when @skip (a directory has only one name).
  */
-static int upper_hold(int pfd, const char *name, bool is_dir)
+static int upper_hold(int pfd, const char *name, bool skip)
 {
-	return is_dir ? -1 : openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	return skip ? -1 : openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 }
 
 /*
@@ -395,6 +396,7 @@ static int alias_add(struct ovl_merge *m, struct mnode *n, struct mnode *parent,
 	}
 	a->node = n;
 	a->parent = parent;
+	parent->nchild++;
 	a->next = n->aliases;
 	n->aliases = a;
 	if (m->naliases + 1 > m->alias_tab_size)
@@ -412,6 +414,7 @@ static void alias_free(struct ovl_merge *m, struct alias *a)
 			break;
 		}
 	alias_hash_remove(m, a);
+	a->parent->nchild--;
 	m->naliases--;
 	free(a->name);
 	free(a);
@@ -457,7 +460,9 @@ static void aliases_move(struct ovl_merge *m, struct mnode *parent,
 		alias_hash_remove(m, a);
 		free(a->name);
 		a->name = nn;
+		a->parent->nchild--;
 		a->parent = newparent;
+		newparent->nchild++;
 		alias_hash_insert(m, a);
 	}
 }
@@ -629,6 +634,36 @@ static void dirfd_drop(struct ovl_merge *m, struct mnode *n)
 		n->dir_fd = -1;
 		m->cached_fds--;
 	}
+}
+
+/*
+ * Frees @n once nothing can reach it any more: the kernel forgot it, no
+ * name leads to it or hangs below it, no handle is open on it, and its
+ * upper inode, if it had one, is gone (a file that lives on under a name
+ * not looked up yet keeps its node, and so its inode number). Upper nodes'
+ * numbers are never given out again; a template node found again later
+ * gets its template id's number, the one it had.
+ */
+static void node_maybe_free(struct ovl_merge *m, struct mnode *n)
+{
+	struct mnode **px;
+
+	if (!n || n == m->root || n->nlookup || n->aliases || n->nchild ||
+	    n->open_count || n->has_ukey)
+		return;
+	for (px = &m->ino_tab[h_ino(m, n->ino)]; *px; px = &(*px)->next_ino)
+		if (*px == n) {
+			*px = n->next_ino;
+			break;
+		}
+	/* by_lower holds a template node under the id its number came from */
+	if (n->ino - 1 < m->lower.nodes && m->by_lower[n->ino - 1] == n)
+		m->by_lower[n->ino - 1] = NULL;
+	dirfd_drop(m, n);
+	if (n->orphan_fd >= 0)
+		close(n->orphan_fd);
+	m->nnodes--;
+	free(n);
 }
 
 /*
@@ -1250,6 +1285,8 @@ void ovl_merge_forget(struct ovl_merge *m, uint64_t ino, uint64_t n)
 		close(x->orphan_fd);
 		x->orphan_fd = -1;
 	}
+	if (x)
+		node_maybe_free(m, x);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -1505,6 +1542,8 @@ int ovl_merge_opendir(struct ovl_merge *m, uint64_t ino, struct ovl_mdir **ret)
 		r = -ENOTDIR;
 	if (r == 0)
 		r = list_dir(m, n, &d->names, &d->count, &d->nupper, &d->lower);
+	if (r == 0)
+		n->open_count++;
 	d->gen = m->gen;
 	d->copyups = m->copyups;
 	pthread_mutex_unlock(&m->lock);
@@ -1522,6 +1561,11 @@ struct ovl_mdir *ovl_merge_dir_close(struct ovl_mdir *d)
 {
 	if (!d)
 		return NULL;
+	pthread_mutex_lock(&d->m->lock);
+	if (d->node->open_count)
+		d->node->open_count--;
+	node_maybe_free(d->m, d->node);
+	pthread_mutex_unlock(&d->m->lock);
 	for (uint64_t i = 0; i < d->count; i++)
 		free(d->names[i]);
 	free(d->names);
@@ -2565,6 +2609,7 @@ void ovl_merge_file_closed(struct ovl_merge *m, struct mnode *n)
 		close(n->orphan_fd);
 		n->orphan_fd = -1;
 	}
+	node_maybe_free(m, n);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -2740,7 +2785,9 @@ static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
 			if (r < 0)
 				return r;
 		}
-		ofd = upper_hold(pfd, name, want_dir);
+		/* a directory too while the kernel may hold it (open, cwd) */
+		ofd = upper_hold(pfd, name,
+				 want_dir && !n->open_count && !n->nlookup);
 		if (unlinkat(pfd, name, want_dir ? AT_REMOVEDIR : 0) < 0)
 			return -errno;
 		if (want_dir)
@@ -2758,12 +2805,18 @@ static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
 		m->gen++;
 	}
 	alias_del(m, n, p, name);
-	if (!n->aliases && ofd >= 0 && n->open_count) {
-		/* open handles and fstat keep working on it */
+	/*
+	 * Open handles, and fstat of a directory the kernel may still hold,
+	 * keep working on it (a file only while open: its blocks are freed
+	 * at once otherwise, not at the FORGET that comes later).
+	 */
+	if (!n->aliases && ofd >= 0 &&
+	    (n->open_count || (want_dir && n->nlookup))) {
 		if (n->orphan_fd >= 0)
 			close(n->orphan_fd);
 		n->orphan_fd = TAKE_FD(ofd);
 	}
+	node_maybe_free(m, n);
 	return 0;
 }
 
@@ -2837,7 +2890,7 @@ static int do_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 	struct mnode *p, *np, *sn, *dn = NULL;
 	struct child sc, dc;
 	struct stat sst, dst;
-	bool dexists, replaces_upper;
+	bool dexists, replaces_upper, group_up;
 	int r;
 
 	if (!name_ok(newname) || !name_ok(name))
@@ -2898,6 +2951,18 @@ static int do_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 		if (r < 0)
 			return r;
 	}
+	/*
+	 * A template file with other names is replaced: as for an unlink,
+	 * its group becomes one upper inode first, so that the names left
+	 * count one link less.
+	 */
+	group_up = dexists && !dc.upper && !(flags & RENAME_EXCHANGE) &&
+		   !S_ISDIR(dst.st_mode) && dst.st_nlink > 1;
+	if (group_up) {
+		r = copy_up_file(m, dn, false);
+		if (r < 0)
+			return r;
+	}
 	if (pfd >= 0)
 		close(pfd);
 	pfd = upper_dirfd(m, p, O_PATH);
@@ -2906,6 +2971,11 @@ static int do_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 	npfd = ensure_upper_dir(m, np);
 	if (pfd < 0 || npfd < 0)
 		return pfd < 0 ? pfd : npfd;
+	if (group_up) {
+		r = resolve_child(m, np, npfd, newname, &dc);
+		if (r < 0)
+			return r;
+	}
 	if (!(flags & RENAME_EXCHANGE)) {
 		r = ovl_upper_clear_whiteout(npfd, newname);
 		if (r == 0 && dexists && dc.upper && S_ISDIR(dst.st_mode))
@@ -2935,6 +3005,7 @@ static int do_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 		if (dexists)
 			aliases_drop(m, np, newname);
 		aliases_move(m, p, name, np, newname);
+		node_maybe_free(m, dn);
 	}
 	m->gen++;
 	return 0;
