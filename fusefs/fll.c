@@ -453,6 +453,58 @@ static void fll_releasedir(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
+/* Is @gid the caller's group or one of its supplementary groups? */
+static bool caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t small[64];
+	_cleanup_free_ gid_t *big = NULL;
+	gid_t *list = small;
+	int n;
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, (int)DM_ARRAY_SIZE(small), small);
+	if (n > (int)DM_ARRAY_SIZE(small)) {
+		big = calloc((size_t)n, sizeof(*big));
+		if (!big)
+			return false;
+		n = fuse_req_getgroups(req, n, big);
+		list = big;
+	}
+	for (int i = 0; i < n; i++)
+		if (list[i] == gid)
+			return true;
+	return false;
+}
+
+/*
+ * An open with O_TRUNC truncates in the file system (atomic O_TRUNC), so
+ * the kernel's clearing of set-id bits when a caller without CAP_FSETID
+ * truncates does not happen: done here, by its rules (setuid always,
+ * setgid with group execute or when the caller is not in the file's
+ * group).
+ */
+static void trunc_kill_setid(fuse_req_t req, struct ovl_view *v, fuse_ino_t ino,
+			     struct ovl_file *f)
+{
+	struct ovl_setattr a = { .valid = OVL_SET_MODE };
+	struct stat st, out;
+	mode_t kill = 0;
+
+	if (fuse_req_ctx(req)->uid == 0 || ovl_view_getattr(v, ino, &st) < 0 ||
+	    !S_ISREG(st.st_mode))
+		return;
+	if (st.st_mode & S_ISUID)
+		kill |= S_ISUID;
+	if ((st.st_mode & S_ISGID) &&
+	    ((st.st_mode & S_IXGRP) || !caller_in_group(req, st.st_gid)))
+		kill |= S_ISGID;
+	if (!kill)
+		return;
+	a.mode = st.st_mode & ~kill;
+	(void)ovl_view_setattr(v, ino, &a, f, &out);
+}
+
 static void fll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ovl_view *v = view_of(req);
@@ -468,6 +520,8 @@ static void fll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -r);
 		return;
 	}
+	if (fi->flags & O_TRUNC)
+		trunc_kill_setid(req, v, ino, f);
 	fi->fh = handle_add(ctx_of(req), f, NULL);
 	if (!fi->fh) {
 		ovl_file_close(f);
@@ -642,11 +696,59 @@ static void fll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	reply_xattr(req, n, buf, size);
 }
 
+/* Drops the names starting "trusted." from a listxattr list; its new length. */
+static size_t drop_trusted(char *buf, size_t len)
+{
+	static const char pfx[] = "trusted.";
+	size_t in = 0, out = 0;
+
+	while (in < len) {
+		size_t l = strnlen(buf + in, len - in) + 1;
+
+		if (strncmp(buf + in, pfx, sizeof(pfx) - 1) != 0) {
+			memmove(buf + out, buf + in, l);
+			out += l;
+		}
+		in += l;
+	}
+	return out;
+}
+
+/*
+ * As on a local file system, trusted.* names are listed only to a caller
+ * with CAP_SYS_ADMIN (taken as uid 0; the kernel leaves listing to the
+ * file system, it filters getxattr and setxattr itself).
+ */
 static void fll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	struct ovl_view *v = view_of(req);
 	_cleanup_free_ char *buf = NULL;
 	ssize_t n;
 
+	if (fuse_req_ctx(req)->uid != 0) {
+		for (;;) {
+			char *nb;
+
+			n = ovl_view_listxattr(v, ino, NULL, 0);
+			if (n <= 0)
+				break;
+			nb = realloc(buf, (size_t)n);
+			if (!nb) {
+				fuse_reply_err(req, ENOMEM);
+				return;
+			}
+			buf = nb;
+			n = ovl_view_listxattr(v, ino, buf, (size_t)n);
+			if (n != -ERANGE)
+				break; /* else it grew meanwhile */
+		}
+		if (n > 0)
+			n = (ssize_t)drop_trusted(buf, (size_t)n);
+		if (n >= 0 && size && (size_t)n > size)
+			n = -ERANGE;
+		reply_xattr(req, n, buf, size);
+		return;
+	}
 	if (size) {
 		buf = malloc(size);
 		if (!buf) {
@@ -654,7 +756,7 @@ static void fll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 			return;
 		}
 	}
-	n = ovl_view_listxattr(view_of(req), ino, buf, size);
+	n = ovl_view_listxattr(v, ino, buf, size);
 	reply_xattr(req, n, buf, size);
 }
 

@@ -1905,6 +1905,7 @@ static int apply_meta(struct ovl_merge *m, const struct target *t, int fd,
 	bool own_fd = fd >= 0 && t->dirfd == AT_FDCWD && S_ISREG(st->st_mode);
 	struct timespec ts[2] = { st->st_atim, st->st_mtim };
 	int r = own_fd ? owner_mode_fd(m, fd, st) : owner_mode_at(m, t, fd, st);
+	bool acl = false;
 
 	if (r < 0)
 		return r;
@@ -1935,9 +1936,21 @@ static int apply_meta(struct ovl_merge *m, const struct target *t, int fd,
 				if (r < 0 && m->up.privileged &&
 				    !S_ISLNK(st->st_mode))
 					return r;
+				acl = acl ||
+				      (r == 0 &&
+				       !strcmp(names + i,
+					       "system.posix_acl_access"));
 			}
 		}
 	}
+	/*
+	 * An access ACL just set made its mask the group bits: the mode
+	 * again (a chmod folded into the copy-up), which sets the mask.
+	 */
+	if (acl && m->up.privileged &&
+	    (own_fd ? fchmod(fd, st->st_mode & 07777) :
+		      fchmodat(t->dirfd, t->name, st->st_mode & 07777, 0)) < 0)
+		return -errno;
 	if (own_fd)
 		return futimens(fd, ts) < 0 ? -errno : 0;
 	if (utimensat(t->dirfd, t->name, ts, t->nofollow) < 0)
@@ -2515,8 +2528,11 @@ static int new_entry(struct ovl_merge *m, const struct ovl_cred *cred,
 		break;
 	default:
 		if (m->up.privileged)
-			r = mknodat(pfd, name, (mode & S_IFMT) | 0600, rdev) <
-					    0 ?
+			/* under a default ACL the kernel derives the mode */
+			r = mknodat(pfd, name,
+				    (mode & S_IFMT) |
+					    (dacl ? (mode & 0777) : 0600),
+				    rdev) < 0 ?
 				    -errno :
 				    0;
 		else {
@@ -2535,13 +2551,19 @@ static int new_entry(struct ovl_merge *m, const struct ovl_cred *cred,
 	if (m->up.privileged) {
 		/*
 		 * chmod after chown: chown clears set-id bits. Under a default
-		 * ACL the mode the kernel derived stands (a chmod would reset
-		 * the ACL mask), set-id bits aside.
+		 * ACL the permissions the kernel derived stand (the ACL mask is
+		 * their group bits), set-id bits added to them.
 		 */
+		mode_t want = mode & 07777;
+		struct stat st;
+
+		if (dacl && !S_ISLNK(mode) && (mode & 06000) &&
+		    fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			want = (st.st_mode & 0777) | (mode & 06000);
 		if (fchownat(pfd, name, cred->uid, gid, AT_SYMLINK_NOFOLLOW) <
 			    0 ||
 		    (!S_ISLNK(mode) && (!dacl || (mode & 06000)) &&
-		     fchmodat(pfd, name, mode & 07777, 0) < 0))
+		     fchmodat(pfd, name, want, 0) < 0))
 			r = -errno;
 	} else if (!S_ISLNK(mode)) {
 		if (fchmodat(pfd, name, disk_mode(m, mode), 0) < 0)

@@ -6,20 +6,23 @@ template, on ext4 under pytest's tmp dir) and once in a writable mount of that
 template.  Call by call, the outcome (success and what the call returned, or
 the errno) and the state after it (type, mode with setuid/setgid/sticky,
 owner, link count, size, symlink target, device numbers, content, directory
-listings; times only where a call reports them) must be the same in both.
+listings, every xattr listxattr gives as root and the POSIX ACLs as getxattr
+gives them; times only where a call reports them) must be the same in both.
 
 A step is (OP, PATH..., ARG...), paths relative to the root.  An errno name in
 front, ("EEXIST", "mkdir", "w"), is what the call must give natively; a step
 without one must succeed there: that keeps each case honest about what it
 tests.  ("as", (uid, gid), STEP) makes the call as another user (the mount
-then has allow_other; default_permissions is always on).  Cases starting
-with mkdir w work in a new directory; the others act on template entries."""
+then has allow_other; default_permissions is always on); ("umask", MASK, STEP)
+makes it under that umask.  Cases starting with mkdir w work in a new
+directory; the others act on template entries."""
 
 import difflib
 import errno
 import hashlib
 import os
 import stat
+import struct
 import time
 
 import pytest
@@ -35,6 +38,47 @@ FIFO, CHR, BLK, SOCK = stat.S_IFIFO, stat.S_IFCHR, stat.S_IFBLK, stat.S_IFSOCK
 DEEP_LEAF = "deep1/" + "d23456789/" * 120 + "leaf"
 TARGET_4095 = "l/" * 2047 + "l"
 X255, D255, L255, N256 = "x" * 255, "d" * 255, "l" * 255, "n" * 256
+XCREATE, XREPLACE = os.XATTR_CREATE, os.XATTR_REPLACE
+ACL_A, ACL_D = "system.posix_acl_access", "system.posix_acl_default"
+CAPS = "security.capability"
+
+# ---------------------------------------------------------------- ACLs and capabilities as raw xattrs
+
+_ACL_TAGS = {("u", False): 1, ("u", True): 2, ("g", False): 4, ("g", True): 8, ("m", False): 0x10,
+             ("o", False): 0x20}
+_ACL_NAMES = {v: k[0] for k, v in _ACL_TAGS.items()}
+
+
+def acl(spec):
+    """'u::rwx,u:1234:r-x,g::r-x,m::rwx,o::---' as a system.posix_acl_* value
+    (version 2; entries sorted by tag, then id, as the kernel wants them)."""
+    ents = []
+    for e in spec.split(","):
+        t, q, perm = e.split(":")
+        p = sum(b for c, b in zip(perm, (4, 2, 1)) if c != "-")
+        ents.append((_ACL_TAGS[t, bool(q)], int(q) if q else 0xFFFFFFFF, p))
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", t, p, i) for t, i, p in sorted(ents))
+
+
+def acl_text(v):
+    """A system.posix_acl_* value back as text (the raw bytes when it does not parse)."""
+    if len(v) < 4 or (len(v) - 4) % 8 or struct.unpack_from("<I", v)[0] != 2:
+        return repr(v)
+    out = []
+    for off in range(4, len(v), 8):
+        t, p, i = struct.unpack_from("<HHI", v, off)
+        perm = "".join(c if p & b else "-" for c, b in zip("rwx", (4, 2, 1)))
+        out.append(f"{_ACL_NAMES.get(t, hex(t))}:{'' if i == 0xFFFFFFFF else i}:{perm}")
+    return ",".join(out)
+
+
+def vfs_cap_v2(permitted, inheritable=0, effective=True):
+    """A VFS_CAP_REVISION_2 security.capability value (what setcap writes)."""
+    return struct.pack("<IIIII", 0x02000000 | bool(effective), permitted & 0xFFFFFFFF,
+                       inheritable & 0xFFFFFFFF, permitted >> 32, inheritable >> 32)
+
+
+CAP_NET_RAW = vfs_cap_v2(1 << 13)      # cap_net_raw+ep
 
 # ---------------------------------------------------------------- the interpreter
 
@@ -121,19 +165,35 @@ OPS = {
     "truncate": (os.truncate, 1), "ftruncate": (_ftruncate, 1),
     "mknod": (lambda p, mode, ma=0, mi=0: os.mknod(p, mode, os.makedev(ma, mi)), 1),
     "utimens": (_utimens, 1), "unlink_open": (_unlink_open, 1), "rename_open": (_rename_open, 2),
+    "setxattr": (lambda p, name, value, flags=0: os.setxattr(p, name, value, flags,
+                                                              follow_symlinks=False), 1),
+    "getxattr": (lambda p, name: os.getxattr(p, name, follow_symlinks=False), 1),
+    "listxattr": (lambda p: sorted(os.listxattr(p, follow_symlinks=False)), 1),
+    "removexattr": (lambda p, name: os.removexattr(p, name, follow_symlinks=False), 1),
 }
 
 
 def parse(step):
     """(expected outcome, user or None, op, paths, args) of a step."""
     user = None
-    if step[0] == "as":
-        user, step = step[1], step[2]
+    while step[0] in ("as", "umask"):
+        if step[0] == "as":
+            user = step[1]
+        step = step[2]
     want = "ok"
     if step[0][:1] == "E" and step[0].isupper():
         want, step = step[0], step[1:]
     n = OPS[step[0]][1]
     return want, user, step[0], step[1:1 + n], step[1 + n:]
+
+
+def umask_of(step):
+    """The umask a ("umask", MASK, STEP) step runs under, or None."""
+    while step[0] in ("as", "umask"):
+        if step[0] == "umask":
+            return step[1]
+        step = step[2]
+    return None
 
 
 def _enc(v):
@@ -144,7 +204,7 @@ def describe(p, st):
     kind = F.TYPE_NAMES[stat.S_IFMT(st.st_mode)]
     d = f"{kind} {stat.S_IMODE(st.st_mode):04o} {st.st_uid}:{st.st_gid} nlink={st.st_nlink}"
     if kind == "dir":
-        return d
+        return d + xattrs(p, kind)
     d += f" size={st.st_size}"
     if kind == "symlink":
         d += " -> " + short(os.readlink(p))
@@ -158,7 +218,32 @@ def describe(p, st):
         finally:
             os.close(fd)
         d += f" {data!r}" if len(data) < 40 else f" sha256:{hashlib.sha256(data).hexdigest()[:12]}"
-    return d
+    return d + xattrs(p, kind)
+
+
+def xattrs(p, kind):
+    """Every xattr listxattr gives (as root: trusted.*, security.*, system.* too),
+    then the POSIX ACLs as getxattr gives them, whether listed or not."""
+    out = ""
+    try:
+        names = sorted(os.listxattr(p, follow_symlinks=False))
+    except OSError as ex:
+        return f" listxattr:{errno.errorcode.get(ex.errno, ex.errno)}"
+    for n in names:
+        try:
+            v = os.getxattr(p, n, follow_symlinks=False)
+            v = acl_text(v) if n in (ACL_A, ACL_D) else short(v, 24)
+        except OSError as ex:
+            v = errno.errorcode.get(ex.errno, str(ex.errno))
+        out += f" {n}={v}"
+    if kind != "symlink":
+        for n in (ACL_A, ACL_D):
+            try:
+                out += f" getxattr({n})={acl_text(os.getxattr(p, n, follow_symlinks=False))}"
+            except OSError as ex:
+                if ex.errno != errno.ENODATA:
+                    out += f" getxattr({n}):{errno.errorcode.get(ex.errno, ex.errno)}"
+    return out
 
 
 def state(root: bytes, tops) -> dict:
@@ -188,9 +273,15 @@ def run(root: bytes, steps):
     trace = [(("initial",), None, state(root, tops))]
     for step in steps:
         _, user, op, paths, args = parse(step)
-        fn = OPS[op][0]
-        call = (lambda fn=fn, paths=paths, args=args:
-                fn(*[os.path.join(root, _enc(p)) for p in paths], *map(_enc, args)))
+        fn, mask = OPS[op][0], umask_of(step)
+
+        def call(fn=fn, paths=paths, args=args, mask=mask):
+            old = os.umask(mask) if mask is not None else None
+            try:
+                return fn(*[os.path.join(root, _enc(p)) for p in paths], *map(_enc, args))
+            finally:
+                if old is not None:
+                    os.umask(old)
         try:
             value = call() if user is None else as_user(*user, call)
             if op == "utimens":    # a time set to "now" during the run
@@ -241,9 +332,15 @@ def show(step):
             a.append("|".join(n for f, n in RENAME_FLAGS if v & f) or "0")
         elif op == "utimens":
             a.append(TIMES.get(v, str(v)))
+        elif op == "setxattr" and i == 1 and args[0] in (ACL_A, ACL_D):
+            a.append(acl_text(v) if isinstance(v, bytes) else short(v))
+        elif op == "setxattr" and i == 2:
+            a.append({0: "0", XCREATE: "XATTR_CREATE", XREPLACE: "XATTR_REPLACE"}.get(v, str(v)))
         else:
             a.append(short(v))
     s = f"{op}({', '.join(a)})"
+    if umask_of(step) is not None:
+        s = f"umask {umask_of(step):03o}: {s}"
     return f"as {user[0]}:{user[1]}: {s}" if user else s
 
 
@@ -744,11 +841,313 @@ CASES = {
         U("EACCES", "unlink", "tmp/d/h"), U("chmod", "tmp/d", 0o755), U("unlink", "tmp/d/h"),
         U("rename2", "tmp/d/f", "tmp/d/l", RENAME_EXCHANGE), U("readlink", "tmp/d/f"),
         U("unlink", "tmp/d/l")],
+    # ---- extended attributes (user.*, trusted.* as root, security.*)
+    "xattr-user-basic": new(
+        ("open", "w/f", WO | CREAT), ("setxattr", "w/f", "user.a", b"1"),
+        ("getxattr", "w/f", "user.a"), ("setxattr", "w/f", "user.b", b""),
+        ("getxattr", "w/f", "user.b"), ("listxattr", "w/f"), ("ENODATA", "getxattr", "w/f", "user.c"),
+        ("removexattr", "w/f", "user.a"), ("listxattr", "w/f"),
+        ("ENODATA", "removexattr", "w/f", "user.a"), ("ENODATA", "getxattr", "w/f", "user.a")),
+    "xattr-create-replace": new(
+        ("open", "w/f", WO | CREAT), ("setxattr", "w/f", "user.a", b"1", XCREATE),
+        ("EEXIST", "setxattr", "w/f", "user.a", b"2", XCREATE),
+        ("setxattr", "w/f", "user.a", b"3", XREPLACE),
+        ("ENODATA", "setxattr", "w/f", "user.b", b"x", XREPLACE), ("getxattr", "w/f", "user.a"),
+        ("setxattr", "w/f", "user.a", b"4"), ("removexattr", "w/f", "user.a"),
+        ("ENODATA", "setxattr", "w/f", "user.a", b"5", XREPLACE),
+        ("setxattr", "w/f", "user.a", b"", XCREATE),
+        ("EEXIST", "setxattr", "w/f", "user.a", b"", XCREATE)),
+    "xattr-sizes": new(
+        ("open", "w/f", WO | CREAT), ("setxattr", "w/f", "user.big", b"v" * 4000),
+        ("getxattr", "w/f", "user.big"), ("setxattr", "w/f", "user.big", b""),
+        ("getxattr", "w/f", "user.big"), ("setxattr", "w/f", "user.bin", bytes(range(256)) * 8),
+        ("getxattr", "w/f", "user.bin"), ("E2BIG", "setxattr", "w/f", "user.huge", b"x" * 65537),
+        ("ERANGE", "setxattr", "w/f", "user." + "n" * 251, b"x"),
+        ("setxattr", "w/f", "user." + "n" * 250, b"x"), ("listxattr", "w/f"),
+        ("removexattr", "w/f", "user.big")),
+    "xattr-trusted-and-security": new(
+        ("open", "w/f", WO | CREAT), ("setxattr", "w/f", "trusted.t", b"x"),
+        ("getxattr", "w/f", "trusted.t"), ("setxattr", "w/f", "security.s", b"sec"),
+        ("setxattr", "w/f", "user.u", b"u"), ("listxattr", "w/f"),
+        ("EEXIST", "setxattr", "w/f", "trusted.t", b"y", XCREATE),
+        ("removexattr", "w/f", "trusted.t"), ("ENODATA", "removexattr", "w/f", "trusted.t"),
+        ("removexattr", "w/f", "security.s"), ("listxattr", "w/f")),
+    # names an overlay file system might keep for itself
+    "xattr-overlay-lookalikes": new(
+        ("mkdir", "w/d"), ("setxattr", "w/d", "trusted.overlay.opaque", b"y"),
+        ("open", "w/d/f", WO | CREAT), ("listdir", "w/d"), ("open", "w/g", WO | CREAT),
+        ("setxattr", "w/g", "trusted.overlay.whiteout", b"y"),
+        ("setxattr", "w/g", "user.overlay.redirect", b"/etc"), ("read", "w/g"), ("listxattr", "w/d"),
+        ("removexattr", "w/d", "trusted.overlay.opaque")),
+    "xattr-dir": new(
+        ("mkdir", "w/d"), ("setxattr", "w/d", "user.d", b"dir"),
+        ("setxattr", "w/d", "trusted.d", b"t"), ("listxattr", "w/d"), ("open", "w/d/f", WO | CREAT),
+        ("removexattr", "w/d", "user.d"), ("ENODATA", "getxattr", "w/d", "user.d"),
+        ("rename", "w/d", "w/e"), ("getxattr", "w/e", "trusted.d"), ("listxattr", "w/e")),
+    "xattr-symlink": new(
+        ("symlink", "w/l", "nowhere"), ("EPERM", "setxattr", "w/l", "user.a", b"x"),
+        ("ENODATA", "getxattr", "w/l", "user.a"), ("setxattr", "w/l", "trusted.a", b"t"),
+        ("listxattr", "w/l"), ("getxattr", "w/l", "trusted.a"),
+        ("EPERM", "removexattr", "w/l", "user.a"), ("removexattr", "w/l", "trusted.a"),
+        ("EPERM", "setxattr", "links/rel", "user.x", b"x"),
+        ("setxattr", "links/rel", "trusted.x", b"x"), ("listxattr", "links/rel")),
+    "xattr-special-files": new(
+        ("mknod", "w/p", FIFO | 0o644), ("EPERM", "setxattr", "w/p", "user.a", b"x"),
+        ("setxattr", "w/p", "trusted.a", b"t"), ("mknod", "w/c", CHR | 0o600, 1, 3),
+        ("EPERM", "setxattr", "w/c", "user.a", b"x"), ("setxattr", "w/c", "trusted.c", b"c"),
+        ("EPERM", "setxattr", "dev/null", "user.a", b"x"),
+        ("setxattr", "dev/null", "trusted.n", b"n"), ("setxattr", "run/initctl", "trusted.i", b""),
+        ("listxattr", "run/initctl")),
+    "xattr-template-file": [
+        ("getxattr", "xattrs/plain", "user.comment"), ("listxattr", "xattrs/plain"),
+        ("setxattr", "xattrs/plain", "user.comment", b"changed"),
+        ("EEXIST", "setxattr", "xattrs/plain", "user.comment", b"again", XCREATE),
+        ("removexattr", "xattrs/plain", "trusted.overlay.opaque"), ("listxattr", "xattrs/plain"),
+        ("getxattr", "xattrs/binary", "trusted.zero"),
+        ("removexattr", "xattrs/empty-value", "user.empty"),
+        ("ENODATA", "removexattr", "xattrs/empty-value", "user.empty"),
+        ("setxattr", "xattrs/long", "user.long", b"short", XREPLACE),
+        ("ENODATA", "setxattr", "xattrs/long", "user.other", b"x", XREPLACE),
+        ("getxattr", "xattrs/long", "user.long"), ("read", "xattrs/plain")],
+    "xattr-template-dir": [
+        ("listxattr", "xattrs/dir"), ("setxattr", "xattrs/dir", "user.new", b"n"),
+        ("removexattr", "xattrs/dir", "trusted.dir"), ("rename", "xattrs/dir", "etc/d"),
+        ("listxattr", "etc/d"), ("getxattr", "etc/d", "user.on-dir"),
+        ("setxattr", "etc", "user.on-etc", b"e"), ("listxattr", "etc")],
+    "xattr-template-hardlinks": [
+        ("setxattr", "hard/a", "user.linked", b"changed"), ("getxattr", "other/c", "user.linked"),
+        ("setxattr", "hard/sub/b", "user.n", b"n"), ("removexattr", "other/c", "user.linked"),
+        ("listxattr", "hard/sub/b"), ("setxattr", "hard/pair2", "trusted.p", b"p"),
+        ("listxattr", "hard/pair1")],
+    "xattr-template-after-other-changes": [
+        ("chmod", "etc/hostname", 0o600), ("setxattr", "etc/hostname", "user.h", b"h"),
+        ("write", "etc/hostname", WO | APPEND, b"+"), ("lchown", "xattrs/binary", 7, 7),
+        ("truncate", "xattrs/long", 0), ("rename", "xattrs/plain", "etc/plain"),
+        ("utimens", "xattrs/empty-value", 1, 2), ("listxattr", "etc/plain"),
+        ("listxattr", "etc/hostname")],
+    "xattr-name-reused": [
+        ("unlink", "xattrs/plain"), ("open", "xattrs/plain", WO | CREAT), ("listxattr", "xattrs/plain"),
+        ("rmdir", "xattrs/dir"), ("mkdir", "xattrs/dir"), ("listxattr", "xattrs/dir"),
+        ("rename", "xattrs/binary", "xattrs/long"), ("listxattr", "xattrs/long"),
+        ("rename2", "xattrs/long", "xattrs/empty-value", RENAME_EXCHANGE),
+        ("listxattr", "xattrs/empty-value")],
+    "xattr-link-rename-unlink": new(
+        ("write", "w/f", WO | CREAT, b"f"), ("setxattr", "w/f", "user.a", b"a"),
+        ("link", "w/f", "w/g"), ("rename", "w/f", "w/h"), ("getxattr", "w/g", "user.a"),
+        ("setxattr", "w/h", "user.b", b"b"), ("listxattr", "w/g"), ("unlink", "w/h"),
+        ("listxattr", "w/g"), ("link", "xattrs/plain", "w/p"), ("removexattr", "w/p", "user.comment"),
+        ("listxattr", "xattrs/plain")),
+    "xattr-user-permissions": [
+        ("open", "tmp/r", WO | CREAT, 0o644), ("setxattr", "tmp/r", "trusted.t", b"t"),
+        ("setxattr", "tmp/r", "user.u", b"u"), U("getxattr", "tmp/r", "user.u"),
+        U("EACCES", "setxattr", "tmp/r", "user.x", b"x"),
+        U("EACCES", "removexattr", "tmp/r", "user.u"), U("ENODATA", "getxattr", "tmp/r", "trusted.t"),
+        U("EPERM", "setxattr", "tmp/r", "trusted.x", b"x"),
+        U("EACCES", "getxattr", "perms/none", "user.x"),
+        U("EPERM", "setxattr", "tmp", "user.sticky", b"x"), U("open", "tmp/u", WO | CREAT),
+        U("setxattr", "tmp/u", "user.mine", b"m"), U("listxattr", "tmp/u"),
+        U("EPERM", "setxattr", "tmp/u", "trusted.mine", b"m"),
+        U("EPERM", "setxattr", "tmp/u", "security.mine", b"m"), ("chmod", "tmp/r", 0o666),
+        U("setxattr", "tmp/r", "user.x", b"x"), U("getxattr", "xattrs/plain", "user.comment")],
+    # without CAP_SYS_ADMIN, listxattr does not show trusted.* names (ext4_xattr_trusted_list);
+    # FUSE passes the daemon's list through unfiltered, so hiding them is the daemon's job
+    "xattr-trusted-hidden-from-users": [
+        ("open", "tmp/r", WO | CREAT, 0o644), ("setxattr", "tmp/r", "trusted.t", b"t"),
+        ("setxattr", "tmp/r", "user.u", b"u"), U("listxattr", "tmp/r"),
+        U("listxattr", "xattrs/plain"), U("listxattr", "xattrs/binary"), U("listxattr", "xattrs/dir")],
+    # ---- POSIX ACLs (raw system.posix_acl_* values)
+    "acl-default-inherited": new(
+        ("mkdir", "w/d", 0o755),
+        ("setxattr", "w/d", ACL_D, acl("u::rwx,u:1234:rwx,g::r-x,g:5678:r-x,m::rwx,o::r-x")),
+        ("open", "w/d/f", WO | CREAT, 0o666), ("open", "w/d/g", WO | CREAT, 0o600),
+        ("open", "w/d/x", WO | CREAT, 0o751), ("mkdir", "w/d/s", 0o777), ("mkdir", "w/d/t", 0o700),
+        ("symlink", "w/d/l", "f"), ("open", "w/d/s/f", WO | CREAT, 0o644), ("mkdir", "w/d/s/u")),
+    # special files made under a default ACL take the mode asked for, masked by the ACL
+    "acl-default-mknod": new(
+        ("mkdir", "w/d", 0o755),
+        ("setxattr", "w/d", ACL_D, acl("u::rwx,u:1234:rwx,g::r-x,g:5678:r-x,m::rwx,o::r-x")),
+        ("mknod", "w/d/p", FIFO | 0o666), ("mknod", "w/d/c", CHR | 0o640, 1, 3),
+        ("mknod", "w/d/r", 0o644), ("mknod", "w/d/s", SOCK | 0o777)),
+    "acl-default-minimal": new(
+        ("mkdir", "w/d"), ("setxattr", "w/d", ACL_D, acl("u::rwx,g::---,o::---")),
+        ("open", "w/d/f", WO | CREAT, 0o666), ("mkdir", "w/d/s", 0o777),
+        ("umask", 0o077, ("open", "w/d/g", WO | CREAT, 0o666)),
+        ("setxattr", "w/d", ACL_D, acl("u::rw-,g::rw-,o::rw-")), ("open", "w/d/h", WO | CREAT, 0o751)),
+    "acl-default-beats-umask": new(
+        ("mkdir", "w/d"), ("setxattr", "w/d", ACL_D, acl("u::rwx,u:1:rwx,g::rwx,m::rwx,o::rwx")),
+        ("umask", 0o077, ("open", "w/d/f", WO | CREAT, 0o666)),
+        ("umask", 0o077, ("mkdir", "w/d/s", 0o777)),
+        ("umask", 0o777, ("mknod", "w/d/r", 0o666)), ("removexattr", "w/d", ACL_D),
+        ("umask", 0o077, ("open", "w/d/g", WO | CREAT, 0o666)),
+        ("removexattr", "w/d", ACL_D)),
+    "acl-access-chmod-mask": new(
+        ("open", "w/f", WO | CREAT, 0o640),
+        ("setxattr", "w/f", ACL_A, acl("u::rw-,u:1234:rwx,g::r--,m::rwx,o::---")), ("stat", "w/f"),
+        ("chmod", "w/f", 0o600), ("getxattr", "w/f", ACL_A), ("chmod", "w/f", 0o674),
+        ("lchown", "w/f", 5, 6), ("removexattr", "w/f", ACL_A), ("stat", "w/f"),
+        ("ENODATA", "getxattr", "w/f", ACL_A)),
+    "acl-dir-access-and-default": new(
+        ("mkdir", "w/d"), ("setxattr", "w/d", ACL_A, acl("u::rwx,g::r-x,g:5:rwx,m::rwx,o::---")),
+        ("setxattr", "w/d", ACL_D, acl("u::rwx,g::r-x,g:5:rw-,m::rwx,o::---")),
+        ("chmod", "w/d", 0o750), ("mkdir", "w/d/s"), ("removexattr", "w/d", ACL_A),
+        ("rename", "w/d", "w/e"), ("open", "w/e/f", WO | CREAT, 0o777)),
+    "acl-equivalent-to-mode": new(
+        ("open", "w/f", WO | CREAT), ("setxattr", "w/f", ACL_A, acl("u::rwx,g::r-x,o::---")),
+        ("ENODATA", "getxattr", "w/f", ACL_A), ("mkdir", "w/d"),
+        ("setxattr", "w/d", ACL_A, acl("u::r-x,g::-w-,o::--x")), ("listxattr", "w/d")),
+    "acl-invalid": new(
+        ("open", "w/f", WO | CREAT), ("ENOTSUP", "setxattr", "w/f", ACL_A, b"garbage!"),
+        ("EINVAL", "setxattr", "w/f", ACL_A, acl("u::rwx,u:1:r--,g::r--,o::---")),
+        ("EINVAL", "setxattr", "w/f", ACL_A, acl("u::rwx,o::---")),
+        ("EACCES", "setxattr", "w/f", ACL_D, acl("u::rwx,g::r--,o::---")),
+        ("symlink", "w/l", "f"), ("ENOTSUP", "setxattr", "w/l", ACL_A, acl("u::rwx,g::r--,o::---")),
+        ("removexattr", "w/f", ACL_A), ("removexattr", "w/f", ACL_D), ("stat", "w/f")),
+    "acl-template": [
+        ("getxattr", "acl/file", ACL_A), ("open", "acl/default-dir/new", WO | CREAT, 0o666),
+        ("mkdir", "acl/default-dir/sub", 0o777),
+        ("removexattr", "acl/default-dir", ACL_D),
+        ("open", "acl/default-dir/after", WO | CREAT, 0o666), ("removexattr", "acl/file", ACL_A),
+        ("rename", "acl/acl-and-xattr", "etc/moved"), ("getxattr", "etc/moved", ACL_A)],
+    # chmod rewrites an access ACL's mask (or group) entry, for template entries too
+    "acl-template-chmod": [
+        ("chmod", "acl/file", 0o600), ("getxattr", "acl/file", ACL_A),
+        ("chmod", "acl/default-dir", 0o700), ("chmod", "acl/acl-and-xattr", 0o604),
+        ("chmod", "acl/file", 0o640)],
+    "acl-grants-access": [
+        ("open", "tmp/f", WO | CREAT, 0o600), U("EACCES", "open", "tmp/f", RO),
+        ("setxattr", "tmp/f", ACL_A, acl("u::rw-,u:65534:rw-,g::---,m::rw-,o::---")),
+        U("write", "tmp/f", WO, b"nobody"), ("chmod", "tmp/f", 0o600),
+        U("EACCES", "open", "tmp/f", RO), ("chmod", "tmp/f", 0o640), U("read", "tmp/f"),
+        U("EACCES", "open", "tmp/f", WO), U("read", "acl/acl-and-xattr"),
+        U("EACCES", "open", "acl/acl-and-xattr", WO), ("removexattr", "acl/acl-and-xattr", ACL_A),
+        ("chmod", "acl/acl-and-xattr", 0o640), U("EACCES", "read", "acl/acl-and-xattr"),
+        U("EPERM", "setxattr", "tmp/f", ACL_A, acl("u::rwx,g::---,o::rwx"))],
+    # ---- kill privileges: setuid/setgid bits and security.capability
+    "killpriv-write-nonowner": new(
+        ("open", "w/f", WO | CREAT), ("chmod", "w/f", 0o6777), U("write", "w/f", WO, b"x"),
+        ("chmod", "w/f", 0o2777), U("write", "w/f", WO | APPEND, b"y"), ("chmod", "w/f", 0o4767),
+        U("write", "w/f", RW, b"z"), ("chmod", "w/f", 0o6777), U("write", "w/f", WO, b""),
+        ("chmod", "w/f", 0o7777), U("open", "w/f", WO), ("chmod", "w/f", 0o2666),
+        ("as", (65534, 0), ("write", "w/f", WO, b"member")),
+        ("as", (65534, 0), ("truncate", "w/f", 1))),
+    "killpriv-truncate-nonowner": new(
+        ("write", "w/f", WO | CREAT, b"data"), ("chmod", "w/f", 0o6777), U("truncate", "w/f", 2),
+        ("chmod", "w/f", 0o6777), U("ftruncate", "w/f", 1), ("chmod", "w/f", 0o2676),
+        U("truncate", "w/f", 0), ("chmod", "w/f", 0o6777), U("truncate", "w/f", 0)),
+    # open(O_TRUNC) by a user without CAP_FSETID kills set-id bits like truncate() does
+    # (handle_truncate); with atomic O_TRUNC the kernel leaves the truncation, and so
+    # this, to the daemon's OPEN
+    "killpriv-open-trunc-nonowner": new(
+        ("write", "w/f", WO | CREAT, b"data"), ("chmod", "w/f", 0o6777), U("open", "w/f", WO | TRUNC),
+        ("chmod", "w/f", 0o4777), U("write", "w/f", WO | TRUNC, b"x"), ("chmod", "w/f", 0o2777),
+        U("open", "w/f", RW | TRUNC), ("setxattr", "w/f", CAPS, CAP_NET_RAW),
+        U("open", "w/f", WO | TRUNC)),
+    "killpriv-template-nonowner": [
+        ("chmod", "usr/bin/su", 0o4777), U("write", "usr/bin/su", WO | APPEND, b"!"),
+        U("write", "usr/bin/everything", WO, b"E"), ("chmod", "usr/bin/wall", 0o2777),
+        U("truncate", "usr/bin/wall", 1), ("chmod", "usr/bin/sticky-file", 0o3676),
+        U("write", "usr/bin/sticky-file", WO, b"s")],
+    # setgid without group-execute, written or truncated by a user outside the group:
+    # ext4 drops it (setattr_should_drop_sgid, since 6.2).  Without HANDLE_KILLPRIV(_V2),
+    # fuse_setattr() discards the VFS's verdict and recomputes it with the older rule
+    # (setgid only with S_IXGRP), so with the daemon's current FUSE options this is the
+    # kernel's doing; the daemon could match ext4 only by taking kill-privileges over
+    # (FUSE_CAP_HANDLE_KILLPRIV_V2 and a group-membership check of its own).
+    "killpriv-sgid-not-group-exec-nonmember": new(
+        ("write", "w/f", WO | CREAT, b"data"), ("chmod", "w/f", 0o2666), U("write", "w/f", WO, b"x"),
+        ("chmod", "w/f", 0o2666), U("truncate", "w/f", 1), ("chmod", "w/f", 0o3646),
+        U("ftruncate", "w/f", 0)),
+    "killpriv-root-keeps-bits": new(
+        ("write", "w/f", WO | CREAT, b"x"), ("chmod", "w/f", 0o6777), ("write", "w/f", WO, b"y"),
+        ("truncate", "w/f", 0), ("open", "w/f", WO | TRUNC), ("write", "usr/bin/wall", WO, b"w"),
+        ("truncate", "usr/bin/everything", 1)),
+    "killpriv-chown-as-root": new(
+        ("open", "w/f", WO | CREAT, 0o755), ("chmod", "w/f", 0o2755), ("lchown", "w/f", 0, 0),
+        ("chmod", "w/f", 0o4644), ("lchown", "w/f", 1, -1), ("chmod", "w/f", 0o2644),
+        ("lchown", "w/f", -1, 2), ("chmod", "w/f", 0o6711), ("lchown", "w/f", 0, -1),
+        ("lchown", "usr/bin/everything", 0, 0), ("lchown", "usr/bin/sticky-file", 1, 1)),
+    "killpriv-cap-write": new(
+        ("write", "w/f", WO | CREAT, b"ELF"), ("chmod", "w/f", 0o755),
+        ("setxattr", "w/f", CAPS, CAP_NET_RAW), ("getxattr", "w/f", CAPS),
+        ("write", "w/f", WO | APPEND, b"x"), ("ENODATA", "getxattr", "w/f", CAPS),
+        ("setxattr", "w/f", CAPS, CAP_NET_RAW), ("chmod", "w/f", 0o777),
+        U("write", "w/f", WO | APPEND, b"u"), ("setxattr", "w/f", CAPS, CAP_NET_RAW),
+        ("write", "w/f", WO, b"")),
+    "killpriv-cap-chown-truncate": new(
+        ("write", "w/f", WO | CREAT, b"ELF"), ("setxattr", "w/f", CAPS, CAP_NET_RAW),
+        ("lchown", "w/f", 0, 0), ("setxattr", "w/f", CAPS, CAP_NET_RAW), ("lchown", "w/f", -1, -1),
+        ("setxattr", "w/f", CAPS, CAP_NET_RAW), ("chmod", "w/f", 0o700),
+        ("utimens", "w/f", 1, 2), ("setxattr", "w/f", "user.keep", b"k"),
+        ("truncate", "w/f", 1), ("setxattr", "w/f", CAPS, CAP_NET_RAW), ("ftruncate", "w/f", 1)),
+    "killpriv-cap-template": [
+        ("getxattr", "xattrs/ping", CAPS), ("write", "xattrs/ping", WO | APPEND, b"!"),
+        ("lchown", "xattrs/caps-many", 0, 0), ("link", "xattrs/ping", "etc/ping"),
+        ("setxattr", "etc/ping", CAPS, CAP_NET_RAW), ("truncate", "xattrs/ping", 0)],
+    # ---- setgid directories
+    "setgid-dir-new-entries": new(
+        ("mkdir", "w/d", 0o777), ("lchown", "w/d", 0, 5), ("chmod", "w/d", 0o2777),
+        ("open", "w/d/f", WO | CREAT, 0o2755), ("mkdir", "w/d/s", 0o755),
+        ("mknod", "w/d/p", FIFO | 0o644), ("mknod", "w/d/c", CHR | 0o600, 1, 3),
+        ("symlink", "w/d/l", "f"), ("mkdir", "w/d/s/t", 0o700), ("open", "w/d/s/t/f", WO | CREAT),
+        ("link", "etc/hostname", "w/d/h"), ("open", "w/g", WO | CREAT), ("rename", "w/g", "w/d/g")),
+    "setgid-dir-nonmember": [
+        ("mkdir", "tmp/d", 0o777), ("lchown", "tmp/d", 0, 5), ("chmod", "tmp/d", 0o2777),
+        U("open", "tmp/d/f", WO | CREAT, 0o2755), U("open", "tmp/d/g", WO | CREAT, 0o2745),
+        U("mkdir", "tmp/d/s", 0o755), U("mkdir", "tmp/d/s2", 0o2755),
+        U("mknod", "tmp/d/p", FIFO | 0o2754), U("open", "tmp/d/s/f", WO | CREAT, 0o2775),
+        U("symlink", "tmp/d/l", "f"), U("chmod", "tmp/d/g", 0o2755)],
+    "setgid-dir-member": [
+        ("mkdir", "tmp/d", 0o777), ("lchown", "tmp/d", 0, 5), ("chmod", "tmp/d", 0o2777),
+        ("as", (65534, 5), ("open", "tmp/d/f", WO | CREAT, 0o2755)),
+        ("as", (65534, 5), ("mkdir", "tmp/d/s", 0o700)),
+        ("as", (65534, 5), ("mknod", "tmp/d/p", FIFO | 0o2710)),
+        ("chmod", "tmp/d", 0o777), ("as", (65534, 5), ("mkdir", "tmp/d/t", 0o755)),
+        U("open", "tmp/d/s2", WO | CREAT, 0o2755)],
+    "setgid-template-dir": [
+        ("open", "var/mail/f", WO | CREAT, 0o2755), ("mknod", "var/mail/p", FIFO | 0o640),
+        ("symlink", "var/mail/l", "f"), ("mkdir", "var/mail/d", 0o700), ("mkdir", "var/mail/d/e"),
+        ("rename", "etc/hostname", "var/mail/hostname"), ("link", "usr/bin/wall", "var/mail/w"),
+        ("chmod", "var/mail", 0o775), ("mkdir", "var/mail/after"), ("open", "var/mail/d/g", WO | CREAT)],
+    # a new directory in a setgid directory with a default ACL: setgid inherited and
+    # the mode still masked by the ACL
+    "setgid-dir-with-default-acl": new(
+        ("mkdir", "w/d"), ("lchown", "w/d", 0, 8), ("chmod", "w/d", 0o2770),
+        ("setxattr", "w/d", ACL_D, acl("u::rwx,g::rwx,g:5:r-x,m::rwx,o::---")),
+        ("mkdir", "w/d/s", 0o777), ("open", "w/d/s/f", WO | CREAT, 0o666),
+        ("umask", 0o077, ("mkdir", "w/d/s/t", 0o755))),
+    # ---- umask
+    "umask-077": new(
+        ("umask", 0o077, ("open", "w/f", WO | CREAT, 0o666)),
+        ("umask", 0o077, ("mkdir", "w/d", 0o777)), ("umask", 0o077, ("mknod", "w/p", FIFO | 0o666)),
+        ("umask", 0o077, ("mknod", "w/r", 0o644)), ("umask", 0o077, ("mknod", "w/c", CHR | 0o666, 1, 3)),
+        ("umask", 0o077, ("symlink", "w/l", "f")), ("umask", 0o077, ("open", "w/g", WO | CREAT, 0o6777)),
+        ("umask", 0o077, ("mkdir", "w/e", 0o3777)), ("umask", 0o077, ("open", "w/f", WO | CREAT, 0o600))),
+    "umask-0": new(
+        ("umask", 0, ("open", "w/f", WO | CREAT, 0o666)), ("umask", 0, ("mkdir", "w/d", 0o777)),
+        ("umask", 0, ("mknod", "w/p", FIFO | 0o777)), ("umask", 0, ("open", "w/g", WO | CREAT, 0o7777)),
+        ("umask", 0, ("mkdir", "w/e", 0o7777)), ("umask", 0, ("mknod", "w/r", 0o4777)),
+        ("umask", 0, ("open", "etc/new", WO | CREAT, 0o777))),
+    "umask-777-and-odd": new(
+        ("umask", 0o777, ("open", "w/f", WO | CREAT, 0o666)), ("write", "w/f", RW, b"root"),
+        ("umask", 0o777, ("mkdir", "w/d", 0o777)), ("open", "w/d/x", WO | CREAT),
+        ("umask", 0o027, ("open", "w/g", WO | CREAT, 0o777)),
+        ("umask", 0o552, ("mkdir", "w/e", 0o777)), ("umask", 0o7777, ("mkdir", "w/h", 0o7777))),
+    "umask-as-user": [
+        ("umask", 0o002, U("open", "tmp/f", WO | CREAT, 0o666)),
+        ("umask", 0o077, U("mkdir", "tmp/d", 0o777)),
+        ("umask", 0, U("mknod", "tmp/p", FIFO | 0o666)), U("open", "tmp/g", WO | CREAT, 0o666)],
+    "umask-template-dirs": [
+        ("umask", 0o077, ("open", "etc/new", WO | CREAT, 0o666)),
+        ("umask", 0o077, ("mkdir", "emptydir/d", 0o777)),
+        ("umask", 0o077, ("open", "acl/default-dir/f", WO | CREAT, 0o666)),
+        ("umask", 0o077, ("mkdir", "acl/default-dir/d", 0o777)),
+        ("umask", 0o077, ("mkdir", "var/mail/d", 0o2777)),
+        ("umask", 0o077, ("open", "tmp/f", WO | CREAT, 0o666))],
 }
 
 
 def _as_user(steps):
-    return any(s[0] == "as" for s in steps)
+    return any(parse(s)[1] is not None for s in steps)
 
 
 # ---------------------------------------------------------------- the test
@@ -758,7 +1157,16 @@ def shared_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("posix-cache")
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+# Known differences, each with why; strict: the day one passes, it fails here.
+KNOWN = {
+    "killpriv-sgid-not-group-exec-nonmember":
+        "the FUSE kernel module, not handed kill-privileges (HANDLE_KILLPRIV_V2), "
+        "keeps setgid without group execute on a write or truncate by a non-member",
+}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
+    reason=KNOWN[n], strict=True)) if n in KNOWN else n for n in sorted(CASES)])
 def test_posix(name, request, archive, domufs, tmp_path, shared_cache):
     steps = CASES[name]
     user = _as_user(steps)
