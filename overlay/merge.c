@@ -2763,6 +2763,7 @@ static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
 	struct mnode *p, *n;
 	struct child c;
 	struct stat st;
+	bool keep_orphan;
 	int r;
 
 	if (!name_ok(name))
@@ -2801,15 +2802,20 @@ static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
 		if (r < 0)
 			return r;
 	}
+	/*
+	 * Open handles, and fstat of a directory the kernel may still hold
+	 * (open, cwd), keep working on it once removed: an O_PATH descriptor
+	 * kept (a file only while open: its blocks are freed at once
+	 * otherwise, not at the FORGET that comes later).
+	 */
+	keep_orphan = n->open_count || (want_dir && n->nlookup);
 	if (c.upper) {
 		if (want_dir) {
 			r = clear_whiteouts(pfd, name);
 			if (r < 0)
 				return r;
 		}
-		/* a directory too while the kernel may hold it (open, cwd) */
-		ofd = upper_hold(pfd, name,
-				 want_dir && !n->open_count && !n->nlookup);
+		ofd = upper_hold(pfd, name, want_dir && !keep_orphan);
 		if (unlinkat(pfd, name, want_dir ? AT_REMOVEDIR : 0) < 0)
 			return -errno;
 		if (want_dir)
@@ -2827,13 +2833,7 @@ static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
 		m->gen++;
 	}
 	alias_del(m, n, p, name);
-	/*
-	 * Open handles, and fstat of a directory the kernel may still hold,
-	 * keep working on it (a file only while open: its blocks are freed
-	 * at once otherwise, not at the FORGET that comes later).
-	 */
-	if (!n->aliases && ofd >= 0 &&
-	    (n->open_count || (want_dir && n->nlookup))) {
+	if (!n->aliases && ofd >= 0 && keep_orphan) {
 		if (n->orphan_fd >= 0)
 			close(n->orphan_fd);
 		n->orphan_fd = TAKE_FD(ofd);
