@@ -9,6 +9,7 @@
 #define FUSE_USE_VERSION 314
 #include "fusefs/fll.h"
 #include "fusefs/loop.h"
+#include "fusefs/prefetch.h"
 #include "fusefs/uring.h"
 
 #include <errno.h>
@@ -56,6 +57,7 @@ struct fll_ctx {
 	pthread_mutex_t lock;
 	struct fll_handle head; /* circular, a sentinel */
 	struct fll_uring *uring; /* mount --io-uring, else NULL */
+	struct fll_pf *pf; /* read-ahead across files, or NULL */
 };
 
 static struct fll_ctx *ctx_of(fuse_req_t req)
@@ -348,8 +350,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct ovl_dir *d = fi->fh ? dir_of(fi) : NULL;
 	_cleanup_free_ struct rd_ent *ents = NULL;
 	_cleanup_free_ uint64_t *refs = NULL;
+	_cleanup_free_ uint64_t *pf_ino = NULL, *pf_size = NULL;
+	struct fll_pf *pf = plus && ctx_of(req)->no_open ? ctx_of(req)->pf :
+							   NULL;
 	_cleanup_free_ char *buf = NULL;
-	size_t used = 0, nrefs = 0, group_used = 0, group_refs = 0;
+	size_t used = 0, nrefs = 0, group_used = 0, group_refs = 0, npf = 0;
 	uint64_t n, p = 0;
 	int r;
 
@@ -367,6 +372,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		size = READ_MAX;
 	buf = malloc(size);
 	refs = calloc(n ? n : 1, sizeof(*refs));
+	if (pf) {
+		pf_ino = calloc(n ? n : 1, sizeof(*pf_ino));
+		pf_size = calloc(n ? n : 1, sizeof(*pf_size));
+		if (!pf_ino || !pf_size)
+			pf = NULL;
+	}
 	r = buf && refs ? 0 : -ENOMEM;
 	if (r == 0 && own)
 		r = hashed_order(d, n, &ents);
@@ -425,8 +436,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		/* sent: the kernel will hold a reference (not on . and ..) */
 		if (plus && i >= 2)
 			refs[nrefs++] = (uint64_t)st.st_ino;
+		if (pf && i >= 2 && S_ISREG(st.st_mode) && st.st_size > 0) {
+			pf_ino[npf] = (uint64_t)st.st_ino;
+			pf_size[npf++] = (uint64_t)st.st_size;
+		}
 		used += need;
 	}
+	fll_pf_listed(pf, pf_ino, pf_size, npf);
 	/* the lookup counts, once the reply's entries are settled */
 	for (size_t k = 0; k < nrefs; k++)
 		ovl_view_ref(v, refs[k]);
@@ -549,6 +565,8 @@ static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	if (off == 0 && !f && ctx_of(req)->no_open)
+		fll_pf_first_read(ctx_of(req)->pf, ino);
 	if (size > READ_MAX)
 		size = READ_MAX;
 	r = f ? ovl_file_map(f, (uint64_t)off, &fd, &pos, &len) :
@@ -1165,6 +1183,19 @@ static void uring_attach(struct fll_ctx *ctx, struct fuse_session *se,
 	}
 }
 
+/*
+ * Before the workers stop: the read-ahead thread may be storing pages that
+ * a READ holds locked, which only an answer to that READ unlocks.
+ */
+static void drain(void *arg)
+{
+	struct fll_ctx *ctx = arg;
+
+	fll_pf_stop(ctx->pf);
+	while (fll_pf_running(ctx->pf))
+		usleep(1000);
+}
+
 int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -1229,7 +1260,16 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 		goto out_unmount;
 	}
 	write_ready(opts->ready_fd);
-	r = fll_loop(se, FLL_THREADS, opts->poll_us);
+	if (ovl_view_readonly(v))
+		ctx.pf = fll_pf_new(v, se);
+	r = fll_loop(se, FLL_THREADS, opts->poll_us, drain, &ctx);
+	fll_pf_free(ctx.pf);
+	ctx.pf = NULL;
+	/*
+	 * Unmounting closes the device: the queues' commands must not name
+	 * it after that (the number may be reused).
+	 */
+	fll_uring_stop(ctx.uring);
 	if (r < 0)
 		r = dm_err_set(err, -r, "mount %s: %s", opts->mountpoint,
 			       strerror(-r));
@@ -1237,7 +1277,7 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 		r = 0; /* a signal ended the loop: a clean unmount */
 out_unmount:
 	fuse_session_unmount(se);
-	fll_uring_free(ctx.uring); /* the unmount ended its queues */
+	fll_uring_free(ctx.uring); /* with the device closed: the end */
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_destroy:

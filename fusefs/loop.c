@@ -12,12 +12,14 @@
 #include <fuse_lowlevel.h>
 #include <poll.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 
@@ -31,7 +33,7 @@ struct loop {
 	_Atomic uint64_t last_reply; /* when the latest reply went out (ns) */
 	_Atomic uint64_t last_gap; /* from a reply to the next request (ns) */
 	atomic_int error;
-	sem_t finish; /* a worker ended */
+	int ended; /* eventfd: a worker ended */
 };
 
 struct worker {
@@ -91,28 +93,65 @@ __attribute__((no_sanitize_address)) static void *work(void *arg)
 		fuse_session_process_buf(l->se, &w->buf);
 		atomic_store(&l->last_reply, dm_now_ns());
 	}
-	sem_post(&l->finish);
+	eventfd_write(l->ended, 1);
 	return NULL;
 }
 
-int fll_loop(struct fuse_session *se, unsigned nthreads, unsigned poll_us)
+/*
+ * Until the session ends (a worker saw the unmount or a failure) or a stop
+ * signal comes: SIGTERM, SIGINT and SIGHUP are blocked in every thread
+ * and read here, so that the workers still answer requests while @drain
+ * runs (libfuse drops what it reads once the session has ended).
+ */
+static void wait_for_stop(struct loop *l, int sigfd)
+{
+	while (!fuse_session_exited(l->se)) {
+		struct pollfd p[2] = { { .fd = sigfd, .events = POLLIN },
+				       { .fd = l->ended, .events = POLLIN } };
+		struct signalfd_siginfo si;
+		eventfd_t n;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		if ((p[0].revents & POLLIN) &&
+		    read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+			return;
+		if (p[1].revents & POLLIN)
+			eventfd_read(l->ended, &n);
+	}
+}
+
+int fll_loop(struct fuse_session *se, unsigned nthreads, unsigned poll_us,
+	     void (*drain)(void *arg), void *arg)
 {
 	struct loop l = { .se = se,
 			  .fd = fuse_session_fd(se),
 			  .poll_ns = (uint64_t)poll_us * 1000 };
 	struct worker w[MAX_THREADS] = { 0 };
-	sigset_t all, old;
+	sigset_t all, stop, old;
 	unsigned started = 0;
-	int r;
+	int sigfd, r = 0;
 
 	if (nthreads < 1)
 		nthreads = 1;
 	if (nthreads > MAX_THREADS)
 		nthreads = MAX_THREADS;
-	if (sem_init(&l.finish, 0, 0) < 0)
-		return -errno;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
 	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	sigfd = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
+	l.ended = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sigfd < 0 || l.ended < 0) {
+		r = -errno;
+		goto out;
+	}
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (; started < nthreads; started++) {
 		w[started].l = &l;
 		if (pthread_create(&w[started].thread, NULL, work,
@@ -120,21 +159,28 @@ int fll_loop(struct fuse_session *se, unsigned nthreads, unsigned poll_us)
 			break;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	if (!started) {
-		sem_destroy(&l.finish);
-		return -EAGAIN;
+		r = -EAGAIN;
+		goto out;
 	}
-	/* a signal interrupts the wait; its handler ended the session */
-	while (!fuse_session_exited(se))
-		sem_wait(&l.finish);
+	wait_for_stop(&l, sigfd);
+	if (drain)
+		drain(arg);
+	fuse_session_exit(se);
 	for (unsigned i = 0; i < started; i++)
 		pthread_cancel(w[i].thread);
 	for (unsigned i = 0; i < started; i++) {
 		pthread_join(w[i].thread, NULL);
 		free(w[i].buf.mem);
 	}
-	sem_destroy(&l.finish);
 	r = atomic_load(&l.error);
 	fuse_session_reset(se);
+out:
+	if (sigfd >= 0)
+		close(sigfd);
+	if (l.ended >= 0)
+		close(l.ended);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return r;
 }

@@ -9,16 +9,22 @@
 struct fuse_session;
 
 /*
- * Serves @se with @nthreads workers until the session ends: unmounted, or
- * a signal caught by libfuse's handlers (delivered to the calling thread;
- * the workers block every signal). After a reply, one idle worker polls
+ * Serves @se with @nthreads workers until the session ends (unmounted, or
+ * ended before the call) or SIGTERM, SIGINT or SIGHUP comes (blocked in
+ * every thread while serving and taken by the calling thread; the workers
+ * block every signal). After a reply, one idle worker polls
  * the device for up to @poll_us microseconds before it sleeps, as long as
  * requests keep coming sooner than that after a reply: the next request of
  * a caller that works through a tree one call at a time is then picked up
  * without waking a thread (on a virtual machine, a wake-up of an idle CPU
  * goes through the host). @poll_us 0: workers only sleep. Returns 0, or
  * -errno if the device failed.
+ *
+ * When it is time to stop, and before the workers are, @drain (if not
+ * NULL) is called with @arg: for what must finish while requests are still
+ * answered (the workers keep answering until it returns).
  */
-int fll_loop(struct fuse_session *se, unsigned nthreads, unsigned poll_us);
+int fll_loop(struct fuse_session *se, unsigned nthreads, unsigned poll_us,
+	     void (*drain)(void *arg), void *arg);
 
 #endif

@@ -27,7 +27,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -104,6 +106,7 @@ struct queue {
 struct fll_uring {
 	struct fuse_session *se;
 	int fd;
+	int stop_fd; /* eventfd: readable once the queues are to stop */
 	uint64_t poll_ns; /* a queue thread's polling after a reply */
 	_Atomic uint64_t last; /* when any queue last served a request */
 	unsigned nq;
@@ -173,9 +176,13 @@ int fll_uring_new(struct fuse_session *se, int fd, unsigned poll_us,
 	u->nq = possible_cpus();
 	/* the queues exist from here on: any thread may look for its own */
 	u->q = u->nq ? calloc(u->nq, sizeof(*u->q)) : NULL;
-	if (!u->q) {
-		int r = u->nq ? -ENOMEM : -ENOTSUP;
+	u->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!u->q || u->stop_fd < 0) {
+		int r = !u->nq ? -ENOTSUP : u->q ? -errno : -ENOMEM;
 
+		if (u->stop_fd >= 0)
+			close(u->stop_fd);
+		free(u->q);
 		free(u);
 		return r;
 	}
@@ -311,6 +318,8 @@ static bool ent_ended(int res)
 static void *queue_main(void *arg)
 {
 	struct queue *q = arg;
+	struct io_uring_sqe *stop_sqe;
+	bool stop = false;
 	cpu_set_t cpus;
 
 	atomic_store(&q->self, pthread_self());
@@ -321,7 +330,13 @@ static void *queue_main(void *arg)
 	for (unsigned i = 0; i < DEPTH; i++)
 		if (cmd_queue(q, &q->ent[i], CMD_REGISTER, 0) == 0)
 			q->live++;
-	while (q->live) {
+	/* fll_uring_stop() wakes it with a completion that carries @q */
+	stop_sqe = sqe_get(q);
+	if (stop_sqe) {
+		io_uring_prep_poll_add(stop_sqe, q->u->stop_fd, POLLIN);
+		io_uring_sqe_set_data(stop_sqe, q);
+	}
+	while (q->live && !stop) {
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
 		int r;
@@ -353,6 +368,10 @@ static void *queue_main(void *arg)
 			struct ent *e = io_uring_cqe_get_data(cqe);
 
 			seen++;
+			if ((void *)e == q) {
+				stop = true;
+				continue;
+			}
 			if (cqe->res == 0) {
 				serve(q, e);
 			} else if (ent_ended(cqe->res)) {
@@ -384,15 +403,12 @@ static int ent_init(struct queue *q, struct ent *e)
 	return 0;
 }
 
-/* Joins the queue threads, then frees rings and buffers (not the array). */
+/* Frees rings and buffers (not the array); the threads have ended. */
 static void queues_free(struct fll_uring *u)
 {
 	for (unsigned i = 0; i < u->nq; i++) {
 		struct queue *q = &u->q[i];
 
-		if (q->started)
-			pthread_join(q->thread, NULL);
-		q->started = false;
 		if (q->ring_ok)
 			io_uring_queue_exit(&q->ring);
 		q->ring_ok = false;
@@ -624,11 +640,27 @@ ssize_t fll_uring_splice_send(struct fll_uring *u, int fdin, loff_t *offin,
 	return write(fdout, other, len);
 }
 
+void fll_uring_stop(struct fll_uring *u)
+{
+	if (!u)
+		return;
+	eventfd_write(u->stop_fd, 1);
+	for (unsigned i = 0; i < u->nq; i++) {
+		struct queue *q = &u->q[i];
+
+		if (q->started)
+			pthread_join(q->thread, NULL);
+		q->started = false;
+	}
+}
+
 void fll_uring_free(struct fll_uring *u)
 {
 	if (!u)
 		return;
+	fll_uring_stop(u);
 	queues_free(u);
+	close(u->stop_fd);
 	free(u->q);
 	free(u);
 }

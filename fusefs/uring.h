@@ -37,7 +37,18 @@ bool fll_uring_enabled(void);
 int fll_uring_new(struct fuse_session *se, int fd, unsigned poll_us,
 		  struct fll_uring **out);
 
-/* After the session ended (unmounted): waits for the ring threads, frees. */
+/*
+ * Ends the queue threads (each after the requests it has in hand) and
+ * waits for them; what comes later waits in the kernel. Before the device
+ * is closed: their commands name it.
+ */
+void fll_uring_stop(struct fll_uring *u);
+
+/*
+ * Stops the queues if still running and frees the rings, which hands the
+ * kernel back their commands: once the device is closed as well, the
+ * connection ends and whatever waits gets ENOTCONN.
+ */
 void fll_uring_free(struct fll_uring *u);
 
 /*

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Read-ahead across files for read-only mounts. The kernel reads ahead
+ * within a file; a reader walking a tree (tar, cp -a, rsync) still waits
+ * for one READ round trip per file. When a template file is read from its
+ * start, a background thread stores the files listed after it in the same
+ * directory (in the order READDIRPLUS sent them) into the kernel's page
+ * cache (FUSE_NOTIFY_STORE), so that their reads find their pages there.
+ *
+ * Only for views that cannot change (the stored pages are never stale)
+ * and mounts without OPEN (the kernel keeps the pages). What it knows of
+ * listings is a bounded, lossy table: a forgotten entry costs a READ.
+ */
+#ifndef FLL_PREFETCH_H
+#define FLL_PREFETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct fuse_session;
+struct ovl_view;
+struct fll_pf;
+
+/* Starts the thread; NULL (and no read-ahead) when that fails. */
+struct fll_pf *fll_pf_new(struct ovl_view *v, struct fuse_session *se);
+
+/*
+ * Asks the thread to end after the store it is in. That store may wait
+ * for a READ the kernel sent for the same pages: requests must still be
+ * answered until fll_pf_running() says false.
+ */
+void fll_pf_stop(struct fll_pf *pf);
+bool fll_pf_running(struct fll_pf *pf);
+
+/* Stops and joins the thread (see above). NULL is a no-op. */
+void fll_pf_free(struct fll_pf *pf);
+
+/*
+ * A READDIRPLUS reply listed these regular files of one directory, in
+ * this order (view inode numbers and sizes).
+ */
+void fll_pf_listed(struct fll_pf *pf, const uint64_t *ino, const uint64_t *size,
+		   size_t n);
+
+/* The kernel asked for the first bytes of @ino. */
+void fll_pf_first_read(struct fll_pf *pf, uint64_t ino);
+
+#endif
