@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/clock.h"
 #include "common/hash.h"
 #include "fusefs/prefetch.h"
 #include "overlay/view.h"
@@ -34,13 +35,19 @@
 /* larger files are left to the kernel's own read-ahead */
 #define PF_FILE_MAX (2u << 20)
 #define PF_CHUNK (1u << 20)
+/*
+ * A file stored longer ago than this is stored again when a walk passes
+ * it: the kernel may have dropped its pages since (a walk starts where the
+ * kernel found a page missing).
+ */
+#define PF_FRESH_NS (2 * 1000000000ull)
 
 struct pf_slot {
 	uint64_t ino; /* 0: empty */
 	uint64_t prev; /* 0: the first file of its listing */
 	uint64_t next; /* 0: the last file of its listing */
 	uint64_t next_size;
-	bool stored; /* stored, or read by the kernel itself */
+	uint64_t stored; /* when stored or first read by the kernel, or 0 */
 };
 
 struct fll_pf {
@@ -109,7 +116,7 @@ void fll_pf_first_read(struct fll_pf *pf, uint64_t ino)
 					     PF_WINDOW_MAX;
 		else if (s->prev)
 			pf->window = PF_WINDOW_MIN;
-		s->stored = true;
+		s->stored = dm_now_ns();
 		pf->kick = ino;
 		pthread_cond_signal(&pf->cond);
 	}
@@ -175,9 +182,11 @@ static void *pf_main(void *arg)
 			size = s->next_size;
 			cur = next;
 			t = find(pf, next);
-			if (!t || t->stored || size == 0 || size > PF_FILE_MAX)
+			if (!t || size == 0 || size > PF_FILE_MAX ||
+			    (t->stored &&
+			     dm_now_ns() - t->stored < PF_FRESH_NS))
 				continue;
-			t->stored = true;
+			t->stored = dm_now_ns();
 			pthread_mutex_unlock(&pf->lock);
 			store(pf, next, size);
 			pthread_mutex_lock(&pf->lock);

@@ -150,6 +150,25 @@ def test_window_grows_in_listing_order_and_restarts_small(many_files, domufs):
         assert read(d / n) == files[f"d/{n}"], f"d/{n}"
 
 
+def test_files_stored_again_after_the_kernel_dropped_them(many_files, domufs):
+    """A read of a file whose pages the kernel dropped starts a walk that stores
+    again what it had stored (more than 2 s before)."""
+    files, tpl = many_files
+    m = domufs.mount(tpl)
+    d = m.path / "d"
+    names = os.listdir(d)
+    read(d / names[0])
+    assert wait_resident(d / names[8], 64 * KIB)
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("1\n")
+    assert [resident(d / n) for n in names[:9]] == [0] * 9, "pages not dropped"
+    time.sleep(2.2)
+    assert read(d / names[0]) == files[f"d/{names[0]}"]
+    for n in names[1:9]:
+        assert wait_resident(d / n, 64 * KIB), f"d/{n} not stored again"
+        assert read(d / n) == files[f"d/{n}"], f"d/{n}"
+
+
 @pytest.mark.parametrize("comp", ["none", "gz", "zst"])
 def test_stored_files_read_as_the_template(comp, domufs, tmp_path):
     """Sizes around page boundaries, an empty file, files larger than what is
