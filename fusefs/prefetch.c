@@ -2,15 +2,14 @@
 /*
  * Read-ahead across files: see prefetch.h.
  *
- * The table maps a view inode number to the regular file listed after it
- * (and that file's size): direct-mapped, a newer listing overwrites, so it
- * stays a fixed size whatever the tree. One thread walks it from the file
- * the kernel started reading, storing up to PF_WINDOW bytes of the files
- * that follow; a newer first read (the reader moved on) restarts the walk
- * from there.
+ * The table maps a view inode number to the regular files listed before
+ * and after it (and the latter's size): direct-mapped, a newer listing
+ * overwrites, so it stays a fixed size whatever the tree. One thread walks
+ * it from the file the kernel started reading, storing a window's worth of
+ * the files that follow; a newer first read (the reader moved on, or caught
+ * up with the thread) restarts the walk from there.
  */
 #define FUSE_USE_VERSION 314
-#include <errno.h>
 #include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/cleanup.h"
 #include "common/clock.h"
 #include "common/hash.h"
 #include "fusefs/prefetch.h"
