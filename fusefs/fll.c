@@ -1263,13 +1263,14 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 	if (ovl_view_readonly(v))
 		ctx.pf = fll_pf_new(v, se);
 	r = fll_loop(se, FLL_THREADS, opts->poll_us, drain, &ctx);
-	fll_pf_free(ctx.pf);
-	ctx.pf = NULL;
 	/*
 	 * Unmounting closes the device: the queues' commands must not name
-	 * it after that (the number may be reused).
+	 * it after that (the number may be reused). Until they have stopped,
+	 * their requests may still tell the read-ahead (stopped by drain()).
 	 */
 	fll_uring_stop(ctx.uring);
+	fll_pf_free(ctx.pf);
+	ctx.pf = NULL;
 	if (r < 0)
 		r = dm_err_set(err, -r, "mount %s: %s", opts->mountpoint,
 			       strerror(-r));
