@@ -9,6 +9,7 @@ import hashlib
 import os
 import random
 import shutil
+import signal
 import stat
 import subprocess
 import threading
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import fixtures as F
+from conftest import EXIT_TIMEOUT
 from overlay_helpers import (J, Ovl, file_hash, kill9, mount_overlay, ovl, read, snapshot,  # noqa: F401
                              unmount, write_file)
 
@@ -259,6 +261,37 @@ def _check_crash_round(root: Path, contents, logs):
     return problems
 
 
+def _writers_round(domufs, tpl, contents, tmp_path, cache, rnd, delay, stop, stopped_by):
+    """Writers work on a fresh overlay for @delay seconds, then stop(mount)
+    ends the daemon; after a remount every file must be whole and everything
+    fsync'd there. Returns the problems."""
+    overlay = tmp_path / f"ovl{rnd}"
+    overlay.mkdir()
+    o = Ovl(domufs, tpl, overlay, cache_dir=cache)
+    logs = [tmp_path / f"log{rnd}-{k}" for k in range(WRITERS)]
+    procs = [subprocess.Popen(["/usr/bin/python3", "-c", WRITER, str(o.m.path), str(k), str(logs[k])],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for k in range(WRITERS)]
+    time.sleep(delay)
+    try:
+        stop(o.m)
+    finally:
+        hung = []
+        for pr in procs:
+            try:
+                pr.wait(timeout=EXIT_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pr.kill()
+                pr.wait()
+                hung.append(pr.pid)
+    assert not hung, f"round {rnd}: writers {hung} hung after the daemon ended"
+    work = sum(len(Path(lg).read_text().splitlines()) for lg in logs)
+    assert work > 0, f"round {rnd}: the writers did nothing before the {stopped_by}"
+    o2 = mount_overlay(domufs, tpl, overlay, mountpoint=o.m.path, cache_dir=cache)
+    problems = _check_crash_round(o2.path, contents, logs)
+    unmount(o2)
+    return [f"round {rnd}: {p}" for p in problems[:20]]
+
+
 def test_kill9_during_writes_loses_nothing_synced(crash_template, domufs, tmp_path):
     tpl, contents = crash_template
     h = file_hash(tpl)
@@ -266,27 +299,35 @@ def test_kill9_during_writes_loses_nothing_synced(crash_template, domufs, tmp_pa
     rng = random.Random(11)
     all_problems = []
     for rnd in range(4):
-        overlay = tmp_path / f"ovl{rnd}"
-        overlay.mkdir()
-        o = Ovl(domufs, tpl, overlay, cache_dir=cache)
-        logs = [tmp_path / f"log{rnd}-{k}" for k in range(WRITERS)]
-        procs = [subprocess.Popen(["/usr/bin/python3", "-c", WRITER, str(o.m.path), str(k), str(logs[k])],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for k in range(WRITERS)]
-        time.sleep(0.3 + rng.random() * 0.8)
-        kill9(o.m)
-        for pr in procs:
-            try:
-                pr.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                pr.kill()
-                pr.wait()
-        work = sum(len(Path(lg).read_text().splitlines()) for lg in logs)
-        assert work > 0, f"round {rnd}: the writers did nothing before the kill"
-        o2 = mount_overlay(domufs, tpl, overlay, mountpoint=o.m.path, cache_dir=cache)
-        problems = _check_crash_round(o2.path, contents, logs)
-        all_problems += [f"round {rnd}: {p}" for p in problems[:20]]
-        unmount(o2)
+        all_problems += _writers_round(domufs, tpl, contents, tmp_path, cache, rnd,
+                                       0.3 + rng.random() * 0.8, kill9, "kill")
     assert file_hash(tpl) == h
+    assert not all_problems, "\n".join(all_problems)
+
+
+def sigterm(m):
+    """SIGTERM the daemon: it must exit 0 within the usual time, leaving no mount."""
+    m.proc.send_signal(signal.SIGTERM)
+    try:
+        rc = m.proc.wait(timeout=EXIT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"daemon still running {EXIT_TIMEOUT}s after SIGTERM")
+    m.finished = True
+    problems = m.check_exit(rc, expect_rc=0)
+    assert not problems, "\n".join(problems)
+
+
+def test_sigterm_during_writes_exits_and_loses_nothing_synced(crash_template, domufs, tmp_path):
+    """SIGTERM (what systemd sends) while writers work: the daemon exits 0 in the
+    usual time and leaves no mount (on io_uring it used to wait forever for its
+    queue threads), and what was written is there after a remount as after a
+    kill -9."""
+    tpl, contents = crash_template
+    cache = domufs.cache_dir()
+    all_problems = []
+    for rnd, delay in enumerate((0.3, 0.9)):
+        all_problems += _writers_round(domufs, tpl, contents, tmp_path, cache, rnd, delay, sigterm,
+                                       "signal")
     assert not all_problems, "\n".join(all_problems)
 
 
