@@ -49,6 +49,7 @@ struct alias {
 	struct mnode *parent;
 	char *name;
 	struct alias *next; /* the node's next name */
+	struct alias **pprev; /* what points to it in the node's list */
 	struct alias *hnext; /* chained hash on (parent, name) */
 };
 
@@ -378,14 +379,28 @@ static struct alias *alias_find(const struct ovl_merge *m,
 	return NULL;
 }
 
+/*
+ * @n's name (parent, name), or NULL: by the hash, not the node's list,
+ * which is as long as its hard links are many.
+ */
+static struct alias *alias_of(const struct ovl_merge *m, const struct mnode *n,
+			      const struct mnode *parent, const char *name)
+{
+	for (struct alias *a = m->alias_tab[h_alias(m, parent, name)]; a;
+	     a = a->hnext)
+		if (a->node == n && a->parent == parent &&
+		    !strcmp(a->name, name))
+			return a;
+	return NULL;
+}
+
 static int alias_add(struct ovl_merge *m, struct mnode *n, struct mnode *parent,
 		     const char *name)
 {
 	struct alias *a;
 
-	for (a = n->aliases; a; a = a->next)
-		if (a->parent == parent && !strcmp(a->name, name))
-			return 0;
+	if (alias_of(m, n, parent, name))
+		return 0;
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
@@ -398,6 +413,9 @@ static int alias_add(struct ovl_merge *m, struct mnode *n, struct mnode *parent,
 	a->parent = parent;
 	parent->nchild++;
 	a->next = n->aliases;
+	if (a->next)
+		a->next->pprev = &a->next;
+	a->pprev = &n->aliases;
 	n->aliases = a;
 	if (m->naliases + 1 > m->alias_tab_size)
 		alias_tab_grow(m);
@@ -408,11 +426,9 @@ static int alias_add(struct ovl_merge *m, struct mnode *n, struct mnode *parent,
 
 static void alias_free(struct ovl_merge *m, struct alias *a)
 {
-	for (struct alias **pa = &a->node->aliases; *pa; pa = &(*pa)->next)
-		if (*pa == a) {
-			*pa = a->next;
-			break;
-		}
+	*a->pprev = a->next;
+	if (a->next)
+		a->next->pprev = a->pprev;
 	alias_hash_remove(m, a);
 	a->parent->nchild--;
 	m->naliases--;
@@ -423,11 +439,10 @@ static void alias_free(struct ovl_merge *m, struct alias *a)
 static void alias_del(struct ovl_merge *m, struct mnode *n,
 		      struct mnode *parent, const char *name)
 {
-	for (struct alias *a = n->aliases; a; a = a->next)
-		if (a->parent == parent && !strcmp(a->name, name)) {
-			alias_free(m, a);
-			return;
-		}
+	struct alias *a = alias_of(m, n, parent, name);
+
+	if (a)
+		alias_free(m, a);
 }
 
 /* Every node reachable as (parent, name) loses that name. */
