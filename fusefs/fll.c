@@ -350,11 +350,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct ovl_dir *d = fi->fh ? dir_of(fi) : NULL;
 	_cleanup_free_ struct rd_ent *ents = NULL;
 	_cleanup_free_ uint64_t *refs = NULL;
-	_cleanup_free_ uint64_t *pf_ino = NULL, *pf_size = NULL;
+	_cleanup_free_ struct fll_pf_file *pfl = NULL;
 	struct fll_pf *pf = plus && ctx_of(req)->no_open ? ctx_of(req)->pf :
 							   NULL;
 	_cleanup_free_ char *buf = NULL;
-	size_t used = 0, nrefs = 0, group_used = 0, group_refs = 0, npf = 0;
+	size_t used = 0, nrefs = 0, npf = 0;
+	size_t group_used = 0, group_refs = 0, group_pf = 0;
 	uint64_t n, p = 0;
 	int r;
 
@@ -373,9 +374,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	buf = malloc(size);
 	refs = calloc(n ? n : 1, sizeof(*refs));
 	if (pf) {
-		pf_ino = calloc(n ? n : 1, sizeof(*pf_ino));
-		pf_size = calloc(n ? n : 1, sizeof(*pf_size));
-		if (!pf_ino || !pf_size)
+		pfl = calloc(n ? n : 1, sizeof(*pfl));
+		if (!pfl)
 			pf = NULL;
 	}
 	r = buf && refs ? 0 : -ENOMEM;
@@ -412,6 +412,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (!own || p == 0 || ents[p - 1].off != next) {
 			group_used = used;
 			group_refs = nrefs;
+			group_pf = npf;
 		}
 		if (plus) {
 			struct fuse_entry_param e;
@@ -430,6 +431,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			if (own && group_used > 0) {
 				used = group_used;
 				nrefs = group_refs;
+				npf = group_pf;
 			}
 			break;
 		}
@@ -437,12 +439,14 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (plus && i >= 2)
 			refs[nrefs++] = (uint64_t)st.st_ino;
 		if (pf && i >= 2 && S_ISREG(st.st_mode) && st.st_size > 0) {
-			pf_ino[npf] = (uint64_t)st.st_ino;
-			pf_size[npf++] = (uint64_t)st.st_size;
+			pfl[npf++] = (struct fll_pf_file){
+				.ino = (uint64_t)st.st_ino,
+				.size = (uint64_t)st.st_size
+			};
 		}
 		used += need;
 	}
-	fll_pf_listed(pf, pf_ino, pf_size, npf);
+	fll_pf_listed(pf, pfl, npf);
 	/* the lookup counts, once the reply's entries are settled */
 	for (size_t k = 0; k < nrefs; k++)
 		ovl_view_ref(v, refs[k]);
@@ -1192,8 +1196,6 @@ static void drain(void *arg)
 	struct fll_ctx *ctx = arg;
 
 	fll_pf_stop(ctx->pf);
-	while (fll_pf_running(ctx->pf))
-		usleep(1000);
 }
 
 int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/thread.h"
 
 #define MAX_THREADS 64
 
@@ -131,7 +132,7 @@ int fll_loop(struct fuse_session *se, unsigned nthreads, unsigned poll_us,
 			  .fd = fuse_session_fd(se),
 			  .poll_ns = (uint64_t)poll_us * 1000 };
 	struct worker w[MAX_THREADS] = { 0 };
-	sigset_t all, stop, old;
+	sigset_t stop, old;
 	unsigned started = 0;
 	int sigfd, r = 0;
 
@@ -143,7 +144,6 @@ int fll_loop(struct fuse_session *se, unsigned nthreads, unsigned poll_us,
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	sigaddset(&stop, SIGHUP);
-	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &stop, &old);
 	sigfd = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
 	l.ended = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -151,15 +151,11 @@ int fll_loop(struct fuse_session *se, unsigned nthreads, unsigned poll_us,
 		r = -errno;
 		goto out;
 	}
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (; started < nthreads; started++) {
 		w[started].l = &l;
-		if (pthread_create(&w[started].thread, NULL, work,
-				   &w[started]) != 0)
+		if (dm_thread_start(&w[started].thread, work, &w[started]) != 0)
 			break;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	if (!started) {
 		r = -EAGAIN;
 		goto out;

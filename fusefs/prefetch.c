@@ -12,12 +12,12 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/thread.h"
 #include "common/hash.h"
 #include "fusefs/prefetch.h"
 #include "overlay/view.h"
@@ -54,7 +54,8 @@ struct fll_pf {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool stop, done; /* done: the thread has ended */
+	bool stop;
+	bool joined; /* fll_pf_stop() has joined the thread */
 	uint64_t kick; /* a first read not yet walked from, or 0 */
 	uint64_t window; /* bytes to store from the kick on */
 	struct pf_slot *slot;
@@ -74,20 +75,19 @@ static struct pf_slot *find(struct fll_pf *pf, uint64_t ino)
 	return s->ino == ino ? s : NULL;
 }
 
-void fll_pf_listed(struct fll_pf *pf, const uint64_t *ino, const uint64_t *size,
-		   size_t n)
+void fll_pf_listed(struct fll_pf *pf, const struct fll_pf_file *f, size_t n)
 {
 	if (!pf || n == 0)
 		return;
 	pthread_mutex_lock(&pf->lock);
 	for (size_t i = 0; i < n; i++) {
-		struct pf_slot *s = slot_of(pf, ino[i]);
+		struct pf_slot *s = slot_of(pf, f[i].ino);
 
-		if (s->ino != ino[i])
-			*s = (struct pf_slot){ .ino = ino[i] };
-		s->prev = i > 0 ? ino[i - 1] : 0;
-		s->next = i + 1 < n ? ino[i + 1] : 0;
-		s->next_size = i + 1 < n ? size[i + 1] : 0;
+		if (s->ino != f[i].ino)
+			*s = (struct pf_slot){ .ino = f[i].ino };
+		s->prev = i > 0 ? f[i - 1].ino : 0;
+		s->next = i + 1 < n ? f[i + 1].ino : 0;
+		s->next_size = i + 1 < n ? f[i + 1].size : 0;
 	}
 	pthread_mutex_unlock(&pf->lock);
 }
@@ -191,7 +191,6 @@ static void *pf_main(void *arg)
 			budget = size < budget ? budget - size : 0;
 		}
 	}
-	pf->done = true;
 	pthread_mutex_unlock(&pf->lock);
 	return NULL;
 }
@@ -199,7 +198,6 @@ static void *pf_main(void *arg)
 struct fll_pf *fll_pf_new(struct ovl_view *v, struct fuse_session *se)
 {
 	struct fll_pf *pf = calloc(1, sizeof(*pf));
-	sigset_t all, old;
 	int r = -1;
 
 	if (!pf)
@@ -211,12 +209,8 @@ struct fll_pf *fll_pf_new(struct ovl_view *v, struct fuse_session *se)
 	pf->buf = malloc(PF_CHUNK);
 	pthread_mutex_init(&pf->lock, NULL);
 	pthread_cond_init(&pf->cond, NULL);
-	/* signals are for the thread that serves the session */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
 	if (pf->slot && pf->buf)
-		r = pthread_create(&pf->thread, NULL, pf_main, pf);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+		r = dm_thread_start(&pf->thread, pf_main, pf);
 	if (r != 0) {
 		pthread_cond_destroy(&pf->cond);
 		pthread_mutex_destroy(&pf->lock);
@@ -230,24 +224,14 @@ struct fll_pf *fll_pf_new(struct ovl_view *v, struct fuse_session *se)
 
 void fll_pf_stop(struct fll_pf *pf)
 {
-	if (!pf)
+	if (!pf || pf->joined)
 		return;
 	pthread_mutex_lock(&pf->lock);
 	pf->stop = true;
 	pthread_cond_signal(&pf->cond);
 	pthread_mutex_unlock(&pf->lock);
-}
-
-bool fll_pf_running(struct fll_pf *pf)
-{
-	bool r;
-
-	if (!pf)
-		return false;
-	pthread_mutex_lock(&pf->lock);
-	r = !pf->done;
-	pthread_mutex_unlock(&pf->lock);
-	return r;
+	pthread_join(pf->thread, NULL);
+	pf->joined = true;
 }
 
 void fll_pf_free(struct fll_pf *pf)
@@ -255,7 +239,6 @@ void fll_pf_free(struct fll_pf *pf)
 	if (!pf)
 		return;
 	fll_pf_stop(pf);
-	pthread_join(pf->thread, NULL);
 	pthread_cond_destroy(&pf->cond);
 	pthread_mutex_destroy(&pf->lock);
 	free(pf->buf);

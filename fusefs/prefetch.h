@@ -14,7 +14,6 @@
 #ifndef FLL_PREFETCH_H
 #define FLL_PREFETCH_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,22 +25,24 @@ struct fll_pf;
 struct fll_pf *fll_pf_new(struct ovl_view *v, struct fuse_session *se);
 
 /*
- * Asks the thread to end after the store it is in. That store may wait
- * for a READ the kernel sent for the same pages: requests must still be
- * answered until fll_pf_running() says false.
+ * Ends the thread after the store it is in and joins it; later calls do
+ * nothing. That store may wait for a READ the kernel sent for the same
+ * pages: requests must still be answered until this returns. The other
+ * calls stay safe (and do nothing useful) until fll_pf_free().
  */
 void fll_pf_stop(struct fll_pf *pf);
-bool fll_pf_running(struct fll_pf *pf);
 
-/* Stops and joins the thread (see above). NULL is a no-op. */
+/* Stops the thread (see above) and frees. NULL is a no-op. */
 void fll_pf_free(struct fll_pf *pf);
 
-/*
- * A READDIRPLUS reply listed these regular files of one directory, in
- * this order (view inode numbers and sizes).
- */
-void fll_pf_listed(struct fll_pf *pf, const uint64_t *ino, const uint64_t *size,
-		   size_t n);
+/* A regular file listed by a READDIRPLUS reply (view inode number). */
+struct fll_pf_file {
+	uint64_t ino;
+	uint64_t size;
+};
+
+/* A READDIRPLUS reply listed these files of one directory, in this order. */
+void fll_pf_listed(struct fll_pf *pf, const struct fll_pf_file *f, size_t n);
 
 /* The kernel asked for the first bytes of @ino. */
 void fll_pf_first_read(struct fll_pf *pf, uint64_t ino);

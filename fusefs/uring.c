@@ -34,6 +34,7 @@
 
 #include "common/cleanup.h"
 #include "common/clock.h"
+#include "common/thread.h"
 
 #define OVER_IO_URING (1ULL << 41) /* FUSE_OVER_IO_URING, INIT flags2 */
 #define URING_HDR_SZ 128 /* FUSE_URING_IN_OUT_HEADER_SZ */
@@ -442,18 +443,13 @@ static int queues_setup(struct fll_uring *u)
 
 static int queues_start(struct fll_uring *u)
 {
-	sigset_t all, old;
 	int r = 0;
 
 	/* signals go to the main thread, as for the request loop */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (unsigned i = 0; i < u->nq && !r; i++) {
-		r = -pthread_create(&u->q[i].thread, NULL, queue_main,
-				    &u->q[i]);
+		r = -dm_thread_start(&u->q[i].thread, queue_main, &u->q[i]);
 		u->q[i].started = r == 0;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return r;
 }
 

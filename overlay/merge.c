@@ -368,27 +368,18 @@ static void alias_tab_grow(struct ovl_merge *m)
 	free(ot);
 }
 
-/* A name (parent, name) of some node, or NULL. */
+/*
+ * The name (parent, name) of @n, or of any node when @n is NULL; NULL if
+ * there is none. By the hash, not the node's list, which is as long as
+ * its hard links are many.
+ */
 static struct alias *alias_find(const struct ovl_merge *m,
+				const struct mnode *n,
 				const struct mnode *parent, const char *name)
 {
 	for (struct alias *a = m->alias_tab[h_alias(m, parent, name)]; a;
 	     a = a->hnext)
-		if (a->parent == parent && !strcmp(a->name, name))
-			return a;
-	return NULL;
-}
-
-/*
- * @n's name (parent, name), or NULL: by the hash, not the node's list,
- * which is as long as its hard links are many.
- */
-static struct alias *alias_of(const struct ovl_merge *m, const struct mnode *n,
-			      const struct mnode *parent, const char *name)
-{
-	for (struct alias *a = m->alias_tab[h_alias(m, parent, name)]; a;
-	     a = a->hnext)
-		if (a->node == n && a->parent == parent &&
+		if ((!n || a->node == n) && a->parent == parent &&
 		    !strcmp(a->name, name))
 			return a;
 	return NULL;
@@ -399,7 +390,7 @@ static int alias_add(struct ovl_merge *m, struct mnode *n, struct mnode *parent,
 {
 	struct alias *a;
 
-	if (alias_of(m, n, parent, name))
+	if (alias_find(m, n, parent, name))
 		return 0;
 	a = calloc(1, sizeof(*a));
 	if (!a)
@@ -439,7 +430,7 @@ static void alias_free(struct ovl_merge *m, struct alias *a)
 static void alias_del(struct ovl_merge *m, struct mnode *n,
 		      struct mnode *parent, const char *name)
 {
-	struct alias *a = alias_of(m, n, parent, name);
+	struct alias *a = alias_find(m, n, parent, name);
 
 	if (a)
 		alias_free(m, a);
@@ -451,7 +442,7 @@ static void aliases_drop(struct ovl_merge *m, struct mnode *parent,
 {
 	struct alias *a;
 
-	while ((a = alias_find(m, parent, name)))
+	while ((a = alias_find(m, NULL, parent, name)))
 		alias_free(m, a);
 }
 
@@ -464,7 +455,7 @@ static void aliases_move(struct ovl_merge *m, struct mnode *parent,
 
 	if (parent == newparent && !strcmp(name, newname))
 		return;
-	while ((a = alias_find(m, parent, name))) {
+	while ((a = alias_find(m, NULL, parent, name))) {
 		char *nn = strdup(newname);
 
 		if (!nn) {

@@ -20,6 +20,7 @@ import pytest
 
 import fixtures as F
 from conftest import EXIT_TIMEOUT
+from overlay_helpers import read
 
 KIB = 1024
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -91,11 +92,6 @@ def settle(paths, timeout=2.0):
         last = now
         time.sleep(0.1)
     return last
-
-
-def read(path) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
 
 
 @pytest.fixture
