@@ -76,10 +76,9 @@ static void mbr_refuses_what_it_cannot_describe(void **state)
 
 static void probe_finds_filesystems_and_partition_tables(void **state)
 {
-	size_t len = 72 * 1024;
-	uint8_t *buf = calloc(1, len);
+	static uint8_t buf[72 * 1024];
+	size_t len = sizeof(buf);
 
-	assert_non_null(buf);
 	assert_null(img_probe_signature(buf, len));
 	buf[1024 + 56] = 0x53;
 	buf[1024 + 57] = 0xef;
@@ -109,7 +108,6 @@ static void probe_finds_filesystems_and_partition_tables(void **state)
 			    "a btrfs filesystem");
 	/* a short target is probed as far as it goes */
 	assert_null(img_probe_signature(buf, 4096));
-	free(buf);
 }
 
 static void size_suffixes_are_powers_of_1024(void **state)

@@ -317,6 +317,7 @@ static void awkward_values_survive_the_quoting(void **state)
 	};
 	struct xen_profile *q;
 	char *text, *body;
+	int r;
 
 	assert_string_equal(p->name, "we\"ird\\name");
 	text = render_ok(p, &o);
@@ -331,10 +332,10 @@ static void awkward_values_survive_the_quoting(void **state)
 	 */
 	strcpy(p->name, "weird");
 	text = render_ok(p, &o);
-	body = malloc(strlen(text) + 64);
-	assert_non_null(body);
-	sprintf(body, "%sname = \"we\\\"ird\\\\name\"\nhostname = \"weird\"\n",
-		text);
+	r = asprintf(&body,
+		     "%sname = \"we\\\"ird\\\\name\"\nhostname = \"weird\"\n",
+		     text);
+	assert_true(r > 0);
 	q = load_ok(write_file(0, body));
 	assert_string_equal(q->name, "we\"ird\\name");
 	assert_string_equal(q->disks[0].target, "/srv/a b,c'd\"e\\f.img");
