@@ -8,6 +8,7 @@
  */
 #define FUSE_USE_VERSION 314
 #include "fusefs/fll.h"
+#include "fusefs/iomax.h"
 #include "fusefs/loop.h"
 #include "fusefs/prefetch.h"
 #include "fusefs/uring.h"
@@ -29,7 +30,6 @@
 
 #define IMMUTABLE_TIMEOUT (86400.0 * 365)
 #define MUTABLE_TIMEOUT 1.0
-#define READ_MAX (1u << 20)
 /* workers: parallel writers and slow reads each hold one while they run */
 #define FLL_THREADS 16
 
@@ -170,12 +170,12 @@ static void fll_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	conn->time_gran = 1;
 	/* fewer round trips for large writes (the kernel caps it itself) */
-	conn->max_write = 1u << 20;
+	conn->max_write = FLL_IO_MAX;
 	/*
 	 * The kernel keeps the smaller of this and the read-ahead window of
 	 * the mount (raised before INIT, see raise_readahead()).
 	 */
-	conn->max_readahead = 1u << 20;
+	conn->max_readahead = FLL_IO_MAX;
 }
 
 static void fill_entry(struct ovl_view *v, const struct stat *st,
@@ -369,8 +369,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		d = own;
 	}
 	n = ovl_dir_count(d);
-	if (size > READ_MAX)
-		size = READ_MAX;
+	if (size > FLL_IO_MAX)
+		size = FLL_IO_MAX;
 	buf = malloc(size);
 	refs = calloc(n ? n : 1, sizeof(*refs));
 	if (pf) {
@@ -554,6 +554,16 @@ static void fll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		handle_del(ctx_of(req), fi->fh);
 }
 
+/* Where the bytes of @ino (open as @f, or NULL) at @off live. */
+static int map_at(fuse_req_t req, fuse_ino_t ino, struct ovl_file *f,
+		  uint64_t off, int *ret_fd, uint64_t *ret_pos,
+		  uint64_t *ret_len)
+{
+	return f ? ovl_file_map(f, off, ret_fd, ret_pos, ret_len) :
+		   ovl_view_map(view_of(req), ino, off, ret_fd, ret_pos,
+				ret_len);
+}
+
 static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
@@ -571,10 +581,9 @@ static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (off == 0 && !f && ctx_of(req)->no_open)
 		fll_pf_first_read(ctx_of(req)->pf, ino);
-	if (size > READ_MAX)
-		size = READ_MAX;
-	r = f ? ovl_file_map(f, (uint64_t)off, &fd, &pos, &len) :
-		ovl_view_map(view_of(req), ino, (uint64_t)off, &fd, &pos, &len);
+	if (size > FLL_IO_MAX)
+		size = FLL_IO_MAX;
+	r = map_at(req, ino, f, (uint64_t)off, &fd, &pos, &len);
 	if (r == -ENXIO) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
@@ -584,6 +593,18 @@ static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		dst = fll_uring_reply_room(ctx_of(req)->uring, &room);
 	if (dst && size > room)
 		dst = NULL;
+	/*
+	 * The kernel asks for whole pages: the file's last run, shorter,
+	 * is a whole reply (a short one is its end of file).
+	 */
+	if (!dst && r == 0 && fd >= 0 && len < size) {
+		uint64_t p2, l2;
+		int fd2;
+
+		if (map_at(req, ino, f, (uint64_t)off + len, &fd2, &p2, &l2) ==
+		    -ENXIO)
+			size = len;
+	}
 	if (!dst && r == 0 && fd >= 0 && len >= size) {
 		/* One contiguous run: let libfuse splice it from the file. */
 		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
@@ -1070,7 +1091,7 @@ int fll_check_mountpoint(const char *path, struct dm_err *err)
 /*
  * The kernel reads a FUSE file ahead in at most its backing device's
  * read-ahead window, 128 KiB by default, whatever the largest request is
- * (1 MiB here, see max_write), and at INIT keeps the smaller of that window
+ * (FLL_IO_MAX here, see max_write), and at INIT keeps the smaller of that window
  * and the daemon's max_readahead. Raise the window of this mount before
  * INIT is answered, to match the largest request, so
  * that a large template file is read in a quarter of the round trips. The
@@ -1082,7 +1103,7 @@ int fll_check_mountpoint(const char *path, struct dm_err *err)
 static void raise_readahead(const char *real)
 {
 	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[4096 + 256], path[128];
+	char line[4096 + 256], path[128], kb[16];
 	unsigned maj = 0, mnr = 0;
 	bool found = false;
 	int fd;
@@ -1110,7 +1131,8 @@ static void raise_readahead(const char *real)
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	if (write(fd, "1024", 4) < 0) {
+	snprintf(kb, sizeof(kb), "%u", FLL_IO_MAX >> 10);
+	if (write(fd, kb, strlen(kb)) < 0) {
 		/* best effort */
 	}
 	close(fd);

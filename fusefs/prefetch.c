@@ -18,6 +18,7 @@
 
 #include "common/clock.h"
 #include "common/thread.h"
+#include "fusefs/iomax.h"
 #include "common/hash.h"
 #include "fusefs/prefetch.h"
 #include "overlay/view.h"
@@ -32,7 +33,7 @@
 #define PF_WINDOW_MAX (8u << 20)
 /* larger files are left to the kernel's own read-ahead */
 #define PF_FILE_MAX (2u << 20)
-#define PF_CHUNK (1u << 20)
+#define PF_CHUNK FLL_IO_MAX
 /*
  * A file stored longer ago than this is stored again when a walk passes
  * it: the kernel may have dropped its pages since (a walk starts where the

@@ -24,6 +24,7 @@ from overlay_helpers import read
 
 KIB = 1024
 PAGE = os.sysconf("SC_PAGE_SIZE")
+IO_MAX = 960 * KIB  # fusefs/iomax.h
 
 
 def content(name: str, size: int) -> bytes:
@@ -167,11 +168,14 @@ def test_files_stored_again_after_the_kernel_dropped_them(many_files, domufs):
 
 @pytest.mark.parametrize("comp", ["none", "gz", "zst"])
 def test_stored_files_read_as_the_template(comp, domufs, tmp_path):
-    """Sizes around page boundaries, an empty file, files larger than what is
-    stored (2 MiB: the kernel's own read-ahead), a sparse member: a walk in
-    listing order (tar -c) reads back every byte, as GNU tar extracts them."""
-    sizes = [0, 1, PAGE - 1, PAGE, PAGE + 1, 3 * PAGE + 17, 100_000, 2 * 1024 * KIB,
-             2 * 1024 * KIB + 1, 3 * 1024 * KIB + 5]
+    """Sizes around page boundaries and around the largest request and store
+    (960 KiB), an empty file, files larger than what is stored (2 MiB: the
+    kernel's own read-ahead), a sparse member: a walk in listing order
+    (tar -c) reads back every byte, as GNU tar extracts them. A file's last
+    run is answered short of the whole pages asked for."""
+    sizes = [0, 1, PAGE - 1, PAGE, PAGE + 1, 3 * PAGE + 17, 100_000, IO_MAX - 1, IO_MAX,
+             IO_MAX + 1, 2 * IO_MAX + 3, 2 * 1024 * KIB, 2 * 1024 * KIB + 1,
+             3 * 1024 * KIB + 5]
     files = {f"s/f{i:02}-{n}": content(f"s/f{i:02}", n) for i, n in enumerate(sizes)}
     both = make_tar(tmp_path / f"sizes-{comp}", files)
     # and a GNU sparse member (holes read as zeros, also from the page cache)
