@@ -1091,10 +1091,10 @@ int fll_check_mountpoint(const char *path, struct dm_err *err)
 /*
  * The kernel reads a FUSE file ahead in at most its backing device's
  * read-ahead window, 128 KiB by default, whatever the largest request is
- * (FLL_IO_MAX here, see max_write), and at INIT keeps the smaller of that window
- * and the daemon's max_readahead. Raise the window of this mount before
- * INIT is answered, to match the largest request, so
- * that a large template file is read in a quarter of the round trips. The
+ * (FLL_IO_MAX here, see max_write), and at INIT keeps the smaller of that
+ * window and the daemon's max_readahead. Raise the window of this mount
+ * before INIT is answered, to match the largest request, so that a large
+ * template file is read in a seventh of the round trips. The
  * window is set in sysfs under the mount's anonymous device number, found
  * in mountinfo (a stat of the mount point would wait for the session loop;
  * @real is the mount point's canonical name, taken before the mount).
