@@ -18,6 +18,7 @@
 #include <fuse_lowlevel.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,14 @@ struct fll_handle {
 	struct fll_handle *prev, *next;
 	struct ovl_file *file;
 	struct ovl_dir *dir;
+	/*
+	 * Set last by handle_add(), read first by file_of() and dir_of():
+	 * the reply that hands the handle to the kernel comes before the
+	 * requests that use it, on other threads, ordered through /dev/fuse
+	 * where ThreadSanitizer cannot see it; this release and acquire say
+	 * so where it can (a plain load on x86).
+	 */
+	atomic_bool published;
 };
 
 struct fll_ctx {
@@ -80,6 +89,7 @@ static uint64_t handle_add(struct fll_ctx *c, struct ovl_file *f,
 		return 0;
 	h->file = f;
 	h->dir = d;
+	atomic_store_explicit(&h->published, true, memory_order_release);
 	pthread_mutex_lock(&c->lock);
 	h->next = c->head.next;
 	h->prev = &c->head;
@@ -105,15 +115,22 @@ static void handle_del(struct fll_ctx *c, uint64_t fh)
 	free(h);
 }
 
+static struct fll_handle *handle_of(struct fuse_file_info *fi)
+{
+	struct fll_handle *h = (struct fll_handle *)(uintptr_t)fi->fh;
+
+	atomic_load_explicit(&h->published, memory_order_acquire);
+	return h;
+}
+
 static struct ovl_file *file_of(struct fuse_file_info *fi)
 {
-	return fi && fi->fh ? ((struct fll_handle *)(uintptr_t)fi->fh)->file :
-			      NULL;
+	return fi && fi->fh ? handle_of(fi)->file : NULL;
 }
 
 static struct ovl_dir *dir_of(struct fuse_file_info *fi)
 {
-	return ((struct fll_handle *)(uintptr_t)fi->fh)->dir;
+	return handle_of(fi)->dir;
 }
 
 static double timeout_for(struct ovl_view *v, uint64_t ino)
@@ -128,7 +145,6 @@ static void fll_init(void *userdata, struct fuse_conn_info *conn)
 	unsigned wanted[] = {
 		FUSE_CAP_SPLICE_WRITE, /* replies spliced from the data file */
 		FUSE_CAP_SPLICE_MOVE,
-		FUSE_CAP_SPLICE_READ, /* writes spliced into the upper file */
 		FUSE_CAP_CACHE_SYMLINKS,
 		FUSE_CAP_POSIX_ACL,
 		FUSE_CAP_DONT_MASK, /* the view applies umask or default ACL */
@@ -140,6 +156,12 @@ static void fll_init(void *userdata, struct fuse_conn_info *conn)
 	for (size_t i = 0; i < DM_ARRAY_SIZE(wanted); i++)
 		if (conn->capable & wanted[i])
 			conn->want |= wanted[i];
+	/*
+	 * Not FUSE_CAP_SPLICE_READ: libfuse would then take every request
+	 * through a pipe, a splice and a read instead of one read, to spare
+	 * large writes one copy; most requests here are small.
+	 */
+	conn->want &= ~FUSE_CAP_SPLICE_READ;
 	/*
 	 * No FUSE_CAP_WRITEBACK_CACHE: with it the kernel owns mtime and
 	 * reports ENOSPC late (at fsync/close), which the overlay's local-
@@ -630,18 +652,7 @@ static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, dst, (size_t)n);
 }
 
-static void fll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
-		      size_t size, off_t off, struct fuse_file_info *fi)
-{
-	ssize_t n = ovl_file_write(file_of(fi), buf, size, (uint64_t)off);
-
-	if (n < 0)
-		fuse_reply_err(req, (int)-n);
-	else
-		fuse_reply_write(req, (size_t)n);
-}
-
-/* Writes straight from the request buffer (spliced pages) to the file. */
+/* A WRITE's data to the open file (libfuse calls this, never .write). */
 static void fll_write_buf(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_bufvec *in, off_t off,
 			  struct fuse_file_info *fi)
@@ -1050,7 +1061,6 @@ static const struct fuse_lowlevel_ops fll_ops = {
 	.rename = fll_rename,
 	.link = fll_link,
 	.create = fll_create,
-	.write = fll_write,
 	.setxattr = fll_setxattr,
 	.removexattr = fll_removexattr,
 	.fallocate = fll_fallocate,
@@ -1170,14 +1180,6 @@ static ssize_t io_splice_send(int fdin, off_t *offin, int fdout, off_t *offout,
 				     offin, fdout, offout, len, flags);
 }
 
-static ssize_t io_splice_receive(int fdin, off_t *offin, int fdout,
-				 off_t *offout, size_t len, unsigned flags,
-				 void *userdata)
-{
-	(void)userdata;
-	return splice(fdin, offin, fdout, offout, len, flags);
-}
-
 /*
  * With --io-uring and a kernel that lets servers use it: the hooks that
  * take requests from the rings once INIT is answered. Otherwise (or when
@@ -1190,7 +1192,6 @@ static void uring_attach(struct fll_ctx *ctx, struct fuse_session *se,
 		.read = io_read,
 		.writev = io_writev,
 		.splice_send = io_splice_send,
-		.splice_receive = io_splice_receive,
 	};
 	int fd = fuse_session_fd(se);
 
