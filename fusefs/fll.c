@@ -586,6 +586,16 @@ static int map_at(fuse_req_t req, fuse_ino_t ino, struct ovl_file *f,
 				ret_len);
 }
 
+/* Whether nothing of @ino (open as @f, or NULL) lies at or after @end. */
+static bool ends_file(fuse_req_t req, fuse_ino_t ino, struct ovl_file *f,
+		      uint64_t end)
+{
+	uint64_t pos, len;
+	int fd;
+
+	return map_at(req, ino, f, end, &fd, &pos, &len) == -ENXIO;
+}
+
 static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
@@ -615,27 +625,23 @@ static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		dst = fll_uring_reply_room(ctx_of(req)->uring, &room);
 	if (dst && size > room)
 		dst = NULL;
-	/*
-	 * The kernel asks for whole pages: the file's last run, shorter,
-	 * is a whole reply (a short one is its end of file).
-	 */
-	if (!dst && r == 0 && fd >= 0 && len < size) {
-		uint64_t p2, l2;
-		int fd2;
-
-		if (map_at(req, ino, f, (uint64_t)off + len, &fd2, &p2, &l2) ==
-		    -ENXIO)
+	if (!dst && r == 0 && fd >= 0) {
+		/*
+		 * The kernel asks for whole pages: the file's last run,
+		 * shorter, is a whole reply (a short one is its end of file).
+		 */
+		if (len < size && ends_file(req, ino, f, (uint64_t)off + len))
 			size = len;
-	}
-	if (!dst && r == 0 && fd >= 0 && len >= size) {
-		/* One contiguous run: let libfuse splice it from the file. */
-		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+		if (len >= size) {
+			/* One contiguous run: libfuse splices it from the file. */
+			struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 
-		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-		bv.buf[0].fd = fd;
-		bv.buf[0].pos = (off_t)pos;
-		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
-		return;
+			bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+			bv.buf[0].fd = fd;
+			bv.buf[0].pos = (off_t)pos;
+			fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+			return;
+		}
 	}
 	if (!dst) {
 		dst = buf = malloc(size ? size : 1);

@@ -17,9 +17,9 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/hash.h"
 #include "common/thread.h"
 #include "fusefs/iomax.h"
-#include "common/hash.h"
 #include "fusefs/prefetch.h"
 #include "overlay/view.h"
 
