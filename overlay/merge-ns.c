@@ -749,8 +749,9 @@ out_unlock:
 	return r;
 }
 
-int ovl_merge_setxattr(struct ovl_merge *m, uint64_t ino, const char *name,
-		       const void *value, size_t size, int flags)
+/* Sets (@value, or removes when NULL) xattr @name of @ino, copied up. */
+static int change_xattr(struct ovl_merge *m, uint64_t ino, const char *name,
+			const void *value, size_t size, int flags)
 {
 	struct located l = { .pfd = -1 };
 	struct target t;
@@ -761,33 +762,28 @@ int ovl_merge_setxattr(struct ovl_merge *m, uint64_t ino, const char *name,
 	n = mg_get_node(m, ino);
 	r = n ? upper_target(m, n, false, NULL, &l, &t) : -ESTALE;
 	if (r == 0) {
-		r = ovl_upper_setxattr(mg_xa_dirfd(&t, m->up.root_fd),
-				       t.dirfd == AT_FDCWD ? NULL : t.name,
-				       name, value, size, flags);
+		int dfd = mg_xa_dirfd(&t, m->up.root_fd);
+		const char *at = t.dirfd == AT_FDCWD ? NULL : t.name;
+
+		r = value ? ovl_upper_setxattr(dfd, at, name, value, size,
+					       flags) :
+			    ovl_upper_removexattr(dfd, at, name);
 		mg_located_done(&l);
 	}
 	pthread_mutex_unlock(&m->lock);
 	return r;
 }
 
+int ovl_merge_setxattr(struct ovl_merge *m, uint64_t ino, const char *name,
+		       const void *value, size_t size, int flags)
+{
+	/* a zero-length value may come as NULL */
+	return change_xattr(m, ino, name, value ? value : "", size, flags);
+}
+
 int ovl_merge_removexattr(struct ovl_merge *m, uint64_t ino, const char *name)
 {
-	struct located l = { .pfd = -1 };
-	struct target t;
-	struct mnode *n;
-	int r;
-
-	pthread_mutex_lock(&m->lock);
-	n = mg_get_node(m, ino);
-	r = n ? upper_target(m, n, false, NULL, &l, &t) : -ESTALE;
-	if (r == 0) {
-		r = ovl_upper_removexattr(mg_xa_dirfd(&t, m->up.root_fd),
-					  t.dirfd == AT_FDCWD ? NULL : t.name,
-					  name);
-		mg_located_done(&l);
-	}
-	pthread_mutex_unlock(&m->lock);
-	return r;
+	return change_xattr(m, ino, name, NULL, 0, 0);
 }
 
 int ovl_merge_fsyncdir(struct ovl_merge *m, uint64_t ino, int datasync)
