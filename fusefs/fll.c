@@ -364,6 +364,59 @@ static int hashed_order(struct ovl_dir *d, uint64_t n, struct rd_ent **ret)
 	return 0;
 }
 
+/* How far a listing is searched for its read-ahead neighbours. */
+#define PF_SCAN 256
+
+/* Whether @st is a file the read-ahead stores (@ret: what it needs). */
+static bool pf_file_of(const struct stat *st, struct fll_pf_file *ret)
+{
+	if (!S_ISREG(st->st_mode) || st->st_size <= 0)
+		return false;
+	*ret = (struct fll_pf_file){ .ino = (uint64_t)st->st_ino,
+				     .size = (uint64_t)st->st_size };
+	return true;
+}
+
+/* The read-ahead's file at position @p of @d's listing (@ents), or 0. */
+static uint64_t pf_file_at(struct ovl_dir *d, const struct rd_ent *ents,
+			   uint64_t p)
+{
+	uint64_t i = ents ? ents[p].i : p;
+	struct fll_pf_file f;
+	const char *name;
+	struct stat st;
+
+	if (i < 2 || ovl_dir_entry(d, i, &name, &st) < 0 ||
+	    !pf_file_of(&st, &f))
+		return 0;
+	return f.ino;
+}
+
+/*
+ * The read-ahead's file listed last before position @p: a reply that
+ * starts there continues the chain of the reply before.
+ */
+static uint64_t pf_before(struct ovl_dir *d, const struct rd_ent *ents,
+			  uint64_t p)
+{
+	uint64_t before = 0;
+
+	for (uint64_t q = p; q > 2 && p - q < PF_SCAN && !before; q--)
+		before = pf_file_at(d, ents, q - 1);
+	return before;
+}
+
+/* A reply that lists nothing ends the listing: its first file, if any. */
+static void pf_end(struct fll_pf *pf, struct ovl_dir *d,
+		   const struct rd_ent *ents, uint64_t n)
+{
+	uint64_t first = 0;
+
+	for (uint64_t q = 2; q < n && q < 2 + PF_SCAN && !first; q++)
+		first = pf_file_at(d, ents, q);
+	fll_pf_listing_end(pf, first);
+}
+
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
@@ -378,7 +431,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	_cleanup_free_ char *buf = NULL;
 	size_t used = 0, nrefs = 0, npf = 0;
 	size_t group_used = 0, group_refs = 0, group_pf = 0;
-	uint64_t n, p = 0;
+	uint64_t n, p = 0, start, before = 0;
 	int r;
 
 	if (!d) {
@@ -414,6 +467,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			p++;
 	else if (off > 0)
 		p = (uint64_t)off;
+	start = p;
+	if (pf)
+		before = pf_before(d, ents, start);
 	for (; p < n; p++) {
 		uint64_t i = own ? ents[p].i : p;
 		uint64_t next = own ? ents[p].off : p + 1;
@@ -460,15 +516,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		/* sent: the kernel will hold a reference (not on . and ..) */
 		if (plus && i >= 2)
 			refs[nrefs++] = (uint64_t)st.st_ino;
-		if (pf && i >= 2 && S_ISREG(st.st_mode) && st.st_size > 0) {
-			pfl[npf++] = (struct fll_pf_file){
-				.ino = (uint64_t)st.st_ino,
-				.size = (uint64_t)st.st_size
-			};
-		}
+		if (pf && i >= 2 && pf_file_of(&st, &pfl[npf]))
+			npf++;
 		used += need;
 	}
-	fll_pf_listed(pf, pfl, npf);
+	fll_pf_listed(pf, before, pfl, npf);
+	if (pf && used == 0 && start >= n && off > 0)
+		pf_end(pf, d, ents, n);
 	/* the lookup counts, once the reply's entries are settled */
 	for (size_t k = 0; k < nrefs; k++)
 		ovl_view_ref(v, refs[k]);

@@ -2,12 +2,15 @@
 /*
  * Read-ahead across files: see prefetch.h.
  *
- * The table maps a view inode number to the regular files listed before
- * and after it (and the latter's size): direct-mapped, a newer listing
- * overwrites, so it stays a fixed size whatever the tree. One thread walks
+ * The table maps a view inode number to the files listed before and
+ * after it and to its size: a few slots per hash value, a newer listing
+ * taking the one listed longest ago, so it stays a fixed size whatever
+ * the tree. One thread walks
  * it from the file the kernel started reading, storing a window's worth of
  * the files that follow; a newer first read (the reader moved on, or caught
- * up with the thread) restarts the walk from there.
+ * up with the thread) restarts the walk from there, and so does the end of
+ * a listing while a reader is at work (from the listing's first file: a
+ * tree walker lists a directory, then reads what is in it).
  */
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
@@ -24,6 +27,7 @@
 #include "overlay/view.h"
 
 #define PF_SLOTS (1u << 15)
+#define PF_WAYS 4u /* slots an inode number may take (one bucket) */
 /*
  * How far ahead of the reader, in bytes of file data: PF_WINDOW_MIN after
  * a read that does not follow the one before in its listing, doubling up
@@ -40,13 +44,23 @@
  * kernel found a page missing).
  */
 #define PF_FRESH_NS (2 * 1000000000ull)
+/*
+ * A reader is at work while the kernel started reading a file less than
+ * this ago, and the walks that ends of listings started have stored less
+ * than PF_WINDOW_MAX since: only then does the end of a listing start a
+ * walk. A find or ls -R alone stores nothing; one right after a read
+ * stores at most that much.
+ */
+#define PF_ACTIVE_NS (1000000000ull)
+#define PF_PAGE 4096u
 
 struct pf_slot {
 	uint64_t ino; /* 0: empty */
 	uint64_t prev; /* 0: the first file of its listing */
 	uint64_t next; /* 0: the last file of its listing */
-	uint64_t next_size;
+	uint64_t size;
 	uint64_t stored; /* when stored or first read by the kernel, or 0 */
+	uint64_t seq; /* when listed (a counter) */
 };
 
 struct fll_pf {
@@ -58,37 +72,92 @@ struct fll_pf {
 	bool stop;
 	bool joined; /* fll_pf_stop() has joined the thread */
 	uint64_t kick; /* a first read not yet walked from, or 0 */
+	bool kick_self; /* the walk stores the kick's own file first */
 	uint64_t window; /* bytes to store from the kick on */
+	uint64_t last_read; /* when the kernel last started a file, or 0 */
+	uint64_t unasked; /* bytes stored by walks from listings since */
+	uint64_t seq; /* listings so far */
 	struct pf_slot *slot;
 	char *buf; /* PF_CHUNK, for data that is not in a file */
 };
 
-static struct pf_slot *slot_of(struct fll_pf *pf, uint64_t ino)
+/* The bucket of @ino: PF_WAYS slots. */
+static struct pf_slot *bucket_of(struct fll_pf *pf, uint64_t ino)
 {
-	return &pf->slot[dm_hash64(&ino, sizeof(ino), 0) & (PF_SLOTS - 1)];
+	uint64_t h = dm_hash64(&ino, sizeof(ino), 0) & (PF_SLOTS / PF_WAYS - 1);
+
+	return &pf->slot[h * PF_WAYS];
 }
 
 /* The slot of @ino if the table still knows it. */
 static struct pf_slot *find(struct fll_pf *pf, uint64_t ino)
 {
-	struct pf_slot *s = slot_of(pf, ino);
+	struct pf_slot *b = bucket_of(pf, ino);
 
-	return s->ino == ino ? s : NULL;
+	for (unsigned w = 0; w < PF_WAYS; w++)
+		if (b[w].ino == ino)
+			return &b[w];
+	return NULL;
 }
 
-void fll_pf_listed(struct fll_pf *pf, const struct fll_pf_file *f, size_t n)
+/* A slot for @ino: its own, or the one listed longest ago in its bucket. */
+static struct pf_slot *take(struct fll_pf *pf, uint64_t ino)
 {
+	struct pf_slot *b = bucket_of(pf, ino), *s = find(pf, ino);
+
+	if (s)
+		return s;
+	s = b;
+	for (unsigned w = 1; w < PF_WAYS; w++)
+		if (b[w].seq < s->seq)
+			s = &b[w];
+	*s = (struct pf_slot){ .ino = ino };
+	return s;
+}
+
+void fll_pf_listed(struct fll_pf *pf, uint64_t before,
+		   const struct fll_pf_file *f, size_t n)
+{
+	struct pf_slot *b;
+
 	if (!pf || n == 0)
 		return;
 	pthread_mutex_lock(&pf->lock);
+	pf->seq++;
 	for (size_t i = 0; i < n; i++) {
-		struct pf_slot *s = slot_of(pf, f[i].ino);
+		struct pf_slot *s = take(pf, f[i].ino);
 
-		if (s->ino != f[i].ino)
-			*s = (struct pf_slot){ .ino = f[i].ino };
-		s->prev = i > 0 ? f[i - 1].ino : 0;
+		s->seq = pf->seq;
+		s->prev = i > 0 ? f[i - 1].ino : before;
 		s->next = i + 1 < n ? f[i + 1].ino : 0;
-		s->next_size = i + 1 < n ? f[i + 1].size : 0;
+		s->size = f[i].size;
+	}
+	b = before ? find(pf, before) : NULL;
+	if (b)
+		b->next = f[0].ino;
+	pthread_mutex_unlock(&pf->lock);
+}
+
+static bool fresh(const struct pf_slot *s, uint64_t now)
+{
+	return s->stored && now - s->stored < PF_FRESH_NS;
+}
+
+void fll_pf_listing_end(struct fll_pf *pf, uint64_t first)
+{
+	struct pf_slot *s;
+	uint64_t now;
+
+	if (!pf || !first)
+		return;
+	now = dm_now_ns();
+	pthread_mutex_lock(&pf->lock);
+	s = find(pf, first);
+	if (s && pf->last_read && now - pf->last_read < PF_ACTIVE_NS &&
+	    pf->unasked < PF_WINDOW_MAX && !fresh(s, now)) {
+		pf->kick = first;
+		pf->kick_self = true;
+		pthread_cond_signal(&pf->cond);
 	}
 	pthread_mutex_unlock(&pf->lock);
 }
@@ -100,6 +169,8 @@ void fll_pf_first_read(struct fll_pf *pf, uint64_t ino)
 	if (!pf)
 		return;
 	pthread_mutex_lock(&pf->lock);
+	pf->last_read = dm_now_ns();
+	pf->unasked = 0;
 	s = find(pf, ino);
 	if (s) {
 		struct pf_slot *p = s->prev ? find(pf, s->prev) : NULL;
@@ -115,8 +186,9 @@ void fll_pf_first_read(struct fll_pf *pf, uint64_t ino)
 					     PF_WINDOW_MAX;
 		else if (s->prev)
 			pf->window = PF_WINDOW_MIN;
-		s->stored = dm_now_ns();
+		s->stored = pf->last_read;
 		pf->kick = ino;
+		pf->kick_self = false;
 		pthread_cond_signal(&pf->cond);
 	}
 	pthread_mutex_unlock(&pf->lock);
@@ -165,31 +237,41 @@ static void *pf_main(void *arg)
 	pthread_mutex_lock(&pf->lock);
 	while (!pf->stop) {
 		uint64_t cur = pf->kick, budget = pf->window;
+		bool self = pf->kick_self, listing = self;
 
 		if (!cur) {
 			pthread_cond_wait(&pf->cond, &pf->lock);
 			continue;
 		}
 		pf->kick = 0;
+		pf->kick_self = false;
 		while (!pf->stop && !pf->kick && budget > 0) {
-			struct pf_slot *s = find(pf, cur), *t;
-			uint64_t next, size;
+			struct pf_slot *t;
+			uint64_t now, size, cost;
 
-			if (!s || !s->next)
-				break;
-			next = s->next;
-			size = s->next_size;
-			cur = next;
-			t = find(pf, next);
-			if (!t || size == 0 || size > PF_FILE_MAX ||
-			    (t->stored &&
-			     dm_now_ns() - t->stored < PF_FRESH_NS))
+			if (!self) {
+				struct pf_slot *s = find(pf, cur);
+
+				if (!s || !s->next)
+					break;
+				cur = s->next;
+			}
+			self = false;
+			t = find(pf, cur);
+			now = dm_now_ns();
+			if (!t || t->size == 0 || t->size > PF_FILE_MAX ||
+			    fresh(t, now))
 				continue;
-			t->stored = dm_now_ns();
+			t->stored = now;
+			size = t->size;
 			pthread_mutex_unlock(&pf->lock);
-			store(pf, next, size);
+			store(pf, cur, size);
 			pthread_mutex_lock(&pf->lock);
-			budget = size < budget ? budget - size : 0;
+			/* whole pages: what the kernel's cache holds */
+			cost = (size + PF_PAGE - 1) / PF_PAGE * PF_PAGE;
+			budget = cost < budget ? budget - cost : 0;
+			if (listing)
+				pf->unasked += cost;
 		}
 	}
 	pthread_mutex_unlock(&pf->lock);

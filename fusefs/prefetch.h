@@ -6,6 +6,9 @@
  * start, a background thread stores the files listed after it in the same
  * directory (in the order READDIRPLUS sent them) into the kernel's page
  * cache (FUSE_NOTIFY_STORE), so that their reads find their pages there.
+ * While such a reader is at work, a directory listed to its end has its
+ * first files stored the same way: a tree walker lists a directory, then
+ * reads what is in it.
  *
  * Only for views that cannot change (the stored pages are never stale)
  * and mounts without OPEN (the kernel keeps the pages). What it knows of
@@ -41,8 +44,15 @@ struct fll_pf_file {
 	uint64_t size;
 };
 
-/* A READDIRPLUS reply listed these files of one directory, in this order. */
-void fll_pf_listed(struct fll_pf *pf, const struct fll_pf_file *f, size_t n);
+/*
+ * A READDIRPLUS reply listed these files of one directory, in this order;
+ * @before: the file listed last before them (an earlier reply), or 0.
+ */
+void fll_pf_listed(struct fll_pf *pf, uint64_t before,
+		   const struct fll_pf_file *f, size_t n);
+
+/* A listing reached its end; @first: its first file, or 0. */
+void fll_pf_listing_end(struct fll_pf *pf, uint64_t first);
 
 /* The kernel asked for the first bytes of @ino. */
 void fll_pf_first_read(struct fll_pf *pf, uint64_t ino);

@@ -166,6 +166,76 @@ def test_files_stored_again_after_the_kernel_dropped_them(many_files, domufs):
         assert read(d / n) == files[f"d/{n}"], f"d/{n}"
 
 
+@pytest.fixture
+def listings(tmp_path):
+    """a/x: one file; b/, c/: 8 files of 64 KiB each."""
+    files = {"a/x": content("a/x", 4 * KIB)}
+    for d in "bc":
+        files.update({f"{d}/f{i}": content(f"{d}/f{i}", 64 * KIB) for i in range(8)})
+    return files, make_template(tmp_path / "listings", files, "zst")
+
+
+def test_listing_end_stores_its_first_files_while_a_reader_works(listings, domufs):
+    """A tree walker lists a directory, then reads its files: a listing read to
+    its end less than a second after the kernel started reading a file has its
+    files stored from the first on; a listing alone (find, ls -R) or long after
+    the last read stores nothing."""
+    files, tpl = listings
+    m = domufs.mount(tpl)
+    b, c = m.path / "b", m.path / "c"
+    names_b = os.listdir(b)                 # no reader yet
+    assert settle([b / n for n in names_b]) == [0] * 8, "a listing alone stored files"
+    m.unmount()
+    m = domufs.mount(tpl)
+    b, c = m.path / "b", m.path / "c"
+    assert read(m.path / "a" / "x") == files["a/x"]
+    names_b = os.listdir(b)                 # a reader at work: b's files stored
+    for n in names_b:
+        assert wait_resident(b / n, 64 * KIB), f"b/{n} not stored after b/ was listed"
+        assert read(b / n) == files[f"b/{n}"], f"b/{n}"
+    time.sleep(1.5)                         # the reader stopped
+    names_c = os.listdir(c)
+    assert settle([c / n for n in names_c]) == [0] * 8, "stored long after the last read"
+
+
+def test_listings_after_a_read_store_a_bounded_amount(domufs, tmp_path):
+    """A lister right after a read lists many directories and reads nothing:
+    the walks that the ends of listings start stop once they have stored 8 MiB
+    with no READ since (here: 40 directories of 512 KiB, listed in 0.8 s, each
+    given the time to be stored whole)."""
+    files = {"a/x": content("a/x", 4 * KIB)}
+    for k in range(40):
+        files.update({f"d{k:02}/f{i}": content(f"d{k:02}/f{i}", 64 * KIB) for i in range(8)})
+    tpl = make_template(tmp_path / "dirs", files, "zst")
+    m = domufs.mount(tpl)
+    assert read(m.path / "a" / "x") == files["a/x"]
+    paths = []
+    for k in range(40):
+        d = m.path / f"d{k:02}"
+        paths += [d / n for n in os.listdir(d)]
+        time.sleep(0.02)
+    total = sum(settle(paths, timeout=5.0))
+    assert 0 < total <= 8 * 1024 * KIB + 512 * KIB, f"{total} bytes stored for listings alone"
+
+
+def test_chain_continues_across_listing_replies(domufs, tmp_path):
+    """A directory too large for one READDIRPLUS reply: a read anywhere in its
+    listing stores the files listed after it, across the replies' boundaries
+    (512 KiB: the next 64 files of 8 KiB)."""
+    files = {f"big/f{i:04}": content(f"big/f{i:04}", 8 * KIB) for i in range(900)}
+    tpl = make_template(tmp_path / "big", files, "zst")
+    for j in range(0, 900 - 65, 50):
+        m = domufs.mount(tpl)
+        d = m.path / "big"
+        names = os.listdir(d)
+        assert len(names) == 900
+        assert read(d / names[j]) == files[f"big/{names[j]}"]
+        for n in names[j + 1:j + 65]:
+            assert wait_resident(d / n, 8 * KIB), \
+                f"from listing position {j}: big/{n} (position {names.index(n)}) not stored"
+        m.unmount()
+
+
 @pytest.mark.parametrize("comp", ["none", "gz", "zst"])
 def test_stored_files_read_as_the_template(comp, domufs, tmp_path):
     """Sizes around page boundaries and around the largest request and store
