@@ -27,6 +27,35 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 IO_MAX = 960 * KIB  # fusefs/iomax.h
 
 
+DAMON_STATES = "/sys/kernel/mm/damon/admin/kdamonds"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def no_proactive_reclaim():
+    """Residency is what these tests read: a DAMON scheme that pages out page
+    cache nobody touched (as on the machines this project runs on: every 5 s,
+    what sat in cold memory for 30 s, which takes in pages just stored there)
+    would drop stored files before they are looked at. Its kdamonds are
+    turned off for the module and back on after."""
+    turned_off = []
+    if os.path.isdir(DAMON_STATES):
+        for k in sorted(os.listdir(DAMON_STATES)):
+            state = os.path.join(DAMON_STATES, k, "state")
+            try:
+                with open(state) as f:
+                    if f.read().strip() != "on":
+                        continue
+                with open(state, "w") as f:
+                    f.write("off\n")
+                turned_off.append(state)
+            except OSError:
+                pass
+    yield
+    for state in turned_off:
+        with open(state, "w") as f:
+            f.write("on\n")
+
+
 def content(name: str, size: int) -> bytes:
     """Deterministic bytes that differ between files and between pages."""
     seed = hashlib.sha256(name.encode()).digest()
