@@ -2,15 +2,15 @@
 /*
  * Read-ahead across files: see prefetch.h.
  *
- * The table maps a view inode number to the files listed before and
- * after it and to its size: a few slots per hash value, a newer listing
- * taking the one listed longest ago, so it stays a fixed size whatever
- * the tree. One thread walks
- * it from the file the kernel started reading, storing a window's worth of
- * the files that follow; a newer first read (the reader moved on, or caught
- * up with the thread) restarts the walk from there, and so does the end of
- * a listing while a reader is at work (from the listing's first file: a
- * tree walker lists a directory, then reads what is in it).
+ * The table maps a view inode number to the files listed before and after
+ * it and to its size: a few slots per hash value, a newer listing taking
+ * the one listed longest ago, so it stays a fixed size whatever the tree.
+ * One thread walks it from the file the kernel started reading, storing a
+ * window's worth of the files that follow; a newer first read (the reader
+ * moved on, or caught up with the thread) restarts the walk from there,
+ * and so does the end of a listing while a reader is at work (from the
+ * listing's first file: a tree walker lists a directory, then reads what
+ * is in it).
  */
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
@@ -29,9 +29,9 @@
 #define PF_SLOTS (1u << 15)
 #define PF_WAYS 4u /* slots an inode number may take (one bucket) */
 /*
- * How far ahead of the reader, in bytes of file data: PF_WINDOW_MIN after
- * a read that does not follow the one before in its listing, doubling up
- * to PF_WINDOW_MAX while they do.
+ * How far ahead of the reader, in bytes of page cache (a file counts in
+ * whole PF_PAGEs): PF_WINDOW_MIN after a read that does not follow the one
+ * before in its listing, doubling up to PF_WINDOW_MAX while they do.
  */
 #define PF_WINDOW_MIN (512u << 10)
 #define PF_WINDOW_MAX (8u << 20)
@@ -52,7 +52,7 @@
  * stores at most that much.
  */
 #define PF_ACTIVE_NS (1000000000ull)
-#define PF_PAGE 4096u
+#define PF_PAGE 4096u /* the kernel's page cache holds whole pages */
 
 struct pf_slot {
 	uint64_t ino; /* 0: empty */
@@ -267,7 +267,6 @@ static void *pf_main(void *arg)
 			pthread_mutex_unlock(&pf->lock);
 			store(pf, cur, size);
 			pthread_mutex_lock(&pf->lock);
-			/* whole pages: what the kernel's cache holds */
 			cost = (size + PF_PAGE - 1) / PF_PAGE * PF_PAGE;
 			budget = cost < budget ? budget - cost : 0;
 			if (listing)
