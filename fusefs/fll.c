@@ -431,7 +431,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	_cleanup_free_ char *buf = NULL;
 	size_t used = 0, nrefs = 0, npf = 0;
 	size_t group_used = 0, group_refs = 0, group_pf = 0;
-	uint64_t n, p = 0, start, before = 0;
+	uint64_t n, p = 0, start;
 	int r;
 
 	if (!d) {
@@ -468,8 +468,6 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	else if (off > 0)
 		p = (uint64_t)off;
 	start = p;
-	if (pf)
-		before = pf_before(d, ents, start);
 	for (; p < n; p++) {
 		uint64_t i = own ? ents[p].i : p;
 		uint64_t next = own ? ents[p].off : p + 1;
@@ -520,8 +518,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			npf++;
 		used += need;
 	}
-	fll_pf_listed(pf, before, pfl, npf);
-	if (pf && used == 0 && start >= n && off > 0)
+	/* the read-ahead: the files listed, or the end of the listing */
+	if (npf)
+		fll_pf_listed(pf, pf_before(d, ents, start), pfl, npf);
+	else if (pf && used == 0 && start >= n && off > 0)
 		pf_end(pf, d, ents, n);
 	/* the lookup counts, once the reply's entries are settled */
 	for (size_t k = 0; k < nrefs; k++)

@@ -103,14 +103,14 @@ static struct pf_slot *find(struct fll_pf *pf, uint64_t ino)
 /* A slot for @ino: its own, or the one listed longest ago in its bucket. */
 static struct pf_slot *take(struct fll_pf *pf, uint64_t ino)
 {
-	struct pf_slot *b = bucket_of(pf, ino), *s = find(pf, ino);
+	struct pf_slot *b = bucket_of(pf, ino), *s = b;
 
-	if (s)
-		return s;
-	s = b;
-	for (unsigned w = 1; w < PF_WAYS; w++)
+	for (unsigned w = 0; w < PF_WAYS; w++) {
+		if (b[w].ino == ino)
+			return &b[w];
 		if (b[w].seq < s->seq)
 			s = &b[w];
+	}
 	*s = (struct pf_slot){ .ino = ino };
 	return s;
 }
