@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -1158,28 +1160,38 @@ int fll_check_mountpoint(const char *path, struct dm_err *err)
 	return 0;
 }
 
+/* Undoes mountinfo's octal escapes (\040 for a space...) in place. */
+static void unescape_octal(char *s)
+{
+	char *w = s;
+
+	for (; *s; s++, w++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*w = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
+				    (s[3] - '0'));
+			s += 3;
+		} else {
+			*w = *s;
+		}
+	}
+	*w = '\0';
+}
+
 /*
- * The kernel reads a FUSE file ahead in at most its backing device's
- * read-ahead window, 128 KiB by default, whatever the largest request is
- * (FLL_IO_MAX here, see max_write), and at INIT keeps the smaller of that
- * window and the daemon's max_readahead. Raise the window of this mount
- * before INIT is answered, to match the largest request, so that a large
- * template file is read in a seventh of the round trips. The
- * window is set in sysfs under the mount's anonymous device number, found
- * in mountinfo (a stat of the mount point would wait for the session loop;
- * @real is the mount point's canonical name, taken before the mount).
- * Best effort: an ordinary user cannot, and nothing depends on it.
+ * The device number of the mount at @real (the mount point's canonical
+ * name, taken before the mount), the last one listed (the one on top), from
+ * mountinfo: a stat of the mount point would wait for the session loop.
+ * 0 if none.
  */
-static void raise_readahead(const char *real)
+static dev_t mount_dev(const char *real)
 {
 	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[4096 + 256], path[128], kb[16];
-	unsigned maj = 0, mnr = 0;
-	bool found = false;
-	int fd;
+	char line[4096 + 256];
+	dev_t dev = 0;
 
 	if (!f || !real)
-		return;
+		return 0;
 	while (fgets(line, sizeof(line), f)) {
 		char mp[4096];
 		unsigned a, b;
@@ -1187,17 +1199,31 @@ static void raise_readahead(const char *real)
 		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT ... (octal escapes) */
 		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &a, &b, mp) != 3)
 			continue;
-		if (!strcmp(mp, real)) {
-			/* the last one wins: ours is mounted on top */
-			maj = a;
-			mnr = b;
-			found = true;
-		}
+		unescape_octal(mp);
+		if (!strcmp(mp, real))
+			dev = makedev(a, b);
 	}
-	if (!found)
+	return dev;
+}
+
+/*
+ * The kernel reads a FUSE file ahead in at most its backing device's
+ * read-ahead window, 128 KiB by default, whatever the largest request is
+ * (FLL_IO_MAX here, see max_write), and at INIT keeps the smaller of that
+ * window and the daemon's max_readahead. Raise the window of this mount
+ * (@dev) before INIT is answered, to match the largest request, so that a
+ * large template file is read in a seventh of the round trips. Best
+ * effort: an ordinary user cannot, and nothing depends on it.
+ */
+static void raise_readahead(dev_t dev)
+{
+	char path[128], kb[16];
+	int fd;
+
+	if (!dev)
 		return;
-	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", maj,
-		 mnr);
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
+		 major(dev), minor(dev));
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
@@ -1206,6 +1232,23 @@ static void raise_readahead(const char *real)
 		/* best effort */
 	}
 	close(fd);
+}
+
+/*
+ * With io_uring queues, a request the kernel has just handed to a queue
+ * whose thread then exits is ended with ECANCELED (the kernel's io_uring
+ * cancels the thread's pending work), so a reader caught by SIGTERM could
+ * see that instead of ECONNABORTED. Aborting the connection first stops
+ * the kernel handing out requests; the queues then serve what they hold.
+ * A forced lazy unmount aborts (FUSE's umount_begin) and detaches; only
+ * root may, and only while the mount on top of @real is still this one
+ * (@dev), so that nothing else mounted there is touched. Whether it did.
+ */
+static bool abort_mount(const char *real, dev_t dev)
+{
+	if (!dev || mount_dev(real) != dev)
+		return false;
+	return umount2(real, MNT_FORCE | MNT_DETACH) == 0;
 }
 
 static int write_ready(int fd)
@@ -1289,6 +1332,8 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 	struct fuse_session *se = NULL;
 	_cleanup_free_ char *real = NULL;
 	struct fll_ctx ctx = { .v = v };
+	bool aborted = false;
+	dev_t dev = 0;
 	int r;
 
 	ctx.head.next = ctx.head.prev = &ctx.head;
@@ -1336,7 +1381,8 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 			       opts->mountpoint);
 		goto out_signals;
 	}
-	raise_readahead(real);
+	dev = mount_dev(real);
+	raise_readahead(dev);
 	if (opts->io_uring)
 		uring_attach(&ctx, se, opts->poll_us);
 	if (fuse_daemonize(opts->foreground) != 0) {
@@ -1353,7 +1399,9 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 	 * it after that (the number may be reused). Until they have stopped,
 	 * their requests may still tell the read-ahead (stopped by drain()).
 	 */
-	fll_uring_stop(ctx.uring);
+	if (ctx.uring)
+		aborted = abort_mount(real, dev);
+	fll_uring_stop(ctx.uring, aborted);
 	fll_pf_free(ctx.pf);
 	ctx.pf = NULL;
 	if (r < 0)

@@ -108,6 +108,9 @@ struct fll_uring {
 	struct fuse_session *se;
 	int fd;
 	int stop_fd; /* eventfd: readable once the queues are to stop */
+	/* set before stop_fd: the connection was aborted, the queues serve
+	 * until the kernel has ended all their entries */
+	atomic_bool aborted;
 	uint64_t poll_ns; /* a queue thread's polling after a reply */
 	_Atomic uint64_t last; /* when any queue last served a request */
 	unsigned nq;
@@ -316,11 +319,18 @@ static bool ent_ended(int res)
 	return res < 0 && res != -EINTR && res != -EAGAIN;
 }
 
+/*
+ * After an abort, how long a queue waits for the kernel to end its entries:
+ * it ends the ones it holds at once, the others as their commits come back.
+ */
+#define ABORT_WAIT_NS 2000000000ULL
+
 static void *queue_main(void *arg)
 {
 	struct queue *q = arg;
 	struct io_uring_sqe *stop_sqe;
 	bool stop = false;
+	uint64_t deadline = 0; /* after an abort */
 	cpu_set_t cpus;
 
 	atomic_store(&q->self, pthread_self());
@@ -356,8 +366,17 @@ static void *queue_main(void *arg)
 			while (!io_uring_cq_ready(&q->ring) && recently_busy(q))
 				sched_yield();
 		}
-		r = io_uring_submit_and_wait(&q->ring, 1);
+		if (deadline) {
+			struct __kernel_timespec ts = { .tv_nsec = 100000000 };
+			struct io_uring_cqe *c;
 
+			r = io_uring_submit_and_wait_timeout(&q->ring, &c, 1,
+							     &ts, NULL);
+			if (r == -ETIME || r == -EBUSY)
+				r = 0;
+		} else {
+			r = io_uring_submit_and_wait(&q->ring, 1);
+		}
 		if (r < 0 && r != -EINTR && r != -EAGAIN) {
 			fuse_log(FUSE_LOG_ERR,
 				 "domufs: io_uring queue %u: %s\n", q->qid,
@@ -370,7 +389,10 @@ static void *queue_main(void *arg)
 
 			seen++;
 			if ((void *)e == q) {
-				stop = true;
+				if (atomic_load(&q->u->aborted))
+					deadline = dm_now_ns() + ABORT_WAIT_NS;
+				else
+					stop = true;
 				continue;
 			}
 			if (cqe->res == 0) {
@@ -387,6 +409,8 @@ static void *queue_main(void *arg)
 			}
 		}
 		io_uring_cq_advance(&q->ring, seen);
+		if (deadline && dm_now_ns() > deadline)
+			break;
 	}
 	return NULL;
 }
@@ -636,10 +660,12 @@ ssize_t fll_uring_splice_send(struct fll_uring *u, int fdin, loff_t *offin,
 	return write(fdout, other, len);
 }
 
-void fll_uring_stop(struct fll_uring *u)
+void fll_uring_stop(struct fll_uring *u, bool aborted)
 {
 	if (!u)
 		return;
+	if (aborted)
+		atomic_store(&u->aborted, true);
 	eventfd_write(u->stop_fd, 1);
 	for (unsigned i = 0; i < u->nq; i++) {
 		struct queue *q = &u->q[i];
@@ -654,7 +680,7 @@ void fll_uring_free(struct fll_uring *u)
 {
 	if (!u)
 		return;
-	fll_uring_stop(u);
+	fll_uring_stop(u, false);
 	queues_free(u);
 	close(u->stop_fd);
 	free(u->q);

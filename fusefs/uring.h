@@ -40,9 +40,13 @@ int fll_uring_new(struct fuse_session *se, int fd, unsigned poll_us,
 /*
  * Ends the queue threads (each after the requests it has in hand) and
  * waits for them; what comes later waits in the kernel. Before the device
- * is closed: their commands name it.
+ * is closed: their commands name it. @aborted: the connection has been
+ * aborted, so the kernel hands out no more requests; each thread serves
+ * until the kernel has ended all its entries (at most two seconds), so
+ * that no request is left to one that has exited (the kernel would end it
+ * with ECANCELED instead of ECONNABORTED).
  */
-void fll_uring_stop(struct fll_uring *u);
+void fll_uring_stop(struct fll_uring *u, bool aborted);
 
 /*
  * Stops the queues if still running and frees the rings, which hands the

@@ -145,6 +145,23 @@ def test_sigterm_unmounts_and_exits_zero(archive, domufs):
     assert not F.is_mountpoint(m.path)
 
 
+def test_read_ahead_window_is_raised_under_a_mount_point_with_spaces(archive, domufs, tmp_path):
+    """The daemon finds its mount in mountinfo, where a space is written
+    \\040, to raise the read-ahead window to its largest request (960 KiB)
+    and, with --io-uring, to abort the connection when it stops."""
+    mnt = tmp_path / "a mount\tpoint"
+    mnt.mkdir()
+    m = domufs.mount(archive("pax-none"), mountpoint=mnt)
+    dev = os.stat(m.path).st_dev
+    with open(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb") as f:
+        assert int(f.read()) == 960
+    m.proc.send_signal(signal.SIGTERM)
+    rc = m.proc.wait(timeout=30)
+    m.finished = True
+    assert m.check_exit(rc, expect_rc=0) == []
+    assert not F.is_mountpoint(m.path)
+
+
 def test_sigint_unmounts_and_exits_zero(archive, domufs):
     m = domufs.mount(archive("pax-none"))
     m.proc.send_signal(signal.SIGINT)
