@@ -19,6 +19,13 @@ set -eu
 DIR=${1:-/var/tmp/domufs-bench}
 PACKAGES=systemd-sysv,udev,openssh-server,ifupdown,isc-dhcp-client,linux-image-amd64,grub-pc-bin,iproute2
 
+for t in mmdebstrap zstd gzip tar mksquashfs; do
+	command -v "$t" >/dev/null || {
+		echo "mkroot: $t is not installed (apt-get install mmdebstrap zstd squashfs-tools)" >&2
+		exit 1
+	}
+done
+
 mkdir -p "$DIR"
 cd "$DIR"
 

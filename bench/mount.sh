@@ -82,7 +82,8 @@ TAR=$DIR/root.tar TZST=$DIR/root.tar.zst TGZ=$DIR/root.tar.gz ROOT=$DIR/root SQF
 for f in "$TAR" "$TZST" "$TGZ" "$SQFS"; do [ -s "$f" ] || die "missing $f (run bench/mkroot.sh $DIR)"; done
 [ -d "$ROOT/etc" ] || die "missing $ROOT (run bench/mkroot.sh $DIR)"
 for t in zstd gzip fuse-overlayfs squashfuse_ll archivemount fusermount3 timeout awk; do
-	command -v "$t" >/dev/null || die "$t is not installed"
+	command -v "$t" >/dev/null ||
+		die "$t is not installed (apt-get install fuse-overlayfs squashfuse archivemount)"
 done
 if [ "$USE_DOMUFS" = 1 ] && [ ! -x "$DOMUFS" ]; then
 	log "no domufs binary at $DOMUFS: measuring the reference tools only"
