@@ -1324,6 +1324,14 @@ static void drain(void *arg)
 	fll_pf_stop(ctx->pf);
 }
 
+/* No polling while the read-ahead stores: its CPU is worth more. */
+static bool may_poll(void *arg)
+{
+	struct fll_ctx *ctx = arg;
+
+	return !fll_pf_storing(ctx->pf);
+}
+
 int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -1393,7 +1401,10 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 	write_ready(opts->ready_fd);
 	if (ovl_view_readonly(v))
 		ctx.pf = fll_pf_new(v, se);
-	r = fll_loop(se, FLL_THREADS, opts->poll_us, drain, &ctx);
+	r = fll_loop(se, FLL_THREADS, opts->poll_us,
+		     &(struct fll_loop_hooks){ .drain = drain,
+					       .may_poll = may_poll,
+					       .arg = &ctx });
 	/*
 	 * Unmounting closes the device: the queues' commands must not name
 	 * it after that (the number may be reused). Until they have stopped,

@@ -30,7 +30,10 @@ struct loop {
 	struct fuse_session *se;
 	int fd;
 	uint64_t poll_ns;
+	const struct fll_loop_hooks *h;
 	atomic_bool polling; /* a worker polls the device now */
+	atomic_int hits; /* see poll_pays() */
+	atomic_uint chances;
 	_Atomic uint64_t last_reply; /* when the latest reply went out (ns) */
 	_Atomic uint64_t last_gap; /* from a reply to the next request (ns) */
 	atomic_int error;
@@ -43,16 +46,45 @@ struct worker {
 	struct fuse_buf buf; /* freed after the join: it may be cancelled */
 };
 
-/* Until a request is there (or the device fails), or poll_ns passed. */
-static void poll_briefly(struct loop *l)
+/*
+ * Until a request is there (or the device fails), or poll_ns passed;
+ * whether one came.
+ */
+static bool poll_briefly(struct loop *l)
 {
 	struct pollfd p = { .fd = l->fd, .events = POLLIN };
 	uint64_t start = dm_now_ns();
 
 	do {
 		if (poll(&p, 1, 0) != 0)
-			return;
+			return true;
 	} while (dm_now_ns() - start < l->poll_ns);
+	return false;
+}
+
+/*
+ * Whether polling has paid off lately: @l->hits is a moving average of the
+ * polls that found a request (SCALE: all of them). A caller that works one
+ * call at a time (a tree walk) sends its next request within microseconds
+ * and makes nearly every poll a hit; one that spends longer on each answer
+ * (copying file data out) makes them misses, each a poll_ns of CPU taken
+ * from it. Below half, only every RETRY-th chance polls, to notice when
+ * requests come quickly again.
+ */
+#define SCALE 1024
+#define RETRY 16
+
+static bool poll_pays(struct loop *l)
+{
+	return atomic_load(&l->hits) >= SCALE / 2 ||
+	       atomic_fetch_add(&l->chances, 1) % RETRY == 0;
+}
+
+static void poll_count(struct loop *l, bool hit)
+{
+	int h = atomic_load(&l->hits);
+
+	atomic_store(&l->hits, hit ? h + (SCALE - h) / 8 : h - h / 8);
 }
 
 /*
@@ -72,8 +104,9 @@ __attribute__((no_sanitize_address)) static void *work(void *arg)
 		int res;
 
 		if (l->poll_ns && atomic_load(&l->last_gap) < l->poll_ns &&
-		    !atomic_exchange(&l->polling, true)) {
-			poll_briefly(l);
+		    (!l->h->may_poll || l->h->may_poll(l->h->arg)) &&
+		    poll_pays(l) && !atomic_exchange(&l->polling, true)) {
+			poll_count(l, poll_briefly(l));
 			atomic_store(&l->polling, false);
 		}
 		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
@@ -126,11 +159,14 @@ static void wait_for_stop(struct loop *l, int sigfd)
 }
 
 int fll_loop(struct fuse_session *se, unsigned nthreads, unsigned poll_us,
-	     void (*drain)(void *arg), void *arg)
+	     const struct fll_loop_hooks *h)
 {
+	static const struct fll_loop_hooks none;
 	struct loop l = { .se = se,
 			  .fd = fuse_session_fd(se),
-			  .poll_ns = (uint64_t)poll_us * 1000 };
+			  .poll_ns = (uint64_t)poll_us * 1000,
+			  .h = h ? h : &none,
+			  .hits = SCALE };
 	struct worker w[MAX_THREADS] = { 0 };
 	sigset_t stop, old;
 	unsigned started = 0;
@@ -161,8 +197,8 @@ int fll_loop(struct fuse_session *se, unsigned nthreads, unsigned poll_us,
 		goto out;
 	}
 	wait_for_stop(&l, sigfd);
-	if (drain)
-		drain(arg);
+	if (l.h->drain)
+		l.h->drain(l.h->arg);
 	fuse_session_exit(se);
 	for (unsigned i = 0; i < started; i++)
 		pthread_cancel(w[i].thread);

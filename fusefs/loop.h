@@ -6,7 +6,25 @@
 #ifndef FLL_LOOP_H
 #define FLL_LOOP_H
 
+#include <stdbool.h>
+
 struct fuse_session;
+
+/* What the loop's caller adds to it; every member may be NULL. */
+struct fll_loop_hooks {
+	/*
+	 * When it is time to stop, and before the workers are: for what must
+	 * finish while requests are still answered (the workers keep
+	 * answering until it returns).
+	 */
+	void (*drain)(void *arg);
+	/*
+	 * Whether an idle worker may poll now (see fll_loop()): false while
+	 * something else of the daemon would make better use of the CPU.
+	 */
+	bool (*may_poll)(void *arg);
+	void *arg;
+};
 
 /*
  * Serves @se with @nthreads workers until the session ends (unmounted, or
@@ -14,17 +32,13 @@ struct fuse_session;
  * every thread while serving and taken by the calling thread; the workers
  * block every signal). After a reply, one idle worker polls
  * the device for up to @poll_us microseconds before it sleeps, as long as
- * requests keep coming sooner than that after a reply: the next request of
- * a caller that works through a tree one call at a time is then picked up
- * without waking a thread (on a virtual machine, a wake-up of an idle CPU
- * goes through the host). @poll_us 0: workers only sleep. Returns 0, or
- * -errno if the device failed.
- *
- * When it is time to stop, and before the workers are, @drain (if not
- * NULL) is called with @arg: for what must finish while requests are still
- * answered (the workers keep answering until it returns).
+ * requests keep coming sooner than that after a reply and @h allows it: the
+ * next request of a caller that works through a tree one call at a time is
+ * then picked up without waking a thread (on a virtual machine, a wake-up
+ * of an idle CPU goes through the host). @poll_us 0: workers only sleep.
+ * Returns 0, or -errno if the device failed.
  */
 int fll_loop(struct fuse_session *se, unsigned nthreads, unsigned poll_us,
-	     void (*drain)(void *arg), void *arg);
+	     const struct fll_loop_hooks *h);
 
 #endif

@@ -15,6 +15,7 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,7 @@ struct fll_pf {
 	pthread_cond_t cond;
 	bool stop;
 	bool joined; /* fll_pf_stop() has joined the thread */
+	atomic_bool storing; /* a walk is under way (read without the lock) */
 	uint64_t kick; /* a first read not yet walked from, or 0 */
 	bool kick_self; /* the walk stores the kick's own file first */
 	uint64_t window; /* bytes to store from the kick on */
@@ -240,9 +242,11 @@ static void *pf_main(void *arg)
 		bool self = pf->kick_self, listing = self;
 
 		if (!cur) {
+			atomic_store(&pf->storing, false);
 			pthread_cond_wait(&pf->cond, &pf->lock);
 			continue;
 		}
+		atomic_store(&pf->storing, true);
 		pf->kick = 0;
 		pf->kick_self = false;
 		while (!pf->stop && !pf->kick && budget > 0) {
@@ -302,6 +306,11 @@ struct fll_pf *fll_pf_new(struct ovl_view *v, struct fuse_session *se)
 		return NULL;
 	}
 	return pf;
+}
+
+bool fll_pf_storing(struct fll_pf *pf)
+{
+	return pf && atomic_load(&pf->storing);
 }
 
 void fll_pf_stop(struct fll_pf *pf)

@@ -17,6 +17,7 @@
 #ifndef FLL_PREFETCH_H
 #define FLL_PREFETCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,5 +57,11 @@ void fll_pf_listing_end(struct fll_pf *pf, uint64_t first);
 
 /* The kernel asked for the first bytes of @ino. */
 void fll_pf_first_read(struct fll_pf *pf, uint64_t ino);
+
+/*
+ * Whether the read-ahead is storing files now (false for NULL): a reader
+ * is at work, and the CPU is better left to the stores than polled.
+ */
+bool fll_pf_storing(struct fll_pf *pf);
 
 #endif
