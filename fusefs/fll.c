@@ -1288,6 +1288,14 @@ static ssize_t io_splice_send(int fdin, off_t *offin, int fdout, off_t *offout,
  * take requests from the rings once INIT is answered. Otherwise (or when
  * the kernel's INIT does not offer it) a warning, and /dev/fuse alone.
  */
+/* No polling while the read-ahead stores: its CPU is worth more. */
+static bool may_poll(void *arg)
+{
+	struct fll_ctx *ctx = arg;
+
+	return !fll_pf_storing(ctx->pf);
+}
+
 static void uring_attach(struct fll_ctx *ctx, struct fuse_session *se,
 			 unsigned poll_us)
 {
@@ -1305,7 +1313,7 @@ static void uring_attach(struct fll_ctx *ctx, struct fuse_session *se,
 			"/dev/fuse\n");
 		return;
 	}
-	if (fll_uring_new(se, fd, poll_us, &ctx->uring) < 0)
+	if (fll_uring_new(se, fd, poll_us, may_poll, ctx, &ctx->uring) < 0)
 		return;
 	if (fuse_session_custom_io(se, &io, fd) != 0) {
 		fll_uring_free(ctx->uring);
@@ -1322,14 +1330,6 @@ static void drain(void *arg)
 	struct fll_ctx *ctx = arg;
 
 	fll_pf_stop(ctx->pf);
-}
-
-/* No polling while the read-ahead stores: its CPU is worth more. */
-static bool may_poll(void *arg)
-{
-	struct fll_ctx *ctx = arg;
-
-	return !fll_pf_storing(ctx->pf);
 }
 
 int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)

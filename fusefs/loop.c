@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/payoff.h"
 #include "common/thread.h"
 
 #define MAX_THREADS 64
@@ -32,8 +33,9 @@ struct loop {
 	uint64_t poll_ns;
 	const struct fll_loop_hooks *h;
 	atomic_bool polling; /* a worker polls the device now */
-	atomic_int hits; /* see poll_pays() */
-	atomic_uint chances;
+	/* polls that found a request: below half, mostly none (a reader
+	 * copying file data out sends its next request later than poll_ns) */
+	struct dm_payoff pays;
 	_Atomic uint64_t last_reply; /* when the latest reply went out (ns) */
 	_Atomic uint64_t last_gap; /* from a reply to the next request (ns) */
 	atomic_int error;
@@ -63,31 +65,6 @@ static bool poll_briefly(struct loop *l)
 }
 
 /*
- * Whether polling has paid off lately: @l->hits is a moving average of the
- * polls that found a request (SCALE: all of them). A caller that works one
- * call at a time (a tree walk) sends its next request within microseconds
- * and makes nearly every poll a hit; one that spends longer on each answer
- * (copying file data out) makes them misses, each a poll_ns of CPU taken
- * from it. Below half, only every RETRY-th chance polls, to notice when
- * requests come quickly again.
- */
-#define SCALE 1024
-#define RETRY 16
-
-static bool poll_pays(struct loop *l)
-{
-	return atomic_load(&l->hits) >= SCALE / 2 ||
-	       atomic_fetch_add(&l->chances, 1) % RETRY == 0;
-}
-
-static void poll_count(struct loop *l, bool hit)
-{
-	int h = atomic_load(&l->hits);
-
-	atomic_store(&l->hits, hit ? h + (SCALE - h) / 8 : h - h / 8);
-}
-
-/*
  * Cancellation unwinds this frame without running its epilogue; an ASan
  * build would leave the frame's stack poisoned behind it and then trip
  * over that in its own thread teardown. So: nothing here has its address
@@ -105,8 +82,9 @@ __attribute__((no_sanitize_address)) static void *work(void *arg)
 
 		if (l->poll_ns && atomic_load(&l->last_gap) < l->poll_ns &&
 		    (!l->h->may_poll || l->h->may_poll(l->h->arg)) &&
-		    poll_pays(l) && !atomic_exchange(&l->polling, true)) {
-			poll_count(l, poll_briefly(l));
+		    dm_payoff_try(&l->pays) &&
+		    !atomic_exchange(&l->polling, true)) {
+			dm_payoff_count(&l->pays, poll_briefly(l));
 			atomic_store(&l->polling, false);
 		}
 		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
@@ -165,13 +143,13 @@ int fll_loop(struct fuse_session *se, unsigned nthreads, unsigned poll_us,
 	struct loop l = { .se = se,
 			  .fd = fuse_session_fd(se),
 			  .poll_ns = (uint64_t)poll_us * 1000,
-			  .h = h ? h : &none,
-			  .hits = SCALE };
+			  .h = h ? h : &none };
 	struct worker w[MAX_THREADS] = { 0 };
 	sigset_t stop, old;
 	unsigned started = 0;
 	int sigfd, r = 0;
 
+	dm_payoff_init(&l.pays);
 	if (nthreads < 1)
 		nthreads = 1;
 	if (nthreads > MAX_THREADS)

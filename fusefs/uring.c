@@ -34,6 +34,7 @@
 
 #include "common/cleanup.h"
 #include "common/clock.h"
+#include "common/payoff.h"
 #include "common/thread.h"
 
 #define OVER_IO_URING (1ULL << 41) /* FUSE_OVER_IO_URING, INIT flags2 */
@@ -100,6 +101,7 @@ struct queue {
 	_Atomic(pthread_t) self;
 	struct ent *busy; /* what this queue's thread serves now */
 	_Atomic uint64_t last; /* when it last served a request */
+	struct dm_payoff pays; /* polls that found a request */
 	unsigned live; /* entries still registered */
 	struct ent ent[DEPTH];
 };
@@ -112,6 +114,8 @@ struct fll_uring {
 	 * until the kernel has ended all their entries */
 	atomic_bool aborted;
 	uint64_t poll_ns; /* a queue thread's polling after a reply */
+	bool (*may_poll)(void *arg);
+	void *may_poll_arg;
 	_Atomic uint64_t last; /* when any queue last served a request */
 	unsigned nq;
 	size_t payload_sz;
@@ -168,6 +172,7 @@ static unsigned possible_cpus(void)
 }
 
 int fll_uring_new(struct fuse_session *se, int fd, unsigned poll_us,
+		  bool (*may_poll)(void *arg), void *arg,
 		  struct fll_uring **out)
 {
 	struct fll_uring *u = calloc(1, sizeof(*u));
@@ -177,6 +182,8 @@ int fll_uring_new(struct fuse_session *se, int fd, unsigned poll_us,
 	u->se = se;
 	u->fd = fd;
 	u->poll_ns = (uint64_t)poll_us * 1000;
+	u->may_poll = may_poll;
+	u->may_poll_arg = arg;
 	u->nq = possible_cpus();
 	/* the queues exist from here on: any thread may look for its own */
 	u->q = u->nq ? calloc(u->nq, sizeof(*u->q)) : NULL;
@@ -193,6 +200,7 @@ int fll_uring_new(struct fuse_session *se, int fd, unsigned poll_us,
 	for (unsigned i = 0; i < u->nq; i++) {
 		u->q[i].u = u;
 		u->q[i].qid = i;
+		dm_payoff_init(&u->q[i].pays);
 	}
 	*out = u;
 	return 0;
@@ -352,7 +360,9 @@ static void *queue_main(void *arg)
 		unsigned head, seen = 0;
 		int r;
 
-		if (recently_busy(q)) {
+		if (recently_busy(q) &&
+		    (!q->u->may_poll || q->u->may_poll(q->u->may_poll_arg)) &&
+		    dm_payoff_try(&q->pays)) {
 			/*
 			 * Requests are coming: look for the next one instead
 			 * of sleeping, giving way to anything else that wants
@@ -365,6 +375,8 @@ static void *queue_main(void *arg)
 			io_uring_submit(&q->ring);
 			while (!io_uring_cq_ready(&q->ring) && recently_busy(q))
 				sched_yield();
+			dm_payoff_count(&q->pays,
+					io_uring_cq_ready(&q->ring) != 0);
 		}
 		if (deadline) {
 			struct __kernel_timespec ts = { .tv_nsec = 100000000 };

@@ -32,9 +32,12 @@ bool fll_uring_enabled(void);
  * Prepares io_uring serving for @se, whose device is @fd, mounted but
  * not yet initialized (INIT not answered). The rings are set up when the
  * INIT reply goes out, if the kernel offered io_uring; otherwise the
- * session goes on through /dev/fuse alone. 0 or -errno.
+ * session goes on through /dev/fuse alone. A queue thread polls its ring
+ * for up to @poll_us after a request (see fll_loop()) while polls pay and
+ * @may_poll (if not NULL) says yes, called with @arg. 0 or -errno.
  */
 int fll_uring_new(struct fuse_session *se, int fd, unsigned poll_us,
+		  bool (*may_poll)(void *arg), void *arg,
 		  struct fll_uring **out);
 
 /*
