@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Member-name normalization. Pure string work; never touches the host. */
+/* Member-name normalization and mountinfo unescaping. Pure string work. */
 #include "common/path.h"
 
 #include <errno.h>
@@ -44,4 +44,21 @@ int dm_path_normalize(const char *in, char **ret, unsigned *ret_flags)
 	if (ret_flags)
 		*ret_flags = flags;
 	return 0;
+}
+
+void dm_path_unescape_octal(char *s)
+{
+	char *w = s;
+
+	for (; *s; s++, w++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*w = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
+				    (s[3] - '0'));
+			s += 3;
+		} else {
+			*w = *s;
+		}
+	}
+	*w = '\0';
 }

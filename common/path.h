@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Lexical path normalization for archive member names; no file system access. */
+/*
+ * Lexical path normalization for archive member names, and the unescaping of
+ * mount points as mountinfo lists them; no file system access.
+ */
 #ifndef DM_PATH_H
 #define DM_PATH_H
 
@@ -17,5 +20,13 @@ enum {
  * or -ENOMEM.
  */
 int dm_path_normalize(const char *in, char **ret, unsigned *ret_flags);
+
+/*
+ * Undoes the octal escapes of a path as /proc/self/mountinfo writes it
+ * (\040 for a space, \011 a tab, \012 a newline, \134 a backslash), in
+ * place. A backslash not followed by three octal digits (at most \377) is
+ * kept as it is.
+ */
+void dm_path_unescape_octal(char *s);
 
 #endif

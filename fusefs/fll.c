@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/path.h"
 #include "common/hash.h"
 #include "overlay/view.h"
 
@@ -1160,24 +1161,6 @@ int fll_check_mountpoint(const char *path, struct dm_err *err)
 	return 0;
 }
 
-/* Undoes mountinfo's octal escapes (\040 for a space...) in place. */
-static void unescape_octal(char *s)
-{
-	char *w = s;
-
-	for (; *s; s++, w++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
-		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*w = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
-				    (s[3] - '0'));
-			s += 3;
-		} else {
-			*w = *s;
-		}
-	}
-	*w = '\0';
-}
-
 /*
  * The device number of the mount at @real (the mount point's canonical
  * name, taken before the mount), the last one listed (the one on top), from
@@ -1199,7 +1182,7 @@ static dev_t mount_dev(const char *real)
 		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT ... (octal escapes) */
 		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &a, &b, mp) != 3)
 			continue;
-		unescape_octal(mp);
+		dm_path_unescape_octal(mp);
 		if (!strcmp(mp, real))
 			dev = makedev(a, b);
 	}
@@ -1283,11 +1266,6 @@ static ssize_t io_splice_send(int fdin, off_t *offin, int fdout, off_t *offout,
 				     offin, fdout, offout, len, flags);
 }
 
-/*
- * With --io-uring and a kernel that lets servers use it: the hooks that
- * take requests from the rings once INIT is answered. Otherwise (or when
- * the kernel's INIT does not offer it) a warning, and /dev/fuse alone.
- */
 /* No polling while the read-ahead stores: its CPU is worth more. */
 static bool may_poll(void *arg)
 {
@@ -1296,6 +1274,11 @@ static bool may_poll(void *arg)
 	return !fll_pf_storing(ctx->pf);
 }
 
+/*
+ * With --io-uring and a kernel that lets servers use it: the hooks that
+ * take requests from the rings once INIT is answered. Otherwise (or when
+ * the kernel's INIT does not offer it) a warning, and /dev/fuse alone.
+ */
 static void uring_attach(struct fll_ctx *ctx, struct fuse_session *se,
 			 unsigned poll_us)
 {

@@ -22,6 +22,7 @@
 
 #include "common/atomic.h"
 #include "common/cleanup.h"
+#include "common/path.h"
 #include "common/sysfs.h"
 #include "image/img-internal.h"
 
@@ -145,22 +146,6 @@ static bool dev_on_disk(dev_t dev, dev_t disk, const char *disk_sys)
 	return strcmp(parent, disk_sys) == 0;
 }
 
-static void unescape_octal(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] &&
-		    s[3]) {
-			*o++ = (char)(((s[1] - '0') << 6) |
-				      ((s[2] - '0') << 3) | (s[3] - '0'));
-			s += 3;
-		} else
-			*o++ = *s;
-	}
-	*o = '\0';
-}
-
 /*
  * Finds a mount of @disk or one of its partitions in mountinfo; fills
  * @where with the mountpoint. 1 when mounted, 0 when not.
@@ -186,7 +171,7 @@ static int find_mount(dev_t disk, char *where, size_t size)
 		if (maj == 0)
 			continue; /* virtual filesystems */
 		if (dev_on_disk(makedev(maj, mnr), disk, disk_sys)) {
-			unescape_octal(mp);
+			dm_path_unescape_octal(mp);
 			snprintf(where, size, "%s", mp);
 			found = 1;
 		}

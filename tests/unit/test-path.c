@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <cmocka.h>
 
@@ -60,6 +61,26 @@ static void odd_bytes_pass_through(void **state)
 	      "a b/new\nline/\xc3\xa9t\xc3\xa9", 0);
 }
 
+static void unescape(const char *in, const char *want)
+{
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "%s", in);
+	dm_path_unescape_octal(buf);
+	assert_string_equal(buf, want);
+}
+
+static void mountinfo_escapes_are_undone(void **state)
+{
+	unescape("/tmp/a\\040mount\\011point", "/tmp/a mount\tpoint");
+	unescape("/x\\012y\\134z", "/x\ny\\z");
+	unescape("/plain/path", "/plain/path");
+	/* not an escape: kept */
+	unescape("/a\\08b\\4", "/a\\08b\\4");
+	unescape("/a\\400", "/a\\400");
+	unescape("\\", "\\");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -69,6 +90,7 @@ int main(void)
 		cmocka_unit_test(dotdot_is_flagged_not_resolved),
 		cmocka_unit_test(dots_inside_names_are_names),
 		cmocka_unit_test(odd_bytes_pass_through),
+		cmocka_unit_test(mountinfo_escapes_are_undone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
