@@ -9,8 +9,12 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/cleanup.h"
 
 #define ACL_XATTR_VERSION 0x0002
 #define ACL_UNDEFINED_ID 0xffffffffu
@@ -60,8 +64,45 @@ static int map_tag(int tag)
 	return -1;
 }
 
+/*
+ * The id of user or group @name on this host (getpwnam_r/getgrnam_r, so
+ * whatever NSS the host uses); -ENOENT when it has none.
+ */
+static int name_to_id(int tag, const char *name, uint32_t *ret)
+{
+	size_t size = 1024;
+
+	for (;;) {
+		_cleanup_free_ char *buf = malloc(size);
+		int r;
+
+		if (!buf)
+			return -ENOMEM;
+		if (tag == ACL_USER) {
+			struct passwd pw, *res = NULL;
+
+			r = getpwnam_r(name, &pw, buf, size, &res);
+			if (r == 0 && res)
+				*ret = (uint32_t)res->pw_uid;
+		} else {
+			struct group gr, *res = NULL;
+
+			r = getgrnam_r(name, &gr, buf, size, &res);
+			if (r == 0 && res)
+				*ret = (uint32_t)res->gr_gid;
+		}
+		if (r == ERANGE && size < (1u << 20)) {
+			size *= 4;
+			continue;
+		}
+		if (r != 0 && r != ENOENT && r != ESRCH)
+			return r == ENOMEM ? -ENOMEM : -ENOENT;
+		return r == 0 && *ret != ACL_UNDEFINED_ID ? 0 : -ENOENT;
+	}
+}
+
 int tmpl_acl_to_xattr(struct archive_entry *e, int type, void **ret,
-		      size_t *ret_len)
+		      size_t *ret_len, const char **ret_unknown)
 {
 	int n = archive_entry_acl_reset(e, type);
 	struct acl_rec *recs;
@@ -73,6 +114,7 @@ int tmpl_acl_to_xattr(struct archive_entry *e, int type, void **ret,
 
 	*ret = NULL;
 	*ret_len = 0;
+	*ret_unknown = NULL;
 	if (n <= 0)
 		return 0;
 	recs = calloc((size_t)n, sizeof(*recs));
@@ -87,9 +129,27 @@ int tmpl_acl_to_xattr(struct archive_entry *e, int type, void **ret,
 			continue;
 		recs[count].tag = (uint16_t)t;
 		recs[count].perm = (uint16_t)(permset & 7);
-		recs[count].id = (t == ACL_USER || t == ACL_GROUP) ?
-					 (uint32_t)qual :
-					 ACL_UNDEFINED_ID;
+		recs[count].id = ACL_UNDEFINED_ID;
+		if (t == ACL_USER || t == ACL_GROUP) {
+			/* a numeric id wins (star's "user:name:rwx:id") */
+			if (qual >= 0) {
+				recs[count].id = (uint32_t)qual;
+			} else {
+				int r = name ? name_to_id(t, name,
+							  &recs[count].id) :
+					       -ENOENT;
+
+				if (r == -ENOMEM) {
+					free(recs);
+					return r;
+				}
+				if (r < 0) {
+					*ret_unknown = name ? name : "";
+					free(recs);
+					return 0;
+				}
+			}
+		}
 		count++;
 	}
 	if (count == 0) {

@@ -454,9 +454,19 @@ static int set_xattrs(struct builder *b, struct bnode *n,
 		if (acls[i].type == ARCHIVE_ENTRY_ACL_TYPE_DEFAULT &&
 		    !S_ISDIR(n->mode))
 			continue;
-		r = tmpl_acl_to_xattr(e, acls[i].type, &v, &len);
+		const char *unknown;
+
+		r = tmpl_acl_to_xattr(e, acls[i].type, &v, &len, &unknown);
 		if (r < 0)
 			return r;
+		if (unknown)
+			dm_warn(b->warn, b->warn_ctx,
+				"%s: member '%s': %s ACL names '%s', which this host does not know: ACL skipped",
+				b->name, path,
+				acls[i].type == ARCHIVE_ENTRY_ACL_TYPE_ACCESS ?
+					"access" :
+					"default",
+				unknown);
 		if (v) {
 			r = xattr_append(n, acls[i].name, v, len);
 			if (r < 0)

@@ -29,11 +29,15 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 
 /*
  * Converts libarchive's ACL of an entry to a system.posix_acl_* value
- * (*ret NULL when there is none).
+ * (*ret NULL when there is none). An entry that names its user or group
+ * without a numeric id (GNU tar's text ACLs: "user:www-data:rwx") takes the
+ * id this host gives the name, as extraction's acl_from_text() would; when
+ * the host knows no such name, *ret stays NULL and *ret_unknown is that
+ * name (valid until @e changes): extraction drops such an ACL.
  */
 struct archive_entry;
 int tmpl_acl_to_xattr(struct archive_entry *e, int type, void **ret,
-		      size_t *ret_len);
+		      size_t *ret_len, const char **ret_unknown);
 
 /*
  * A decompressing source that libarchive reads the tar stream from, where

@@ -318,3 +318,58 @@ def test_statfs_works(archive, domufs):
     assert st.f_bsize > 0
     r = subprocess.run(["df", "-P", str(m.path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_acls_naming_users_and_groups_match_extraction(domufs, public_dir):
+    """GNU tar --acls alone stores ACLs as text with names ("user:nobody:rwx");
+    the mount gives each name the id the host gives it, as extraction does,
+    and drops an ACL naming someone the host does not know, with a warning,
+    as extraction does (it used to hand the kernel an undefined id, which
+    made every access check on the file fail with EINVAL)."""
+    import io
+    import tarfile
+
+    from overlay_helpers import as_user
+
+    src = public_dir / "src"
+    (src / "d").mkdir(parents=True)
+    for name in ("f", "g"):
+        (src / name).write_text(name + "\n")
+        os.chmod(src / name, 0o644)
+    subprocess.run(["setfacl", "-m", "u:nobody:rwx", str(src / "f")], check=True)
+    subprocess.run(["setfacl", "-m", "g:nogroup:r--", str(src / "g")], check=True)
+    subprocess.run(["setfacl", "-d", "-m", "u:nobody:rwx,g:nogroup:r-x", str(src / "d")], check=True)
+    tpl = public_dir / "named.tar"
+    subprocess.run(["tar", "--format=posix", "--acls", "-cf", str(tpl), "-C", str(src), "."], check=True)
+    # the text form (no system.* xattr records), with a name the host lacks
+    with tarfile.open(tpl, "a", format=tarfile.PAX_FORMAT) as t:
+        assert not any("xattr" in k for m in t.getmembers() for k in m.pax_headers)
+        assert "user:nobody:rwx" in t.getmember("./f").pax_headers["SCHILY.acl.access"]
+        ti = tarfile.TarInfo("./unknown")
+        ti.size, ti.mode = 2, 0o644
+        ti.pax_headers = {"SCHILY.acl.access":
+                          "user::rw-,user:no-such-user-7f3a:r--,group::r--,mask::r--,other::r--"}
+        t.addfile(ti, io.BytesIO(b"u\n"))
+    want = F.extract(tpl, public_dir / "x")
+    (public_dir / "m").mkdir()
+    m = domufs.mount(tpl, mountpoint=public_dir / "m", cache_dir=public_dir / "cache", opts="allow_other")
+    acls = ("system.posix_acl_access", "system.posix_acl_default")
+    for rel in (b"f", b"g", b"d", b"unknown"):
+        for a in acls:
+            try:
+                expect = os.getxattr(os.path.join(os.fsencode(str(want)), rel), a)
+            except OSError:
+                expect = None
+            try:
+                got = os.getxattr(m.b(rel), a)
+            except OSError:
+                got = None
+            assert got == expect, (rel, a)
+    assert os.getxattr(m.b(b"f"), acls[0])   # not merely absent on both sides
+    assert os.getxattr(m.b(b"d"), acls[1])
+    assert os.getxattr(m.b(b"f"), acls[0]).count((65534).to_bytes(4, "little")) == 1
+    for rel in (b"f", b"g", b"unknown"):
+        path = m.b(rel)
+        assert as_user(65534, 65534, lambda p=path: open(p, "rb").read()) == rel[:1] + b"\n"
+    assert ("member './unknown': access ACL names 'no-such-user-7f3a', which this host "
+            "does not know: ACL skipped") in m.stderr()
