@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(
 	# build
 	meson ninja-build pkg-config gcc libc6-dev
-	libfuse3-dev libext2fs-dev libarchive-dev zlib1g-dev libzstd-dev libxen-dev libcmocka-dev
+	libfuse3-dev libext2fs-dev libarchive-dev zlib1g-dev libzstd-dev liblzma-dev libxen-dev libcmocka-dev
 	liburing-dev
 	# run and test
 	fuse3 e2fsprogs attr acl libcap2-bin zstd xz-utils bzip2 gzip tar

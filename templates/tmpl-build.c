@@ -69,7 +69,7 @@ struct builder {
 	int64_t default_time;
 	char *last_member; /* for messages about the header that follows */
 	int64_t next_header; /* where the next header starts (stream bytes) */
-	struct tmpl_source *src; /* gzip, zstd: our own decompressing source */
+	struct tmpl_source *src; /* gzip, zstd, xz: our decompressing source */
 
 	struct bnode *nodes;
 	uint32_t nnodes, capnodes;
@@ -547,9 +547,12 @@ static int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* Reads the member's data blocks, recording where each run lives. */
+/*
+ * Reads the member's data blocks, recording where each run lives. @member:
+ * its name as the archive spells it, for messages.
+ */
 static int read_data(struct builder *b, uint32_t id, struct archive_entry *e,
-		     const char *path)
+		     const char *member)
 {
 	struct bnode *n = &b->nodes[id];
 	uint64_t size = (uint64_t)archive_entry_size(e);
@@ -576,12 +579,12 @@ static int read_data(struct builder *b, uint32_t id, struct archive_entry *e,
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
-			return archive_fail(b, path);
+			return archive_fail(b, member);
 		if (off < 0 || (uint64_t)off + len > size)
 			return dm_err_set(
 				b->err, EIO,
 				"%s: member '%s': data beyond its size",
-				b->name, path);
+				b->name, member);
 		if (b->in_place) {
 			/* The block's bytes are not consumed yet. */
 			r = ext_add(n, (uint64_t)off, len,
@@ -675,7 +678,7 @@ static int add_member(struct builder *b, struct archive_entry *e)
 		/* pax "hardlink with data": the data belongs to the inode */
 		if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0 &&
 		    S_ISREG(b->nodes[id].mode))
-			return read_data(b, id, e, path);
+			return read_data(b, id, e, raw);
 		return 0;
 	}
 
@@ -747,7 +750,7 @@ static int add_member(struct builder *b, struct archive_entry *e)
 		return 0;
 	}
 	case AE_IFREG:
-		return read_data(b, id, e, path);
+		return read_data(b, id, e, raw);
 	default:
 		n->size = 0;
 		return 0;

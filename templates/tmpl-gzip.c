@@ -42,14 +42,9 @@ static int fill(struct tmpl_gz *g)
 
 	if (g->zs.avail_in || g->in_eof)
 		return 0;
-	do
-		n = read(g->fd, g->in, GZ_IN_SIZE);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		snprintf(g->src.err, sizeof(g->src.err), "read error: %s",
-			 strerror(errno));
-		return -errno;
-	}
+	n = tmpl_source_input(&g->src, g->fd, g->in, GZ_IN_SIZE);
+	if (n < 0)
+		return (int)n;
 	if (n == 0)
 		g->in_eof = true;
 	g->zs.next_in = g->in;

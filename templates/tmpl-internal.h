@@ -43,7 +43,8 @@ int tmpl_acl_to_xattr(struct archive_entry *e, int type, void **ret,
  * A decompressing source that libarchive reads the tar stream from, where
  * libarchive's own filters fall short: gzip with every member's CRC-32
  * checked (tmpl-gzip.c), zstd decompressed on a thread of its own
- * (tmpl-zstd.c). Errors are kept on the source as one message that names
+ * (tmpl-zstd.c), xz with all that came out before an error handed on
+ * (tmpl-xz.c). Errors are kept on the source as one message that names
  * the compressed offset.
  */
 struct archive;
@@ -64,6 +65,12 @@ struct tmpl_source {
  * failed, see archive_error_string().
  */
 int tmpl_source_open(struct archive *a, int fd, struct tmpl_source **ret);
+/*
+ * A source's read of compressed input: up to @size bytes of @fd, EINTR
+ * retried; on failure -errno, and the source's message says so.
+ */
+ssize_t tmpl_source_input(struct tmpl_source *s, int fd, void *buf,
+			  size_t size);
 /* Reads to the end of the stream, so the last trailer is checked too. */
 int tmpl_source_drain(struct tmpl_source *s);
 const char *tmpl_source_error(const struct tmpl_source *s);
@@ -73,6 +80,8 @@ bool tmpl_gz_detect(int fd);
 int tmpl_gz_new(int fd, struct tmpl_source **ret);
 bool tmpl_zstd_detect(int fd);
 int tmpl_zstd_new(int fd, struct tmpl_source **ret);
+bool tmpl_xz_detect(int fd);
+int tmpl_xz_new(int fd, struct tmpl_source **ret);
 
 uint64_t tmpl_header_checksum(const struct tmpl_dheader *h);
 

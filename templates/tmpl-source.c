@@ -5,6 +5,9 @@
 #include <archive.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 static la_ssize_t source_read(struct archive *a, void *data, const void **buf)
 {
@@ -27,11 +30,29 @@ int tmpl_source_open(struct archive *a, int fd, struct tmpl_source **ret)
 		r = tmpl_gz_new(fd, ret);
 	else if (tmpl_zstd_detect(fd))
 		r = tmpl_zstd_new(fd, ret);
+	else if (tmpl_xz_detect(fd))
+		r = tmpl_xz_new(fd, ret);
 	if (r < 0 || !*ret)
 		return r;
 	if (archive_read_open(a, *ret, NULL, source_read, NULL) != ARCHIVE_OK)
 		return -EIO;
 	return 0;
+}
+
+ssize_t tmpl_source_input(struct tmpl_source *s, int fd, void *buf, size_t size)
+{
+	ssize_t n;
+
+	do
+		n = read(fd, buf, size);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		int e = errno;
+
+		snprintf(s->err, sizeof(s->err), "read error: %s", strerror(e));
+		return -e;
+	}
+	return n;
 }
 
 int tmpl_source_drain(struct tmpl_source *s)

@@ -100,16 +100,11 @@ static void *producer(void *arg)
 			size_t before_in, before_out, r;
 
 			if (in.pos == in.size && !in_eof) {
-				ssize_t n;
+				ssize_t n = tmpl_source_input(
+					&z->src, z->fd, z->in, ZS_IN_SIZE);
 
-				do
-					n = read(z->fd, z->in, ZS_IN_SIZE);
-				while (n < 0 && errno == EINTR);
 				if (n < 0) {
-					error = -errno;
-					snprintf(z->src.err, sizeof(z->src.err),
-						 "read error: %s",
-						 strerror(errno));
+					error = (int)n;
 					done = true;
 					break;
 				}
@@ -149,7 +144,12 @@ static void *producer(void *arg)
 				break;
 			}
 		}
-		publish(z, error ? 0 : out.pos, done, error);
+		/*
+		 * What came out before an error is the stream as far as it
+		 * goes: the parser gets it, so that the error names the
+		 * member where the stream really breaks off.
+		 */
+		publish(z, out.pos, done, error);
 	}
 	return NULL;
 }

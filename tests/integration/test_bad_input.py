@@ -344,3 +344,78 @@ def test_zstd_skippable_frames_and_concatenation_read_as_zstd_does(domufs, tmp_p
     tpl2.write_bytes(bad)
     line = _check_error(domufs.index(tpl2, domufs.cache_dir()), tpl2, [])
     assert "zstd" in line or "checksum" in line.lower(), line
+
+
+def _many_tar(n: int, size: int, seed: int) -> bytes:
+    """ustar archive of n members m00.. of size random (incompressible) bytes each."""
+    buf = io.BytesIO()
+    rnd = random.Random(seed)
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        for i in range(n):
+            _add(t, f"m{i:02d}", data=rnd.randbytes(size))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("shape", ["large", "small"])
+@pytest.mark.parametrize("comp", ["gz", "xz", "zst"])
+def test_truncated_stream_error_names_the_member_it_breaks_off_in(comp, shape, domufs, tmp_path):
+    """A compressed template cut in half: the error line names the member
+    GNU tar lists last (the one whose header the stream still holds), or a
+    header at byte 0 when nothing at all decompresses. All that decompresses
+    reaches the parser before the error does: the zstd source used to drop
+    the buffer it was filling when the stream broke off (up to 1 MiB, so the
+    line named a member up to five before), and libarchive's xz filter drops
+    its output, so a small cut .tar.xz said 'header at byte 0'."""
+    n, size = (24, 200000) if shape == "large" else (30, 3000)
+    data = _compress(_many_tar(n, size, 11), comp)
+    tpl = tmp_path / ("cut" + F.SUFFIX[comp])
+    tpl.write_bytes(data[: len(data) // 2])
+    r = subprocess.run(["tar", "-tf", str(tpl)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert r.returncode != 0, r
+    listed = r.stdout.split()
+    if comp != "zst" or shape == "large":
+        assert len(listed) > 2, r   # the cut is well inside the archive
+    line = _check_error(domufs.index(tpl, domufs.cache_dir()), tpl, [])
+    assert "truncated" in line, line
+    if listed:
+        assert f"'{listed[-1]}'" in line, (listed[-3:], line)
+    else:
+        assert "header at byte 0" in line, line
+
+
+def test_xz_blocks_and_stream_padding_read_as_xz_does(domufs, tmp_path):
+    """xz -T writes many blocks; streams may be concatenated and followed by
+    stream padding (zero bytes in fours): all valid, read as xz -d reads it.
+    A flipped byte in a block's check is an error naming xz."""
+    tar = _many_tar(6, 50000, 5)
+    blocks = subprocess.run(["xz", "-T2", "--block-size=40000", "-c"], input=tar,
+                            stdout=subprocess.PIPE, check=True).stdout
+    half = len(tar) // 2 // 512 * 512
+    good = (_compress(tar[:half], "xz") + b"\0" * 8 + subprocess.run(
+        ["xz", "-T2", "--block-size=40000", "-c"], input=tar[half:], stdout=subprocess.PIPE,
+        check=True).stdout + b"\0" * 4)
+    assert subprocess.run(["xz", "-dc"], input=good, stdout=subprocess.PIPE, check=True).stdout == tar
+    for name, data in (("blocks.tar.xz", blocks), ("padded.tar.xz", good)):
+        tpl = tmp_path / name
+        tpl.write_bytes(data)
+        m = domufs.mount(tpl)
+        try:
+            with tarfile.open(fileobj=io.BytesIO(tar)) as t:
+                for mem in t.getmembers():
+                    assert (m / mem.name).read_bytes() == t.extractfile(mem).read(), mem.name
+        finally:
+            assert not m.unmount()
+    # the CRC64 of the last block of the first stream: the 8 bytes before its index
+    bad = bytearray(blocks)
+    (tmp_path / "blocks.xz").write_bytes(blocks)
+    r = subprocess.run(["xz", "--robot", "--list", "-vv", str(tmp_path / "blocks.xz")], capture_output=True)
+    assert r.returncode == 0, r
+    last_block = [ln.split("\t") for ln in r.stdout.decode().splitlines() if ln.startswith("block")][-1]
+    # robot block line: block, stream, block number, comp. offset, uncomp. offset, comp. size, ...
+    end = int(last_block[4]) + int(last_block[6])
+    bad[end - 1] ^= 0xFF
+    assert subprocess.run(["xz", "-t"], input=bytes(bad), capture_output=True).returncode != 0
+    tpl = tmp_path / "badcheck.tar.xz"
+    tpl.write_bytes(bytes(bad))
+    line = _check_error(domufs.index(tpl, domufs.cache_dir()), tpl, [])
+    assert "xz data corrupt" in line, line
