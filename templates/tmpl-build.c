@@ -220,15 +220,87 @@ static int dirent_add(struct builder *b, uint32_t parent, const char *name,
 	return 0;
 }
 
+#define FOLLOW_MAX 40 /* links followed for one path, as the kernel's */
+
+/*
+ * The directory symbolic link @lnk, listed in directory @dir, leads to, as
+ * extraction goes through it: GNU tar makes a link whose target is relative
+ * and has no '..' component at once, so members below it land where it
+ * leads; any other link it makes last (a placeholder file until then), and
+ * members below it fail. -EXDEV for a link of that kind, -ENOENT when the
+ * link leads nowhere, -ENOTDIR when not to a directory, -ELOOP after
+ * FOLLOW_MAX links.
+ */
+static int follow_link(const struct builder *b, uint32_t dir, uint32_t lnk,
+		       unsigned *hops, uint32_t *ret)
+{
+	const struct bnode *n = &b->nodes[lnk];
+	const char *p = n->link, *end = p ? p + n->link_len : NULL;
+
+	if (++*hops > FOLLOW_MAX)
+		return -ELOOP;
+	if (!p || p == end || *p == '/')
+		return -EXDEV;
+	for (const char *q = p; q < end;) {
+		const char *slash = memchr(q, '/', (size_t)(end - q));
+		size_t len = slash ? (size_t)(slash - q) : (size_t)(end - q);
+
+		if (len == 2 && q[0] == '.' && q[1] == '.')
+			return -EXDEV;
+		q = slash ? slash + 1 : end;
+	}
+	while (p < end) {
+		const char *slash = memchr(p, '/', (size_t)(end - p));
+		size_t len = slash ? (size_t)(slash - p) : (size_t)(end - p);
+
+		if (len > 0 && !(len == 1 && *p == '.')) {
+			uint32_t di = dirent_find(b, dir, p, len), id;
+			int r;
+
+			if (di == NO_ID)
+				return -ENOENT;
+			id = b->dirents[di].node;
+			if (S_ISLNK(b->nodes[id].mode)) {
+				r = follow_link(b, dir, id, hops, &id);
+				if (r < 0)
+					return r;
+			}
+			if (!S_ISDIR(b->nodes[id].mode))
+				return -ENOTDIR;
+			dir = id;
+		}
+		p = slash ? slash + 1 : end;
+	}
+	*ret = dir;
+	return 0;
+}
+
+static const char *follow_error(int r)
+{
+	switch (r) {
+	case -EXDEV:
+		return "its target is absolute or has '..'";
+	case -ENOENT:
+		return "it leads nowhere";
+	case -ENOTDIR:
+		return "it does not lead to a directory";
+	default:
+		return "too many levels of symbolic links";
+	}
+}
+
 /*
  * Walks the directories of @path (all components but the last), creating
- * the missing ones as extraction would. Returns the parent's id.
+ * the missing ones as extraction would, and going through symbolic links
+ * as extraction does (follow_link()). Returns the parent's id; 1 when the
+ * member is skipped (with a warning), as extraction fails it.
  */
 static int walk_parents(struct builder *b, const char *path,
 			const char **ret_last, uint32_t *ret_parent)
 {
 	uint32_t dir = TMPL_ROOT_ID;
 	const char *p = path;
+	unsigned hops = 0;
 
 	for (;;) {
 		const char *slash = strchr(p, '/');
@@ -238,9 +310,19 @@ static int walk_parents(struct builder *b, const char *path,
 		if (!slash)
 			break;
 		di = dirent_find(b, dir, p, (size_t)(slash - p));
-		if (di != NO_ID &&
-		    S_ISDIR(b->nodes[b->dirents[di].node].mode)) {
-			dir = b->dirents[di].node;
+		id = di != NO_ID ? b->dirents[di].node : NO_ID;
+		if (id != NO_ID && S_ISLNK(b->nodes[id].mode)) {
+			r = follow_link(b, dir, id, &hops, &id);
+			if (r < 0) {
+				dm_warn(b->warn, b->warn_ctx,
+					"%s: member '%s': '%.*s' is a symbolic link extraction does not go through (%s), skipped",
+					b->name, path, (int)(slash - path),
+					path, follow_error(r));
+				return 1;
+			}
+		}
+		if (id != NO_ID && S_ISDIR(b->nodes[id].mode)) {
+			dir = id;
 		} else {
 			r = node_new(b, S_IFDIR | 0755, &id);
 			if (r < 0)
@@ -265,10 +347,15 @@ static int walk_parents(struct builder *b, const char *path,
 	return 0;
 }
 
+/*
+ * The entry @path names (a hardlink's target), through symbolic links in
+ * its directories as extraction's link(2) goes through them.
+ */
 static int lookup_path(struct builder *b, const char *path, uint32_t *ret)
 {
 	uint32_t dir = TMPL_ROOT_ID;
 	const char *p = path;
+	unsigned hops = 0;
 
 	if (!*p) {
 		*ret = TMPL_ROOT_ID;
@@ -277,16 +364,25 @@ static int lookup_path(struct builder *b, const char *path, uint32_t *ret)
 	for (;;) {
 		const char *slash = strchr(p, '/');
 		size_t len = slash ? (size_t)(slash - p) : strlen(p);
-		uint32_t di;
+		uint32_t di, id;
+		int r;
 
 		if (!S_ISDIR(b->nodes[dir].mode))
 			return -ENOTDIR;
 		di = dirent_find(b, dir, p, len);
 		if (di == NO_ID)
 			return -ENOENT;
-		dir = b->dirents[di].node;
-		if (!slash)
+		id = b->dirents[di].node;
+		if (!slash) {
+			dir = id;
 			break;
+		}
+		if (S_ISLNK(b->nodes[id].mode)) {
+			r = follow_link(b, dir, id, &hops, &id);
+			if (r < 0)
+				return r;
+		}
+		dir = id;
 		p = slash + 1;
 	}
 	*ret = dir;
@@ -320,6 +416,9 @@ static void norm_time(int64_t *sec, uint32_t *ret_nsec, long nsec)
 static void set_meta(struct bnode *n, struct archive_entry *e)
 {
 	n->mode = (uint32_t)archive_entry_mode(e);
+	/* Linux gives every symbolic link 0777, extraction's ones too */
+	if (S_ISLNK(n->mode))
+		n->mode = S_IFLNK | 0777;
 	n->uid = (uint32_t)archive_entry_uid(e);
 	n->gid = (uint32_t)archive_entry_gid(e);
 	n->mtime = archive_entry_mtime(e);
@@ -665,8 +764,8 @@ static int add_member(struct builder *b, struct archive_entry *e)
 		if (flags & DM_PATH_ROOT)
 			return 0;
 		r = walk_parents(b, path, &last, &parent);
-		if (r < 0)
-			return r;
+		if (r != 0)
+			return r < 0 ? r : 0;
 		di = dirent_find(b, parent, last, strlen(last));
 		if (di != NO_ID)
 			b->dirents[di].node = id;
@@ -709,8 +808,8 @@ static int add_member(struct builder *b, struct archive_entry *e)
 	}
 
 	r = walk_parents(b, path, &last, &parent);
-	if (r < 0)
-		return r;
+	if (r != 0)
+		return r < 0 ? r : 0;
 	di = dirent_find(b, parent, last, strlen(last));
 	if (di != NO_ID && archive_entry_filetype(e) == AE_IFDIR &&
 	    S_ISDIR(b->nodes[b->dirents[di].node].mode)) {
