@@ -21,7 +21,13 @@
 
 #define TMPL_INDEX_MAGIC "DOMUFSIX"
 #define TMPL_DATA_MAGIC "DOMUFSDT"
-#define TMPL_FORMAT_VERSION 1u
+/*
+ * Part of every cache key: raised whenever the builder gives a template a
+ * different tree (2: ACLs naming users, members below symbolic links,
+ * symbolic links' modes), so that an index built before is built again
+ * rather than served.
+ */
+#define TMPL_FORMAT_VERSION 2u
 #define TMPL_DATA_HDR_SIZE 4096u
 
 struct tmpl_dheader {
