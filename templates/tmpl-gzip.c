@@ -25,6 +25,7 @@ struct tmpl_gz {
 	bool zs_init;
 	bool in_eof; /* no more input from the file */
 	bool done; /* last member ended */
+	int error; /* to report once the output before it is read */
 	uint64_t in_pos; /* file offset of zs.next_in */
 	unsigned char *in, *out;
 };
@@ -52,23 +53,31 @@ static int fill(struct tmpl_gz *g)
 	return 0;
 }
 
-/* Decompresses up to one output buffer; 0 bytes means end of stream. */
+/*
+ * Decompresses up to one output buffer; 0 bytes means end of stream. What
+ * came out before an error is handed on first, the error at the next call.
+ */
 static ssize_t gz_read(struct tmpl_source *s, const void **ret)
 {
 	struct tmpl_gz *g = (struct tmpl_gz *)s;
 
+	if (g->error)
+		return g->error;
 	g->zs.next_out = g->out;
 	g->zs.avail_out = GZ_OUT_SIZE;
-	while (g->zs.avail_out == GZ_OUT_SIZE && !g->done) {
+	while (g->zs.avail_out == GZ_OUT_SIZE && !g->done && !g->error) {
 		int z;
 
-		if (fill(g) < 0)
-			return -EIO;
+		if (fill(g) < 0) {
+			g->error = -EIO;
+			break;
+		}
 		if (!g->zs.avail_in && g->in_eof) {
 			snprintf(g->src.err, sizeof(g->src.err),
 				 "gzip stream truncated at byte %llu",
 				 (unsigned long long)g->in_pos);
-			return -EIO;
+			g->error = -EIO;
+			break;
 		}
 		{
 			uInt before = g->zs.avail_in;
@@ -78,8 +87,10 @@ static ssize_t gz_read(struct tmpl_source *s, const void **ret)
 		}
 		if (z == Z_STREAM_END) {
 			/* Trailer checked by zlib. Another member? */
-			if (fill(g) < 0)
-				return -EIO;
+			if (fill(g) < 0) {
+				g->error = -EIO;
+				break;
+			}
 			if (!g->zs.avail_in || g->zs.next_in[0] != 0x1f) {
 				/* end, or trailing padding as gzip allows */
 				g->done = true;
@@ -93,9 +104,11 @@ static ssize_t gz_read(struct tmpl_source *s, const void **ret)
 				 "gzip data corrupt near byte %llu: %s",
 				 (unsigned long long)g->in_pos,
 				 g->zs.msg ? g->zs.msg : "inflate failed");
-			return -EIO;
+			g->error = -EIO;
 		}
 	}
+	if (g->zs.avail_out == GZ_OUT_SIZE && g->error)
+		return g->error;
 	*ret = g->out;
 	return (ssize_t)(GZ_OUT_SIZE - g->zs.avail_out);
 }

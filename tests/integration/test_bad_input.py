@@ -419,3 +419,32 @@ def test_xz_blocks_and_stream_padding_read_as_xz_does(domufs, tmp_path):
     tpl.write_bytes(bytes(bad))
     line = _check_error(domufs.index(tpl, domufs.cache_dir()), tpl, [])
     assert "xz data corrupt" in line, line
+
+
+def test_gzip_data_error_names_the_member_it_breaks_off_in(domufs, tmp_path):
+    """Damaged deflate data that zlib rejects (not just a CRC mismatch at the
+    end): what inflate produced before the damage in the same call reaches
+    the parser first, so the line names the member GNU tar lists last; it
+    used to be dropped (up to 1 MiB), naming a member before."""
+    rnd = random.Random(3)
+    words = ["".join(rnd.choice("abcdefghij") for _ in range(rnd.randint(2, 9))) for _ in range(5000)]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        for i in range(40):
+            _add(t, f"t{i:02d}", data=" ".join(rnd.choice(words) for _ in range(40000)).encode())
+    gz = _compress(buf.getvalue(), "gz")
+    tpl = tmp_path / "damaged.tar.gz"
+    for frac in range(20, 80, 3):
+        at = len(gz) * frac // 100
+        damaged = gz[:at] + b"\xff" * 256 + gz[at + 256:]
+        tpl.write_bytes(damaged)
+        r = subprocess.run(["gzip", "-t", str(tpl)], capture_output=True, text=True)
+        if "format violated" in r.stderr:
+            break
+    else:
+        pytest.fail("no damage that zlib itself rejects")
+    r = subprocess.run(["tar", "-tzf", str(tpl)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    listed = r.stdout.split()
+    assert r.returncode != 0 and len(listed) > 2, r
+    line = _check_error(domufs.index(tpl, domufs.cache_dir()), tpl, [])
+    assert "gzip data corrupt" in line and f"'{listed[-1]}'" in line, (listed[-3:], line)
