@@ -74,6 +74,7 @@ static int name_to_id(int tag, const char *name, uint32_t *ret)
 
 	for (;;) {
 		_cleanup_free_ char *buf = malloc(size);
+		uint32_t id = ACL_UNDEFINED_ID;
 		int r;
 
 		if (!buf)
@@ -83,21 +84,24 @@ static int name_to_id(int tag, const char *name, uint32_t *ret)
 
 			r = getpwnam_r(name, &pw, buf, size, &res);
 			if (r == 0 && res)
-				*ret = (uint32_t)res->pw_uid;
+				id = (uint32_t)res->pw_uid;
 		} else {
 			struct group gr, *res = NULL;
 
 			r = getgrnam_r(name, &gr, buf, size, &res);
 			if (r == 0 && res)
-				*ret = (uint32_t)res->gr_gid;
+				id = (uint32_t)res->gr_gid;
 		}
 		if (r == ERANGE && size < (1u << 20)) {
 			size *= 4;
 			continue;
 		}
-		if (r != 0 && r != ENOENT && r != ESRCH)
-			return r == ENOMEM ? -ENOMEM : -ENOENT;
-		return r == 0 && *ret != ACL_UNDEFINED_ID ? 0 : -ENOENT;
+		if (r == ENOMEM)
+			return -ENOMEM;
+		if (id == ACL_UNDEFINED_ID)
+			return -ENOENT; /* not found, or a lookup failure */
+		*ret = id;
+		return 0;
 	}
 }
 

@@ -546,6 +546,7 @@ static int set_xattrs(struct builder *b, struct bnode *n,
 	}
 	for (size_t i = 0; i < DM_ARRAY_SIZE(acls); i++) {
 		_cleanup_free_ void *v = NULL;
+		const char *unknown;
 		size_t len;
 
 		if (have_acl[i] || S_ISLNK(n->mode))
@@ -553,8 +554,6 @@ static int set_xattrs(struct builder *b, struct bnode *n,
 		if (acls[i].type == ARCHIVE_ENTRY_ACL_TYPE_DEFAULT &&
 		    !S_ISDIR(n->mode))
 			continue;
-		const char *unknown;
-
 		r = tmpl_acl_to_xattr(e, acls[i].type, &v, &len, &unknown);
 		if (r < 0)
 			return r;

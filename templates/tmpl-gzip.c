@@ -25,7 +25,6 @@ struct tmpl_gz {
 	bool zs_init;
 	bool in_eof; /* no more input from the file */
 	bool done; /* last member ended */
-	int error; /* to report once the output before it is read */
 	uint64_t in_pos; /* file offset of zs.next_in */
 	unsigned char *in, *out;
 };
@@ -55,28 +54,26 @@ static int fill(struct tmpl_gz *g)
 
 /*
  * Decompresses up to one output buffer; 0 bytes means end of stream. What
- * came out before an error is handed on first, the error at the next call.
+ * came out before an error is handed on with src.error set.
  */
 static ssize_t gz_read(struct tmpl_source *s, const void **ret)
 {
 	struct tmpl_gz *g = (struct tmpl_gz *)s;
 
-	if (g->error)
-		return g->error;
 	g->zs.next_out = g->out;
 	g->zs.avail_out = GZ_OUT_SIZE;
-	while (g->zs.avail_out == GZ_OUT_SIZE && !g->done && !g->error) {
+	while (g->zs.avail_out == GZ_OUT_SIZE && !g->done && !s->error) {
 		int z;
 
 		if (fill(g) < 0) {
-			g->error = -EIO;
+			s->error = -EIO;
 			break;
 		}
 		if (!g->zs.avail_in && g->in_eof) {
 			snprintf(g->src.err, sizeof(g->src.err),
 				 "gzip stream truncated at byte %llu",
 				 (unsigned long long)g->in_pos);
-			g->error = -EIO;
+			s->error = -EIO;
 			break;
 		}
 		{
@@ -88,7 +85,7 @@ static ssize_t gz_read(struct tmpl_source *s, const void **ret)
 		if (z == Z_STREAM_END) {
 			/* Trailer checked by zlib. Another member? */
 			if (fill(g) < 0) {
-				g->error = -EIO;
+				s->error = -EIO;
 				break;
 			}
 			if (!g->zs.avail_in || g->zs.next_in[0] != 0x1f) {
@@ -104,11 +101,9 @@ static ssize_t gz_read(struct tmpl_source *s, const void **ret)
 				 "gzip data corrupt near byte %llu: %s",
 				 (unsigned long long)g->in_pos,
 				 g->zs.msg ? g->zs.msg : "inflate failed");
-			g->error = -EIO;
+			s->error = -EIO;
 		}
 	}
-	if (g->zs.avail_out == GZ_OUT_SIZE && g->error)
-		return g->error;
 	*ret = g->out;
 	return (ssize_t)(GZ_OUT_SIZE - g->zs.avail_out);
 }

@@ -50,13 +50,18 @@ int tmpl_acl_to_xattr(struct archive_entry *e, int type, void **ret,
 struct archive;
 struct tmpl_source;
 struct tmpl_source_ops {
-	/* Up to one buffer of the stream (valid until the next call); 0: end */
+	/*
+	 * Up to one buffer of the stream (valid until the next call); 0: end.
+	 * On a failure: -errno, or the bytes that came out before it with
+	 * s->error set, which the caller then gets at its next call.
+	 */
 	ssize_t (*read)(struct tmpl_source *s, const void **ret);
 	void (*free)(struct tmpl_source *s);
 };
 struct tmpl_source {
 	const struct tmpl_source_ops *ops;
 	char err[256];
+	int error; /* -errno once the source failed */
 };
 
 /*

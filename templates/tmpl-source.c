@@ -9,10 +9,23 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The next buffer of @s; its failure comes after the bytes before it. */
+static ssize_t source_next(struct tmpl_source *s, const void **buf)
+{
+	ssize_t n;
+
+	if (s->error)
+		return s->error;
+	n = s->ops->read(s, buf);
+	if (n < 0)
+		s->error = (int)n;
+	return n > 0 ? n : s->error;
+}
+
 static la_ssize_t source_read(struct archive *a, void *data, const void **buf)
 {
 	struct tmpl_source *s = data;
-	ssize_t n = s->ops->read(s, buf);
+	ssize_t n = source_next(s, buf);
 
 	if (n < 0) {
 		archive_set_error(a, EIO, "%s", s->err);
@@ -60,7 +73,7 @@ int tmpl_source_drain(struct tmpl_source *s)
 	const void *p;
 	ssize_t n;
 
-	while ((n = s->ops->read(s, &p)) > 0)
+	while ((n = source_next(s, &p)) > 0)
 		;
 	return n < 0 ? (int)n : 0;
 }

@@ -29,7 +29,6 @@ struct tmpl_xz {
 	bool ls_init;
 	bool in_eof; /* no more input from the file */
 	bool done; /* the last stream ended */
-	int error; /* to report once the output before it is read */
 	uint64_t in_pos; /* file offset of ls.next_in */
 	uint8_t *in, *out;
 };
@@ -76,13 +75,14 @@ static const char *lzma_msg(lzma_ret r)
 	}
 }
 
-/* Decompresses up to one output buffer; 0 bytes means end of stream. */
+/*
+ * Decompresses up to one output buffer; 0 bytes means end of stream. What
+ * came out before an error is handed on with src.error set.
+ */
 static ssize_t xz_read(struct tmpl_source *s, const void **ret)
 {
 	struct tmpl_xz *x = (struct tmpl_xz *)s;
 
-	if (x->error)
-		return x->error;
 	x->ls.next_out = x->out;
 	x->ls.avail_out = XZ_OUT_SIZE;
 	while (x->ls.avail_out == XZ_OUT_SIZE && !x->done) {
@@ -90,7 +90,7 @@ static ssize_t xz_read(struct tmpl_source *s, const void **ret)
 		lzma_ret r;
 
 		if (fill(x) < 0) {
-			x->error = -EIO;
+			s->error = -EIO;
 			break;
 		}
 		before = x->ls.avail_in;
@@ -102,18 +102,16 @@ static ssize_t xz_read(struct tmpl_source *s, const void **ret)
 			snprintf(x->src.err, sizeof(x->src.err),
 				 "xz stream truncated at byte %llu",
 				 (unsigned long long)x->in_pos);
-			x->error = -EIO;
+			s->error = -EIO;
 		} else if (r != LZMA_OK && r != LZMA_BUF_ERROR) {
 			snprintf(x->src.err, sizeof(x->src.err),
 				 "xz data corrupt near byte %llu: %s",
 				 (unsigned long long)x->in_pos, lzma_msg(r));
-			x->error = r == LZMA_MEM_ERROR ? -ENOMEM : -EIO;
+			s->error = r == LZMA_MEM_ERROR ? -ENOMEM : -EIO;
 		}
-		if (x->error)
+		if (s->error)
 			break;
 	}
-	if (x->ls.avail_out == XZ_OUT_SIZE && x->error)
-		return x->error;
 	*ret = x->out;
 	return (ssize_t)(XZ_OUT_SIZE - x->ls.avail_out);
 }
