@@ -4,11 +4,13 @@
  * function and sends exactly one reply (fuse_reply_err takes a positive
  * errno). Immutable template nodes get long entry/attribute timeouts,
  * cached negative lookups, kept page and readdir caches. No state of our
- * own beyond the session: the view is thread-safe.
+ * own beyond the session but hints (lean.h, prefetch.h): the view is
+ * thread-safe.
  */
 #define FUSE_USE_VERSION 314
 #include "fusefs/fll.h"
 #include "fusefs/iomax.h"
+#include "fusefs/lean.h"
 #include "fusefs/loop.h"
 #include "fusefs/prefetch.h"
 #include "fusefs/uring.h"
@@ -70,6 +72,9 @@ struct fll_ctx {
 	struct fll_handle head; /* circular, a sentinel */
 	struct fll_uring *uring; /* mount --io-uring, else NULL */
 	struct fll_pf *pf; /* read-ahead across files, or NULL */
+	/* read-only view: READDIRPLUS lists files lean while nobody asks */
+	bool lean_ok;
+	struct fll_lean lean;
 };
 
 static struct fll_ctx *ctx_of(fuse_req_t req)
@@ -216,9 +221,25 @@ static void fill_entry(struct ovl_view *v, const struct stat *st,
 	e->entry_timeout = t;
 }
 
+/*
+ * Listings turned full: the kernel drops the listings it got lean from its
+ * readdir cache (and the directories' attributes, which it asks for again),
+ * so that a reader walking them now gets them full, not a LOOKUP a file.
+ */
+static void lean_turned_full(struct fll_ctx *c)
+{
+	_cleanup_free_ uint64_t *dirs = NULL;
+	size_t n = fll_lean_take(&c->lean, &dirs);
+
+	for (size_t k = 0; k < n; k++)
+		fuse_lowlevel_notify_inval_inode(c->se, dirs[k], 0, 0);
+}
+
 static void fll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct ovl_view *v = view_of(req);
+	struct fll_ctx *c = ctx_of(req);
+	struct ovl_view *v = c->v;
+	bool turned;
 	struct fuse_entry_param e;
 	struct stat st;
 	int r = ovl_view_lookup(v, parent, name, &st);
@@ -235,7 +256,11 @@ static void fll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	fill_entry(v, &st, &e);
+	turned = c->lean_ok && !S_ISDIR(st.st_mode) &&
+		 fll_lean_looked_up(&c->lean);
 	fuse_reply_entry(req, &e);
+	if (turned)
+		lean_turned_full(c); /* after the reply: it need not wait */
 }
 
 static void fll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -424,6 +449,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
 	struct ovl_view *v = view_of(req);
+	struct fll_lean *lean =
+		plus && ctx_of(req)->lean_ok ? &ctx_of(req)->lean : NULL;
+	bool full = !lean || fll_lean_full(lean), probed = false;
+	bool went_lean = false;
 	struct ovl_dir *own = NULL;
 	struct ovl_dir *d = fi->fh ? dir_of(fi) : NULL;
 	_cleanup_free_ struct rd_ent *ents = NULL;
@@ -476,6 +505,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		uint64_t next = own ? ents[p].off : p + 1;
 		const char *name;
 		struct stat st;
+		bool bare = false; /* listed lean: the kernel holds nothing */
 		size_t need;
 
 		r = ovl_dir_entry(d, i, &name, &st);
@@ -497,6 +527,18 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			struct fuse_entry_param e;
 
 			fill_entry(v, &st, &e);
+			if (lean && i >= 2 && !S_ISDIR(st.st_mode)) {
+				struct fll_pf_file f;
+
+				if (!full) {
+					bare = went_lean = true;
+				} else if (!probed && !pf_file_of(&st, &f)) {
+					probed = true;
+					bare = fll_lean_probe(lean);
+				}
+			}
+			if (bare)
+				e.ino = 0; /* the kernel skips such an entry */
 			need = fuse_add_direntry_plus(req, buf + used,
 						      size - used, name, &e,
 						      (off_t)next);
@@ -515,9 +557,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			break;
 		}
 		/* sent: the kernel will hold a reference (not on . and ..) */
-		if (plus && i >= 2)
+		if (plus && i >= 2 && !bare)
 			refs[nrefs++] = (uint64_t)st.st_ino;
-		if (pf && i >= 2 && pf_file_of(&st, &pfl[npf]))
+		if (pf && i >= 2 && !bare && pf_file_of(&st, &pfl[npf]))
 			npf++;
 		used += need;
 	}
@@ -526,6 +568,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fll_pf_listed(pf, pf_before(d, ents, start), pfl, npf);
 	else if (pf && used == 0 && start >= n && off > 0)
 		pf_end(pf, d, ents, n);
+	if (went_lean && used)
+		fll_lean_listed(lean, ino);
 	/* the lookup counts, once the reply's entries are settled */
 	for (size_t k = 0; k < nrefs; k++)
 		ovl_view_ref(v, refs[k]);
@@ -1329,6 +1373,8 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 
 	ctx.head.next = ctx.head.prev = &ctx.head;
 	pthread_mutex_init(&ctx.lock, NULL);
+	ctx.lean_ok = ovl_view_readonly(v);
+	fll_lean_init(&ctx.lean);
 
 	r = fll_check_mountpoint(opts->mountpoint, err);
 	if (r < 0)
@@ -1416,5 +1462,6 @@ out_args:
 	while (ctx.head.next != &ctx.head)
 		handle_del(&ctx, (uintptr_t)ctx.head.next);
 	pthread_mutex_destroy(&ctx.lock);
+	fll_lean_free(&ctx.lean);
 	return r;
 }

@@ -242,6 +242,82 @@ def test_busy_reads_from_many_threads(archive, extracted, domufs):
     assert not bad, bad
 
 
+def lean_tree(path):
+    """d00..d19, each with 30 files of distinct sizes, 3 symbolic links, a FIFO
+    and a subdirectory: what each entry should stat as, by path."""
+    buf = io.BytesIO()
+    want = {}
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        def add(name, kind, size=0, link=""):
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.size, ti.linkname, ti.mtime = kind, size, link, 1700000000
+            ti.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
+            tf.addfile(ti, io.BytesIO(b"x" * size) if size else None)
+            want[name] = (kind, size, link)
+        for d in range(20):
+            add(f"d{d:02}", tarfile.DIRTYPE)
+            add(f"d{d:02}/sub", tarfile.DIRTYPE)
+            add(f"d{d:02}/fifo", tarfile.FIFOTYPE)
+            for f in range(30):
+                add(f"d{d:02}/f{f:02}", tarfile.REGTYPE, size=d * 100 + f)
+            for k in range(3):
+                add(f"d{d:02}/l{k}", tarfile.SYMTYPE, link=f"f{k:02}")
+    path.write_bytes(buf.getvalue())
+    return path, want
+
+
+def requests(m):
+    """How many requests of each kind the daemon has answered (-o debug)."""
+    counts = {}
+    for op in re.findall(r"opcode: ([A-Z_]+)", m.stderr()):
+        counts[op] = counts.get(op, 0) + 1
+    return counts
+
+
+def test_listings_lean_for_names_full_for_lookups(domufs, tmp_path):
+    """READDIRPLUS gives files' attributes only to readers that look files up.
+    `find` gets names and types only (as ext4 gives them): no inode per file,
+    no LOOKUP. A reader that stats (tar, ls -l) turns listings full at its
+    first LOOKUP of a file, and what was listed lean is listed again, full:
+    the rest of the tree costs no LOOKUP per file. Every entry stats as the
+    archive says either way."""
+    tpl, want = lean_tree(tmp_path / "lean.tar")
+    m = domufs.mount(tpl, opts="debug")
+    if "opcode: INIT" not in m.stderr():
+        pytest.fail("no request log from the daemon with -o debug")
+    found = subprocess.run(["find", ".", "-printf", "%y %P\\n"], cwd=m.path, check=True,
+                           stdout=subprocess.PIPE, text=True).stdout.splitlines()
+    types = {tarfile.DIRTYPE: "d", tarfile.REGTYPE: "f", tarfile.SYMTYPE: "l", tarfile.FIFOTYPE: "p"}
+    assert sorted(found) == sorted(["d "] + [f"{types[k]} {n}" for n, (k, _, _) in want.items()])
+    after_find = requests(m)
+    assert after_find.get("LOOKUP", 0) == 0, after_find
+    assert after_find.get("READDIRPLUS", 0) >= 40, after_find  # the lean listings
+
+    # a reader that stats every entry, in listing order, as tar does
+    bad = []
+    for top, dirs, files in os.walk(m.path):
+        dirs.sort()
+        for name in sorted(dirs + files):
+            rel = os.path.relpath(os.path.join(top, name), m.path)
+            st = os.lstat(os.path.join(top, name))
+            kind, size, link = want[rel]
+            if kind == tarfile.REGTYPE and (not stat.S_ISREG(st.st_mode) or st.st_size != size):
+                bad.append(rel)
+            elif kind == tarfile.SYMTYPE and os.readlink(os.path.join(top, name)) != link:
+                bad.append(rel)
+            elif kind == tarfile.FIFOTYPE and not stat.S_ISFIFO(st.st_mode):
+                bad.append(rel)
+            elif kind == tarfile.DIRTYPE and not stat.S_ISDIR(st.st_mode):
+                bad.append(rel)
+    assert not bad, bad
+    walk = requests(m)
+    lookups = walk.get("LOOKUP", 0)
+    # the first directory's 34 files were listed lean: a LOOKUP each; then a
+    # probe now and then (a file listed lean to see whether anyone asks)
+    assert 1 <= lookups <= 34 + 20, f"{lookups} LOOKUPs for {len(want)} entries: {walk}"
+    assert walk["READDIRPLUS"] > after_find["READDIRPLUS"], "lean listings not listed again"
+
+
 # ---------------------------------------------------------------- index summary and cache
 
 def _summary(res, template):
