@@ -25,6 +25,7 @@
 #include "common/hash.h"
 #include "common/path.h"
 #include "common/seqwriter.h"
+#include "templates/tmpl-pax.h"
 #include "templates/tmpl.h"
 
 #define NO_ID UINT32_MAX
@@ -69,7 +70,10 @@ struct builder {
 	int64_t default_time;
 	char *last_member; /* for messages about the header that follows */
 	int64_t next_header; /* where the next header starts (stream bytes) */
-	struct tmpl_source *src; /* gzip, zstd, xz: our decompressing source */
+	struct tmpl_source *src; /* compressed: our decompressing source */
+	int tpl_fd;
+	struct tmpl_pax_global pax; /* global pax keywords in force */
+	uint32_t member_node; /* the node the latest member described */
 
 	struct bnode *nodes;
 	uint32_t nnodes, capnodes;
@@ -722,6 +726,7 @@ static int add_member(struct builder *b, struct archive_entry *e)
 	uint32_t parent, di, id;
 	int r;
 
+	b->member_node = NO_ID;
 	if (!raw)
 		return dm_err_set(b->err, EIO,
 				  "%s: at byte %" PRId64
@@ -803,6 +808,7 @@ static int add_member(struct builder *b, struct archive_entry *e)
 			return 0;
 		}
 		set_meta(&b->nodes[TMPL_ROOT_ID], e);
+		b->member_node = TMPL_ROOT_ID;
 		return set_xattrs(b, &b->nodes[TMPL_ROOT_ID], e, raw);
 	}
 
@@ -831,6 +837,7 @@ static int add_member(struct builder *b, struct archive_entry *e)
 
 	node_drop_data(n);
 	set_meta(n, e);
+	b->member_node = id;
 	r = set_xattrs(b, n, e, raw);
 	if (r < 0)
 		return r;
@@ -852,6 +859,105 @@ static int add_member(struct builder *b, struct archive_entry *e)
 	default:
 		n->size = 0;
 		return 0;
+	}
+}
+
+/* --- global pax headers --- */
+
+/*
+ * Reads the member's header chain again for global pax headers (see
+ * tmpl-pax.h): the blocks from the previous member's end to this one's
+ * data. A chain of one block holds none. Global extended attributes the
+ * member does not have go onto @e; *ret_local: the keywords it sets.
+ */
+static int pax_member(struct builder *b, struct archive_entry *e,
+		      unsigned *ret_local)
+{
+	uint64_t at = (uint64_t)b->next_header;
+	uint64_t end = (uint64_t)archive_filter_bytes(b->a, 0);
+	_cleanup_free_ unsigned char *chain = NULL;
+	size_t len;
+	int r;
+
+	*ret_local = 0;
+	if (end > at + TMPL_PAX_BLOCK) {
+		if (end - at > (64u << 20))
+			return dm_err_set(b->err, EIO,
+					  "%s: header at byte %" PRIu64
+					  ": %" PRIu64 " bytes of headers",
+					  b->name, at, end - at);
+		len = (size_t)(end - at);
+		chain = malloc(len);
+		if (!chain)
+			return -ENOMEM;
+		if (b->src)
+			r = tmpl_source_reread(b->src, at, chain, len);
+		else if (pread(b->tpl_fd, chain, len, (off_t)at) == (ssize_t)len)
+			r = 0;
+		else
+			r = -EIO;
+		if (r < 0)
+			return dm_err_set(b->err, -r,
+					  "%s: header at byte %" PRIu64
+					  ": cannot read it again: %s",
+					  b->name, at, strerror(-r));
+		r = tmpl_pax_scan(&b->pax, chain, len, at, b->name, ret_local,
+				  b->warn, b->warn_ctx, b->err);
+		if (r < 0)
+			return r;
+	}
+	if (b->src)
+		tmpl_source_keep(b->src, UINT64_MAX); /* the data need no copy */
+	for (size_t i = 0; i < b->pax.nxattrs; i++) {
+		const struct tmpl_pax_xattr *x = &b->pax.xattrs[i];
+		const char *name;
+		const void *value;
+		size_t vlen;
+		bool own = false;
+
+		archive_entry_xattr_reset(e);
+		while (!own && archive_entry_xattr_next(e, &name, &value,
+							&vlen) == ARCHIVE_OK)
+			own = !strcmp(name, x->name);
+		if (!own)
+			archive_entry_xattr_add_entry(e, x->name, x->value,
+						      x->len);
+	}
+	return 0;
+}
+
+/* The global keywords the member did not set itself, onto its node. */
+static void pax_apply(struct builder *b, struct archive_entry *e,
+		      unsigned local)
+{
+	const struct tmpl_pax_global *g = &b->pax;
+	unsigned set = g->set & ~local;
+	struct bnode *n;
+
+	if (!set || b->member_node == NO_ID)
+		return;
+	n = &b->nodes[b->member_node];
+	if (set & TMPL_PAX_UID)
+		n->uid = g->uid;
+	if (set & TMPL_PAX_GID)
+		n->gid = g->gid;
+	if (set & TMPL_PAX_MTIME) {
+		n->mtime = g->mtime.sec;
+		n->mtime_ns = g->mtime.nsec;
+	}
+	if (set & TMPL_PAX_ATIME) {
+		n->atime = g->atime.sec;
+		n->atime_ns = g->atime.nsec;
+	} else if (!archive_entry_atime_is_set(e)) {
+		n->atime = n->mtime;
+		n->atime_ns = n->mtime_ns;
+	}
+	if (set & TMPL_PAX_CTIME) {
+		n->ctime = g->ctime.sec;
+		n->ctime_ns = g->ctime.nsec;
+	} else if (!archive_entry_ctime_is_set(e)) {
+		n->ctime = n->mtime;
+		n->ctime_ns = n->mtime_ns;
 	}
 }
 
@@ -1114,6 +1220,7 @@ static void builder_free(struct builder *b)
 		archive_read_free(b->a);
 	dm_seqw_free(b->data_w);
 	free(b->last_member);
+	tmpl_pax_global_free(&b->pax);
 	tmpl_source_free(b->src);
 }
 
@@ -1132,6 +1239,7 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 		.warn_ctx = warn_ctx,
 		.err = err,
 		.data_fd = data_fd,
+		.tpl_fd = tpl_fd,
 		.default_time = st->st_mtim.tv_sec,
 	};
 	struct tmpl_ddata_header dh = { 0 };
@@ -1139,6 +1247,7 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 	struct archive_entry *e;
 	uint32_t root;
 	bool first = true;
+	unsigned local;
 	int r;
 
 	if (lseek(tpl_fd, 0, SEEK_SET) < 0)
@@ -1211,7 +1320,11 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 		b.last_member = strdup(archive_entry_pathname(e) ?
 					       archive_entry_pathname(e) :
 					       "?");
-		r = add_member(&b, e);
+		r = pax_member(&b, e, &local);
+		if (r == 0)
+			r = add_member(&b, e);
+		if (r == 0)
+			pax_apply(&b, e, local);
 		if (r == 0) {
 			/* Skip what is left of the data: the next header. */
 			if (archive_read_data_skip(b.a) != ARCHIVE_OK) {
@@ -1219,6 +1332,8 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 				goto out_free;
 			}
 			b.next_header = archive_filter_bytes(b.a, 0);
+			if (b.src)
+				tmpl_source_keep(b.src, (uint64_t)b.next_header);
 		}
 		if (r < 0) {
 			if (err && !err->code)

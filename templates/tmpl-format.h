@@ -24,10 +24,10 @@
 /*
  * Part of every cache key: raised whenever the builder gives a template a
  * different tree (2: ACLs naming users, members below symbolic links,
- * symbolic links' modes), so that an index built before is built again
- * rather than served.
+ * symbolic links' modes; 3: global pax headers), so that an index built
+ * before is built again rather than served.
  */
-#define TMPL_FORMAT_VERSION 2u
+#define TMPL_FORMAT_VERSION 3u
 #define TMPL_DATA_HDR_SIZE 4096u
 
 struct tmpl_dheader {

@@ -62,6 +62,18 @@ struct tmpl_source {
 	const struct tmpl_source_ops *ops;
 	char err[256];
 	int error; /* -errno once the source failed */
+	/*
+	 * What was handed to libarchive, for reading header blocks again
+	 * (tmpl_source_reread): the latest buffer, [end - cur_len, end) of
+	 * the stream, and a copy of earlier bytes from keep_from on.
+	 */
+	const unsigned char *cur;
+	size_t cur_len;
+	uint64_t end;
+	uint64_t keep_from;
+	unsigned char *kept;
+	size_t kept_len, kept_cap;
+	uint64_t kept_start;
 };
 
 /*
@@ -76,6 +88,15 @@ int tmpl_source_open(struct archive *a, int fd, struct tmpl_source **ret);
  */
 ssize_t tmpl_source_input(struct tmpl_source *s, int fd, void *buf,
 			  size_t size);
+/*
+ * Keep the stream's bytes from @from on for tmpl_source_reread (UINT64_MAX:
+ * none); bytes before @from are let go. @from must not lie before the
+ * latest buffer handed out, unless it was kept already.
+ */
+void tmpl_source_keep(struct tmpl_source *s, uint64_t from);
+/* Copies @len bytes of the stream from @at; -ENODATA when not kept. */
+int tmpl_source_reread(struct tmpl_source *s, uint64_t at, void *buf,
+		       size_t len);
 /* Reads to the end of the stream, so the last trailer is checked too. */
 int tmpl_source_drain(struct tmpl_source *s);
 const char *tmpl_source_error(const struct tmpl_source *s);
@@ -87,6 +108,12 @@ bool tmpl_zstd_detect(int fd);
 int tmpl_zstd_new(int fd, struct tmpl_source **ret);
 bool tmpl_xz_detect(int fd);
 int tmpl_xz_new(int fd, struct tmpl_source **ret);
+/*
+ * Any other compression libarchive knows (bzip2, lzip, lz4, ...), read
+ * through libarchive's filters on a reader of its own; *ret stays NULL
+ * (and 0 is returned) when @fd is not compressed.
+ */
+int tmpl_filtered_new(int fd, struct tmpl_source **ret);
 
 uint64_t tmpl_header_checksum(const struct tmpl_dheader *h);
 
