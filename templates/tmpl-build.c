@@ -892,7 +892,8 @@ static int pax_member(struct builder *b, struct archive_entry *e,
 			return -ENOMEM;
 		if (b->src)
 			r = tmpl_source_reread(b->src, at, chain, len);
-		else if (pread(b->tpl_fd, chain, len, (off_t)at) == (ssize_t)len)
+		else if (pread(b->tpl_fd, chain, len, (off_t)at) ==
+			 (ssize_t)len)
 			r = 0;
 		else
 			r = -EIO;
@@ -907,7 +908,8 @@ static int pax_member(struct builder *b, struct archive_entry *e,
 			return r;
 	}
 	if (b->src)
-		tmpl_source_keep(b->src, UINT64_MAX); /* the data need no copy */
+		tmpl_source_keep(b->src,
+				 UINT64_MAX); /* the data need no copy */
 	for (size_t i = 0; i < b->pax.nxattrs; i++) {
 		const struct tmpl_pax_xattr *x = &b->pax.xattrs[i];
 		const char *name;
@@ -1333,7 +1335,8 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 			}
 			b.next_header = archive_filter_bytes(b.a, 0);
 			if (b.src)
-				tmpl_source_keep(b.src, (uint64_t)b.next_header);
+				tmpl_source_keep(b.src,
+						 (uint64_t)b.next_header);
 		}
 		if (r < 0) {
 			if (err && !err->code)

@@ -230,96 +230,87 @@ static int xattr_set(struct tmpl_pax_global *g, const char *name, size_t nlen,
 	return 0;
 }
 
-static int global_record(void *ctx, const char *key, size_t klen,
-			 const char *val, size_t vlen)
+/* The keywords applied from global headers, and their TMPL_PAX_* bits. */
+static unsigned applied_bit(const char *key, size_t klen)
 {
 	static const struct {
 		const char *key;
 		unsigned bit;
-	} times[] = {
-		{ "mtime", TMPL_PAX_MTIME },
-		{ "atime", TMPL_PAX_ATIME },
+	} applied[] = {
+		{ "uid", TMPL_PAX_UID },     { "gid", TMPL_PAX_GID },
+		{ "mtime", TMPL_PAX_MTIME }, { "atime", TMPL_PAX_ATIME },
 		{ "ctime", TMPL_PAX_CTIME },
 	};
+
+	for (size_t i = 0; i < sizeof(applied) / sizeof(applied[0]); i++)
+		if (key_is(key, klen, applied[i].key))
+			return applied[i].bit;
+	return 0;
+}
+
+static int global_record(void *ctx, const char *key, size_t klen,
+			 const char *val, size_t vlen)
+{
 	static const char *const refused[] = { "path", "linkpath", "size" };
 	static const char *const quiet[] = { "comment", "charset", "hdrcharset",
 					     "uname", "gname" };
 	struct scan *s = ctx;
 	struct tmpl_pax_global *g = s->g;
-	bool ok = true;
+	unsigned bit = applied_bit(key, klen);
 
-	if (key_is(key, klen, "uid") || key_is(key, klen, "gid")) {
-		bool uid = key[0] == 'u';
-		unsigned bit = uid ? TMPL_PAX_UID : TMPL_PAX_GID;
+	if (bit) {
+		bool ok = true;
 
 		if (!vlen)
-			g->set &= ~bit;
-		else if ((ok = parse_id(val, vlen, uid ? &g->uid : &g->gid)))
+			g->set &= ~bit; /* an empty value deletes it */
+		else if (bit & (TMPL_PAX_UID | TMPL_PAX_GID))
+			ok = parse_id(val, vlen,
+				      bit == TMPL_PAX_UID ? &g->uid : &g->gid);
+		else
+			ok = tmpl_pax_parse_time(
+				val, vlen,
+				bit == TMPL_PAX_MTIME ? &g->mtime :
+				bit == TMPL_PAX_ATIME ? &g->atime :
+							&g->ctime);
+		if (vlen && ok)
 			g->set |= bit;
-		goto checked;
-	}
-	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
-		if (!key_is(key, klen, times[i].key))
-			continue;
-		struct tmpl_pax_time *t = i == 0 ? &g->mtime :
-					  i == 1 ? &g->atime :
-						   &g->ctime;
-
-		if (!vlen)
-			g->set &= ~times[i].bit;
-		else if ((ok = tmpl_pax_parse_time(val, vlen, t)))
-			g->set |= times[i].bit;
-		goto checked;
+		if (!ok)
+			dm_warn(s->warn, s->warn_ctx,
+				"%s: global pax header at byte %" PRIu64
+				": bad value for '%.*s', ignored",
+				s->name, s->at, (int)klen, key);
+		return 0;
 	}
 	if (klen > strlen(XATTR_PREFIX) &&
 	    !memcmp(key, XATTR_PREFIX, strlen(XATTR_PREFIX)))
 		return xattr_set(g, key + strlen(XATTR_PREFIX),
 				 klen - strlen(XATTR_PREFIX), val, vlen);
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
-		if (key_is(key, klen, refused[i]) && vlen)
-			return dm_err_set(
-				s->err, EINVAL,
-				"%s: global pax header at byte %" PRIu64
-				" sets '%s' for every member that follows: not supported",
-				s->name, s->at, refused[i]);
+		if (key_is(key, klen, refused[i]))
+			return !vlen ? 0 :
+				       dm_err_set(
+					       s->err, EINVAL,
+					       "%s: global pax header at byte %" PRIu64
+					       " sets '%s' for every member that follows: not supported",
+					       s->name, s->at, refused[i]);
 	for (size_t i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++)
 		if (key_is(key, klen, quiet[i]))
 			return 0;
-	if (key_is(key, klen, "path") || key_is(key, klen, "linkpath") ||
-	    key_is(key, klen, "size"))
-		return 0;
 	dm_warn(s->warn, s->warn_ctx,
 		"%s: global pax header at byte %" PRIu64
 		": keyword '%.*s' ignored",
 		s->name, s->at, (int)klen, key);
-	return 0;
-checked:
-	if (!ok)
-		dm_warn(s->warn, s->warn_ctx,
-			"%s: global pax header at byte %" PRIu64
-			": bad value for '%.*s', ignored",
-			s->name, s->at, (int)klen, key);
 	return 0;
 }
 
 static int local_record(void *ctx, const char *key, size_t klen,
 			const char *val, size_t vlen)
 {
-	static const struct {
-		const char *key;
-		unsigned bit;
-	} keys[] = {
-		{ "uid", TMPL_PAX_UID },	 { "gid", TMPL_PAX_GID },
-		{ "mtime", TMPL_PAX_MTIME }, { "atime", TMPL_PAX_ATIME },
-		{ "ctime", TMPL_PAX_CTIME },
-	};
 	struct scan *s = ctx;
 
 	(void)val;
 	(void)vlen;
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		if (key_is(key, klen, keys[i].key))
-			s->local |= keys[i].bit;
+	s->local |= applied_bit(key, klen);
 	return 0;
 }
 

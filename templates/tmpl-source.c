@@ -21,7 +21,8 @@ static void keep_latest(struct tmpl_source *s)
 		return;
 	from = s->keep_from > start ? s->keep_from : start;
 	if (s->kept_len && s->kept_start + s->kept_len != from)
-		s->kept_len = 0; /* not contiguous: the older copy is of no use */
+		s->kept_len =
+			0; /* not contiguous: the older copy is of no use */
 	if (!s->kept_len)
 		s->kept_start = from;
 	n = (size_t)(s->end - from);

@@ -436,3 +436,126 @@ def test_members_below_a_symlink_land_as_extraction_puts_them(case, domufs, tmp_
         assert skipped in err, err
     else:
         assert "warning" not in err, err
+
+
+# --------------------------------------------------------------------------
+# global pax headers (typeflag 'g')
+
+def _pax_global(headers: dict) -> bytes:
+    """A global pax header as Python's tarfile writes it (header block and records)."""
+    import tarfile
+
+    return tarfile.TarInfo._create_pax_generic_header(headers, tarfile.XGLTYPE, "utf-8")
+
+
+@pytest.mark.parametrize("comp", ["none", "gz", "xz", "zst", "bz2"])
+def test_global_pax_header_owners_match_extraction(comp, domufs, tmp_path):
+    """GNU tar's `--pax-option KEY=VALUE` writes a global header: every
+    member takes its owners from it (and its own header's times, which GNU
+    tar writes for each member and which win over the global mtime), as GNU
+    tar extracts it. libarchive alone drops global headers."""
+    src = tmp_path / "src"
+    (src / "d" / "e").mkdir(parents=True)
+    (src / "a").write_text("a\n")
+    (src / "d" / "e" / "b").write_text("b\n")
+    os.symlink("a", src / "s")
+    os.link(src / "a", src / "d" / "hard")
+    os.mkfifo(src / "fifo")
+    subprocess.run(["setfattr", "-n", "user.own", "-v", "1", str(src / "a")], check=True)
+    tar = tmp_path / "g.tar"
+    subprocess.run(["tar", "--format=pax", "--xattrs", "--pax-option=uid=4321,gid=765,mtime=1600000000.5",
+                    "-cf", str(tar), "-C", str(src), "."], check=True)
+    with open(tar, "rb") as f:
+        assert f.read(512)[156:157] == b"g"
+    path = F.compress(tar, comp)
+    want = F.snapshot(F.extract(path, tmp_path / "x"))
+    assert want[b"d/e/b"]["uid"] == 4321 and want[b"d/e/b"]["gid"] == 765
+    m = domufs.mount(path)
+    got = F.snapshot(m.path)
+    diffs = F.compare_trees(want, got, xattrs=True, include_root=True)
+    assert not diffs, f"{comp}: mount differs from tar extraction:\n" + fmt_diffs(diffs)
+    assert "warning" not in m.stderr(), m.stderr()
+
+
+def test_global_pax_headers_apply_per_keyword_until_changed(domufs, tmp_path):
+    """POSIX pax: a global keyword holds for the members after it that do
+    not set it themselves, until a later global header gives it another
+    value (an empty one deletes it); extended attributes too. Python's
+    tarfile reads it so. (GNU tar drops all earlier global keywords at each
+    new global header, and fails on global xattrs: no oracle here.)"""
+    import io
+    import tarfile
+
+    tpl = tmp_path / "p.tar"
+    with tarfile.open(tpl, "w", format=tarfile.PAX_FORMAT,
+                      pax_headers={"uid": "4321", "gid": "765", "mtime": "1600000000.5",
+                                   "SCHILY.xattr.user.global": "g1", "comment": "made by a test"}) as t:
+        def add(name, kind=tarfile.REGTYPE, data=b"", **kw):
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.size, ti.mtime, ti.mode = kind, len(data), 1700000000, 0o755
+            for k, v in kw.items():
+                setattr(ti, k, v)
+            t.addfile(ti, io.BytesIO(data) if data else None)
+
+        add("a", data=b"a\n")
+        add("b", data=b"b\n", pax_headers={"uid": "11", "mtime": "1500000000.25",
+                                            "SCHILY.xattr.user.global": "own"})
+        add("dir", tarfile.DIRTYPE)
+        g = _pax_global({"uid": "", "mtime": "-1.5", "SCHILY.xattr.user.global": "",
+                         "SCHILY.xattr.user.later": "g2"})
+        t.fileobj.write(g)
+        t.offset += len(g)
+        add("c", data=b"c\n", uid=5)
+        add("dir/sub", tarfile.DIRTYPE)
+        add("hard", tarfile.LNKTYPE, linkname="a")
+        add("sym", tarfile.SYMTYPE, linkname="a")
+    # Python's reader agrees where it has a meaning for it (it reads an empty
+    # uid as 0 rather than as no global uid)
+    for m in tarfile.open(tpl):
+        assert m.name != "c" or (m.gid, m.mtime) == (765, -1.5)
+    m = domufs.mount(tpl)
+    p = os.fsencode(str(m.path))
+
+    def meta(rel):
+        st = os.lstat(os.path.join(p, rel))
+        try:
+            xs = {n: os.getxattr(os.path.join(p, rel), n, follow_symlinks=False)
+                  for n in os.listxattr(os.path.join(p, rel), follow_symlinks=False)}
+        except OSError:
+            xs = {}
+        return st.st_uid, st.st_gid, st.st_mtime_ns, xs
+
+    assert meta(b"a") == (4321, 765, 1600000000500000000, {"user.global": b"g1"})
+    assert meta(b"b") == (11, 765, 1500000000250000000, {"user.global": b"own"})
+    assert meta(b"dir") == (4321, 765, 1600000000500000000, {"user.global": b"g1"})
+    assert meta(b"c") == (5, 765, -1500000000, {"user.later": b"g2"})
+    assert meta(b"dir/sub") == (0, 765, -1500000000, {"user.later": b"g2"})
+    # a hard link is the inode it names, whatever came in between
+    assert os.lstat(os.path.join(p, b"hard")).st_ino == os.lstat(os.path.join(p, b"a")).st_ino
+    assert meta(b"hard") == meta(b"a")
+    assert meta(b"sym")[:3] == (0, 765, -1500000000)
+    assert "warning" not in m.stderr(), m.stderr()
+
+
+@pytest.mark.parametrize("key", ["path", "linkpath", "size"])
+def test_global_pax_header_naming_every_member_is_refused(key, domufs, tmp_path):
+    """A global path, link target or size would give every member after it
+    one name (GNU tar extracts them all onto one file): index and mount
+    refuse the template with one line that names it, and leave no mount."""
+    import io
+    import tarfile
+
+    tpl = tmp_path / "bad.tar"
+    with tarfile.open(tpl, "w", format=tarfile.PAX_FORMAT, pax_headers={key: "7"}) as t:
+        ti = tarfile.TarInfo("a")
+        ti.size = 2
+        t.addfile(ti, io.BytesIO(b"a\n"))
+    r = domufs.index(tpl)
+    assert r.returncode == 1, r
+    assert r.stderr_lines() == [f"domufs: {tpl}: global pax header at byte 0 sets '{key}' for every "
+                                "member that follows: not supported"], r
+    mp = domufs.mountpoint()
+    r = domufs.run("mount", "--cache-dir", domufs.cache_dir(), tpl, mp)
+    assert r.returncode == 1, r
+    assert f"sets '{key}' for every member that follows" in r.stderr, r
+    assert not F.is_mountpoint(mp)
