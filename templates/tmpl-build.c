@@ -8,7 +8,10 @@
  * indexed by seeking over the data (only sparse members are walked, to
  * learn where their data runs lie). A compressed tar is decompressed once
  * and member data appended to the data file; nothing ever reads the
- * compressed stream again. Never prints: warnings go to the caller's sink.
+ * compressed stream again. Header chains longer than one block are read
+ * again (the template, or the bytes the source kept) for global pax
+ * headers, which libarchive drops (tmpl-pax.h). Never prints: warnings go
+ * to the caller's sink.
  */
 #include "templates/tmpl-internal.h"
 
@@ -864,6 +867,20 @@ static int add_member(struct builder *b, struct archive_entry *e)
 
 /* --- global pax headers --- */
 
+/* The stream's bytes [at, at + len) again: the template or what was kept. */
+static int pax_reread(struct builder *b, uint64_t at, unsigned char *buf,
+		      size_t len)
+{
+	ssize_t n;
+
+	if (b->src)
+		return tmpl_source_reread(b->src, at, buf, len);
+	n = pread(b->tpl_fd, buf, len, (off_t)at);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
 /*
  * Reads the member's header chain again for global pax headers (see
  * tmpl-pax.h): the blocks from the previous member's end to this one's
@@ -876,8 +893,8 @@ static int pax_member(struct builder *b, struct archive_entry *e,
 	uint64_t at = (uint64_t)b->next_header;
 	uint64_t end = (uint64_t)archive_filter_bytes(b->a, 0);
 	_cleanup_free_ unsigned char *chain = NULL;
-	size_t len;
-	int r;
+	size_t len = (size_t)(end - at);
+	int r = 0;
 
 	*ret_local = 0;
 	if (end > at + TMPL_PAX_BLOCK) {
@@ -886,30 +903,28 @@ static int pax_member(struct builder *b, struct archive_entry *e,
 					  "%s: header at byte %" PRIu64
 					  ": %" PRIu64 " bytes of headers",
 					  b->name, at, end - at);
-		len = (size_t)(end - at);
 		chain = malloc(len);
-		if (!chain)
-			return -ENOMEM;
-		if (b->src)
-			r = tmpl_source_reread(b->src, at, chain, len);
-		else if (pread(b->tpl_fd, chain, len, (off_t)at) ==
-			 (ssize_t)len)
-			r = 0;
-		else
-			r = -EIO;
-		if (r < 0)
-			return dm_err_set(b->err, -r,
-					  "%s: header at byte %" PRIu64
-					  ": cannot read it again: %s",
-					  b->name, at, strerror(-r));
+		r = chain ? pax_reread(b, at, chain, len) : -ENOMEM;
+	}
+	/* the member's data need no copy */
+	if (b->src)
+		tmpl_source_keep(b->src, UINT64_MAX);
+	if (r == -ENODATA) {
+		/* not kept: libarchive read further back than expected */
+		dm_warn(b->warn, b->warn_ctx,
+			"%s: member '%s': its headers could not be read again; global pax headers among them not applied",
+			b->name, b->last_member);
+	} else if (r < 0) {
+		return dm_err_set(b->err, -r,
+				  "%s: header at byte %" PRIu64
+				  ": cannot read it again: %s",
+				  b->name, at, strerror(-r));
+	} else if (chain) {
 		r = tmpl_pax_scan(&b->pax, chain, len, at, b->name, ret_local,
 				  b->warn, b->warn_ctx, b->err);
 		if (r < 0)
 			return r;
 	}
-	if (b->src)
-		tmpl_source_keep(b->src,
-				 UINT64_MAX); /* the data need no copy */
 	for (size_t i = 0; i < b->pax.nxattrs; i++) {
 		const struct tmpl_pax_xattr *x = &b->pax.xattrs[i];
 		const char *name;

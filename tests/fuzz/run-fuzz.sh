@@ -21,6 +21,9 @@ for fmt in ustar gnu pax; do
 	tar --format=$fmt --sparse --xattrs -C "$src" -cf "$corpus/$fmt.tar" d 2>/dev/null ||
 		tar --format=$fmt -C "$src" -cf "$corpus/$fmt.tar" d/file d/sub
 done
+# a global pax header (uid, gid, mtime and an xattr for every member after it)
+tar --format=pax --xattrs --pax-option=uid=7,gid=8,mtime=-1.5,SCHILY.xattr.user.g=1 \
+	-C "$src" -cf "$corpus/pax-global.tar" d/file d/sub 2>/dev/null || true
 gzip -c "$corpus/pax.tar" >"$corpus/pax.tar.gz"
 zstd -q -c "$corpus/pax.tar" >"$corpus/pax.tar.zst"
 xz -c "$corpus/gnu.tar" >"$corpus/gnu.tar.xz"

@@ -559,3 +559,40 @@ def test_global_pax_header_naming_every_member_is_refused(key, domufs, tmp_path)
     assert r.returncode == 1, r
     assert f"sets '{key}' for every member that follows" in r.stderr, r
     assert not F.is_mountpoint(mp)
+
+
+@pytest.mark.parametrize("comp", ["none", "gz", "xz", "zst", "bz2"])
+def test_global_pax_headers_between_large_extended_headers(comp, domufs, tmp_path):
+    """Header chains long enough to span the decompressor's buffers (each
+    member with a 40 KiB xattr in its own extended header) and a global
+    header every few members: every member gets the global uid and mtime in
+    force where it stands, in every compression alike."""
+    import io
+    import tarfile
+
+    tar = tmp_path / "big.tar"
+    want = {}
+    with tarfile.open(tar, "w", format=tarfile.PAX_FORMAT) as t:
+        for i in range(240):
+            if i % 7 == 0:
+                g = _pax_global({"uid": str(1000 + i), "mtime": f"{1600000000 + i}.5"})
+                t.fileobj.write(g)
+                t.offset += len(g)
+                uid, mtime_ns = 1000 + i, (1600000000 + i) * 10**9 + 5 * 10**8
+            ti = tarfile.TarInfo(f"f{i:03d}")
+            data = f"{i}\n".encode()
+            ti.size, ti.mtime = len(data), 1700000000
+            ti.pax_headers = {"SCHILY.xattr.user.big": chr(97 + i % 26) * (40 << 10)}
+            if i % 5 == 0:
+                ti.pax_headers["uid"] = "7"
+            t.addfile(ti, io.BytesIO(data))
+            want[ti.name] = (7 if i % 5 == 0 else uid, mtime_ns, data)
+    assert tar.stat().st_size > 9 << 20
+    path = F.compress(tar, comp)
+    m = domufs.mount(path)
+    for name, (uid, mtime_ns, data) in want.items():
+        p = m.path / name
+        st = os.lstat(p)
+        assert (st.st_uid, st.st_mtime_ns, p.read_bytes()) == (uid, mtime_ns, data), name
+        assert os.getxattr(p, "user.big") == bytes([97 + int(name[1:]) % 26]) * (40 << 10), name
+    assert "warning" not in m.stderr(), m.stderr()
