@@ -35,7 +35,7 @@ die() { log "error: $*"; exit 1; }
 TAR=$DIR/root.tar ZST=$DIR/root.tar.zst ROOT=$DIR/root
 [ -s "$TAR" ] && [ -s "$ZST" ] && [ -d "$ROOT/etc" ] || die "run bench/mkroot.sh $DIR first"
 [ -x "$DOMUFS" ] || die "no domufs binary at $DOMUFS"
-for t in mke2fs genext2fs zstd losetup; do command -v $t >/dev/null || die "$t missing (apt-get install genext2fs)"; done
+for t in mke2fs genext2fs zstd losetup; do command -v $t >/dev/null || die "$t missing (scripts/deps.sh --bench installs it)"; done
 
 WORK=$(mktemp -d "$DIR/commit.XXXXXX") || die "cannot create a work directory"
 MNT=$WORK/mnt

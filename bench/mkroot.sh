@@ -21,7 +21,7 @@ PACKAGES=systemd-sysv,udev,openssh-server,ifupdown,isc-dhcp-client,linux-image-a
 
 for t in mmdebstrap zstd gzip tar mksquashfs; do
 	command -v "$t" >/dev/null || {
-		echo "mkroot: $t is not installed (apt-get install mmdebstrap zstd squashfs-tools)" >&2
+		echo "mkroot: $t is not installed (scripts/deps.sh --bench installs it)" >&2
 		exit 1
 	}
 done

@@ -83,7 +83,7 @@ for f in "$TAR" "$TZST" "$TGZ" "$SQFS"; do [ -s "$f" ] || die "missing $f (run b
 [ -d "$ROOT/etc" ] || die "missing $ROOT (run bench/mkroot.sh $DIR)"
 for t in zstd gzip fuse-overlayfs squashfuse_ll archivemount fusermount3 timeout awk; do
 	command -v "$t" >/dev/null ||
-		die "$t is not installed (apt-get install fuse-overlayfs squashfuse archivemount)"
+		die "$t is not installed (scripts/deps.sh --bench installs it)"
 done
 if [ "$USE_DOMUFS" = 1 ] && [ ! -x "$DOMUFS" ]; then
 	log "no domufs binary at $DOMUFS: measuring the reference tools only"

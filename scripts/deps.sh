@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Installs what domufs needs to build, test and demo on Debian 12, with apt.
 # Does nothing when everything is already installed. Needs root (or sudo).
+# --bench: also the reference tools the scripts in bench/ measure against.
 set -euo pipefail
 
 PKGS=(
@@ -23,6 +24,17 @@ PKGS=(
 	# the slow suite's real Debian 12 root
 	mmdebstrap
 )
+if [ "${1:-}" = --bench ]; then
+	PKGS+=(
+		fuse-overlayfs squashfuse archivemount   # bench/mount.sh, bench/overlay.sh
+		squashfs-tools                           # bench/mkroot.sh: the squashfs image
+		genext2fs                                # bench/commit.sh
+		bc
+	)
+elif [ -n "${1:-}" ]; then
+	echo "usage: scripts/deps.sh [--bench]" >&2
+	exit 2
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
