@@ -214,7 +214,8 @@ int tmpl_index_open(const char *path, const struct tmpl_open_opts *opts,
 	struct stat st;
 	int r;
 
-	tpl_fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO given as the template must not hang the open */
+	tpl_fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (tpl_fd < 0)
 		return dm_err_set(err, errno, "%s: %s", path, strerror(errno));
 	if (fstat(tpl_fd, &st) < 0)

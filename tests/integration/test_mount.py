@@ -597,6 +597,27 @@ def test_template_is_a_directory(domufs, tmp_path):
     assert_one_error_line(res, tpl)
 
 
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_template_that_is_no_file_fails_at_once(kind, domufs, tmp_path):
+    """A FIFO (nothing writes to it) or a character device named as the
+    template: one line, exit 1, for index and mount alike; opening the FIFO
+    used to wait for a writer forever."""
+    if kind == "fifo":
+        tpl = tmp_path / "pipe.tar"
+        os.mkfifo(tpl)
+    else:
+        tpl = "/dev/zero"
+    res = domufs.index(tpl, timeout=20)
+    assert res.returncode == 1, str(res)
+    line = assert_one_error_line(res, tpl)
+    assert "not a regular file" in line, line
+    mp = domufs.mountpoint()
+    res = domufs.mount_bg(tpl, mp)
+    assert res.returncode == 1, str(res)
+    assert_one_error_line(res, tpl)
+    assert not F.is_mountpoint(mp)
+
+
 def test_unreadable_template_as_unprivileged_user(archive, public_dir, domufs):
     tpl = public_dir / "secret.tar"
     tpl.write_bytes(archive("pax-none").read_bytes())
