@@ -1365,6 +1365,9 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 		/* An archive with no member at all. */
 		b.in_place = true;
 	}
+	/* what follows the end marker is read without keeping it */
+	if (b.src)
+		tmpl_source_keep(b.src, UINT64_MAX);
 	if (b.src && tmpl_source_drain(b.src) < 0) {
 		r = dm_err_set(err, EIO, "%s: %s", name,
 			       tmpl_source_error(b.src));

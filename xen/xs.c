@@ -246,9 +246,16 @@ struct xen_xs *xen_xs_close(struct xen_xs *xs)
 /* ---- reading */
 
 /* The connection is gone for good (libxenstore closed it). */
+/*
+ * The connection is gone. Once a watch is set, libxenstore reads replies on
+ * a thread of its own; when that thread has seen the socket close, every
+ * later request fails with EINVAL ("failed to read, or someone closed the
+ * handle"), not with the socket's error. Our requests are well-formed, so
+ * xenstored itself never answers them EINVAL.
+ */
 static bool lost(int e)
 {
-	return e == EBADF || e == EPIPE || e == ECONNRESET;
+	return e == EBADF || e == EPIPE || e == ECONNRESET || e == EINVAL;
 }
 
 static int read_raw(struct xen_xs *xs, const char *path, char **ret)

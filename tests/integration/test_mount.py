@@ -10,6 +10,7 @@ import re
 import signal
 import stat
 import subprocess
+import sys
 import tarfile
 import time
 import uuid
@@ -329,6 +330,39 @@ def _summary(res, template):
     m = SUMMARY.search(line)
     assert m, f"summary lacks 'N entries ... M bytes'\n{res}"
     return line, int(m.group(1)), int(m.group(2))
+
+
+@pytest.mark.parametrize("comp", ["zst", "bz2"])
+def test_index_of_a_long_tail_after_the_end_marker_stays_small(comp, domufs, tmp_path):
+    """What follows a compressed archive's end marker (here 256 MiB of zeros,
+    as a tarball padded to a disk's size has) is read to check the
+    compressed stream to its end, and not kept: the indexer's peak RSS
+    stays far below the tail's size."""
+    tar = tmp_path / "tail.tar"
+    with tarfile.open(tar, "w", format=tarfile.PAX_FORMAT) as t:
+        ti = tarfile.TarInfo("etc/hostname")
+        ti.size = 5
+        t.addfile(ti, io.BytesIO(b"tail\n"))
+    with open(tar, "ab") as f:
+        zeros = bytes(1 << 20)
+        for _ in range(256):
+            f.write(zeros)
+    tpl = F.compress(tar, comp)
+    tar.unlink()
+    # The indexer's own peak RSS, from wait4() in a fresh interpreter: a
+    # child started from this (large) process would count its memory too.
+    helper = ("import os, subprocess, sys\n"
+              "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)\n"
+              "out = p.stdout.read()\n"
+              "_, st, ru = os.wait4(p.pid, 0)\n"
+              "sys.stdout.buffer.write(out + b'rc=%d maxrss=%d\\n' % (os.waitstatus_to_exitcode(st), ru.ru_maxrss))\n")
+    r = subprocess.run([sys.executable, "-c", helper, domufs.binary, "index", "--cache-dir",
+                        str(domufs.cache_dir()), str(tpl)], stdout=subprocess.PIPE, timeout=120)
+    out = r.stdout.decode(errors="replace")
+    m = re.search(r"rc=(\d+) maxrss=(\d+)$", out.strip())
+    assert m and m.group(1) == "0", out
+    assert ": 3 entries, 5 bytes" in out, out
+    assert int(m.group(2)) < 128 * 1024, f"peak RSS {m.group(2)} KiB"
 
 
 def _expected_counts(archive_path, extracted_root):
