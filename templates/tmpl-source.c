@@ -20,9 +20,9 @@ static void keep_latest(struct tmpl_source *s)
 	if (s->keep_from >= s->end || !s->cur_len)
 		return;
 	from = s->keep_from > start ? s->keep_from : start;
+	/* not contiguous: the older copy is of no use */
 	if (s->kept_len && s->kept_start + s->kept_len != from)
-		s->kept_len =
-			0; /* not contiguous: the older copy is of no use */
+		s->kept_len = 0;
 	if (!s->kept_len)
 		s->kept_start = from;
 	n = (size_t)(s->end - from);
