@@ -7,15 +7,24 @@
  * under temporary names and renamed into place (data first, index last);
  * builders of one entry serialize on an flock()ed lock file, and a waiter
  * finds the entry ready when it gets the lock.
+ *
+ * Beside each entry, KEY.src holds the template's absolute path. Once an
+ * entry is built, the entries it replaces are removed: those of the same
+ * file (device and inode: modified in place, or indexed by an older
+ * format) and those recorded for the same path (the template replaced by
+ * another file). An entry whose lock another process holds is left alone;
+ * mounts that have an entry open keep reading it after its removal.
  */
 #include "templates/tmpl-internal.h"
 #include "templates/tmpl.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,8 +151,105 @@ static int tmp_create(int dirfd, const char *key, const char *what,
 	return -EEXIST;
 }
 
+/* KEY.src: @abs, written under a temporary name and renamed; best effort. */
+static void write_src(int dirfd, const char *key, const char *abs)
+{
+	char tmp[128], name[64];
+	_cleanup_close_ int fd =
+		tmp_create(dirfd, key, "src", tmp, sizeof(tmp));
+	size_t len = strlen(abs);
+
+	if (fd < 0)
+		return;
+	snprintf(name, sizeof(name), "%s.src", key);
+	if (write(fd, abs, len) != (ssize_t)len ||
+	    renameat(dirfd, tmp, dirfd, name) < 0)
+		unlinkat(dirfd, tmp, 0);
+}
+
+/* Whether KEY.src names @abs. */
+static bool src_is(int dirfd, const char *key, const char *abs)
+{
+	char name[64], buf[PATH_MAX + 1];
+	_cleanup_close_ int fd = -1;
+	size_t len = strlen(abs);
+	ssize_t n;
+
+	snprintf(name, sizeof(name), "%s.src", key);
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	n = pread(fd, buf, sizeof(buf), 0);
+	return n == (ssize_t)len && !memcmp(buf, abs, len);
+}
+
+/* Removes entry @key unless another process holds its lock. */
+static void remove_entry(int dirfd, const char *key)
+{
+	static const char *const exts[] = { "idx", "data", "src" };
+	char name[64];
+	_cleanup_close_ int lock_fd = -1;
+
+	snprintf(name, sizeof(name), "%s.lock", key);
+	lock_fd = openat(dirfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (lock_fd >= 0 && flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
+		return; /* being built */
+	/* the index first: without it, the rest is no entry */
+	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+		snprintf(name, sizeof(name), "%s.%s", key, exts[i]);
+		unlinkat(dirfd, name, 0);
+	}
+	if (lock_fd >= 0) {
+		snprintf(name, sizeof(name), "%s.lock", key);
+		unlinkat(dirfd, name, 0);
+	}
+}
+
+/*
+ * The entries entry @key replaces (see the top of this file): of the file
+ * @st, or recorded for the path @abs (NULL: not known). Entries of a newer
+ * format than this one are another domufs's and stay.
+ */
+static void prune_replaced(int dirfd, const char *key, const struct stat *st,
+			   const char *abs)
+{
+	_cleanup_close_ int fd = dup(dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!d)
+		return;
+	fd = -1; /* the DIR owns it */
+	while ((de = readdir(d))) {
+		struct tmpl_dheader h;
+		char victim[17];
+		_cleanup_close_ int ifd = -1;
+		size_t len = strlen(de->d_name);
+
+		if (len != 20 || strcmp(de->d_name + 16, ".idx") ||
+		    strspn(de->d_name, "0123456789abcdef") != 16 ||
+		    !strncmp(de->d_name, key, 16))
+			continue;
+		memcpy(victim, de->d_name, 16);
+		victim[16] = '\0';
+		ifd = openat(dirfd, de->d_name,
+			     O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (ifd < 0 ||
+		    pread(ifd, &h, sizeof(h), 0) <
+			    (ssize_t)offsetof(struct tmpl_dheader, tpl_size) ||
+		    memcmp(h.magic, TMPL_INDEX_MAGIC, 8) ||
+		    h.version > TMPL_FORMAT_VERSION)
+			continue;
+		if ((h.tpl_dev == (uint64_t)st->st_dev &&
+		     h.tpl_ino == (uint64_t)st->st_ino) ||
+		    (abs && src_is(dirfd, victim, abs)))
+			remove_entry(dirfd, victim);
+	}
+	closedir(d);
+}
+
 static int build_entry(int dirfd, const char *dir, const char *key, int tpl_fd,
-		       const struct stat *st, const char *path,
+		       const struct stat *st, const char *path, const char *abs,
 		       const struct tmpl_open_opts *opts, struct dm_err *err)
 {
 	char idx_tmp[128], data_tmp[128], name[64];
@@ -184,6 +290,8 @@ static int build_entry(int dirfd, const char *dir, const char *key, int tpl_fd,
 		goto out_unlink;
 	} else
 		data_tmp[0] = '\0';
+	if (abs)
+		write_src(dirfd, key, abs);
 	snprintf(name, sizeof(name), "%s.idx", key);
 	if (renameat(dirfd, idx_tmp, dirfd, name) < 0) {
 		r = dm_err_set(err, errno, "cache %s: %s", dir,
@@ -208,6 +316,7 @@ int tmpl_index_open(const char *path, const struct tmpl_open_opts *opts,
 	struct tmpl_index *idx = NULL;
 	bool verify = opts->flags & TMPL_OPEN_VERIFY;
 	const char *why = NULL;
+	_cleanup_free_ char *abs = NULL;
 	char key[32], lockname[64], index_path[PATH_MAX];
 	double t0 = now();
 	bool built = false;
@@ -264,11 +373,13 @@ int tmpl_index_open(const char *path, const struct tmpl_open_opts *opts,
 		if (r == 0)
 			goto out_ok;
 	}
-	r = build_entry(dirfd, opts->cache_dir, key, tpl_fd, &st, path, opts,
-			err);
+	abs = realpath(path, NULL);
+	r = build_entry(dirfd, opts->cache_dir, key, tpl_fd, &st, path, abs,
+			opts, err);
 	if (r < 0)
 		return r;
 	built = true;
+	prune_replaced(dirfd, key, &st, abs);
 	r = try_open(dirfd, key, tpl_fd, &st, false, &idx, &why);
 	if (r < 0)
 		return dm_err_set(err, -r,

@@ -440,10 +440,9 @@ def _rewrite_check(domufs, tmp_path, rewrite, compress="none"):
     tpl.write_bytes(old)
     cache = domufs.cache_dir()
     line, n_old, _ = _summary(domufs.index(tpl, cache), tpl)
-    m = domufs.mount(tpl, cache_dir=cache)
-    assert open(m.b(b"a"), "rb").read() == OLD["a"]
-    problems = m.unmount()
-    assert not problems, problems
+    old_mount = domufs.mount(tpl, cache_dir=cache)
+    assert open(old_mount.b(b"a"), "rb").read() == OLD["a"]
+    old_ino = tpl.stat().st_ino
     rewrite(tpl, new)
     m = domufs.mount(tpl, cache_dir=cache)
     assert sorted(os.listdir(m.path)) == ["a", "b", "c", "d"], "stale index after the template changed"
@@ -452,6 +451,15 @@ def _rewrite_check(domufs, tmp_path, rewrite, compress="none"):
     assert not m.unmount()
     line, n_new, _ = _summary(domufs.index(tpl, cache), tpl)
     assert n_new == n_old + 1, f"index summary after the change: {line}"
+    # the new entry replaced the old one in the cache; the mount made from
+    # the old one still reads it (where its data is not the rewritten file:
+    # a compressed template's data file, or a template replaced by rename)
+    assert len(list(cache.glob("*.idx"))) == 1, sorted(os.listdir(cache))
+    assert len(list(cache.glob("*.data"))) == (compress != "none"), sorted(os.listdir(cache))
+    assert sorted(os.listdir(old_mount.path)) == ["a", "b", "c"]
+    if compress != "none" or old_ino != tpl.stat().st_ino:
+        assert open(old_mount.b(b"c"), "rb").read() == OLD["c"]
+    assert not old_mount.unmount()
 
 
 def test_cache_rewritten_template_different_size(domufs, tmp_path):
@@ -508,6 +516,41 @@ def test_cache_two_templates_same_name_different_dirs(domufs, tmp_path):
     m2 = domufs.mount(t2, cache_dir=cache)
     assert open(m1.b(b"a"), "rb").read() == OLD["a"]
     assert open(m2.b(b"a"), "rb").read() == NEW["a"]
+    # one entry each: neither replaces the other
+    assert len(list(cache.glob("*.idx"))) == 2, sorted(os.listdir(cache))
+    assert sorted(p.read_text() for p in cache.glob("*.src")) == sorted([str(t1), str(t2)])
+
+
+def test_cache_keeps_entries_being_built_or_of_newer_format(domufs, tmp_path):
+    """A rebuilt template removes its former entries, except one whose lock
+    another process holds (it is being built) and one of a newer index
+    format (another domufs's); an entry of an older format of the same
+    file goes."""
+    import fcntl
+    import struct
+
+    tpl = tmp_path / "t.tar"
+    tpl.write_bytes(_small_tar(OLD))
+    cache = domufs.cache_dir()
+    assert domufs.index(tpl, cache).returncode == 0
+    (first,) = cache.glob("*.idx")
+    raw = bytearray(first.read_bytes())
+    version = struct.unpack_from("<I", raw, 8)[0]
+    for key, v in (("00000000000000a1", version + 1), ("00000000000000a2", version - 1)):
+        struct.pack_into("<I", raw, 8, v)
+        (cache / f"{key}.idx").write_bytes(raw)
+    tpl.write_bytes(_small_tar(NEW))
+    with open(cache / (first.name[:16] + ".lock"), "r+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assert domufs.index(tpl, cache).returncode == 0
+        names = sorted(p.name for p in cache.glob("*.idx"))
+        assert first.name in names and "00000000000000a1.idx" in names, names
+        assert "00000000000000a2.idx" not in names, names
+    tpl.write_bytes(_small_tar(OLD) + bytes(10240))
+    assert domufs.index(tpl, cache).returncode == 0
+    names = sorted(p.name for p in cache.glob("*.idx"))
+    assert len(names) == 2 and "00000000000000a1.idx" in names, names
+    assert not (cache / (first.name[:16] + ".lock")).exists()
 
 
 def test_concurrent_index_on_cold_cache(archive, domufs):
