@@ -875,6 +875,8 @@ static int pax_reread(struct builder *b, uint64_t at, unsigned char *buf,
 
 	if (b->src)
 		return tmpl_source_reread(b->src, at, buf, len);
+	if (!b->in_place)
+		return -ENODATA; /* decompressed by libarchive: not kept */
 	n = pread(b->tpl_fd, buf, len, (off_t)at);
 	if (n < 0)
 		return -errno;
