@@ -420,6 +420,19 @@ static void norm_time(int64_t *sec, uint32_t *ret_nsec, long nsec)
 	*ret_nsec = (uint32_t)nsec;
 }
 
+/* The times the member's headers do not give are its mtime. */
+static void times_follow_mtime(struct bnode *n, struct archive_entry *e)
+{
+	if (!archive_entry_atime_is_set(e)) {
+		n->atime = n->mtime;
+		n->atime_ns = n->mtime_ns;
+	}
+	if (!archive_entry_ctime_is_set(e)) {
+		n->ctime = n->mtime;
+		n->ctime_ns = n->mtime_ns;
+	}
+}
+
 static void set_meta(struct bnode *n, struct archive_entry *e)
 {
 	n->mode = (uint32_t)archive_entry_mode(e);
@@ -433,17 +446,12 @@ static void set_meta(struct bnode *n, struct archive_entry *e)
 	if (archive_entry_atime_is_set(e)) {
 		n->atime = archive_entry_atime(e);
 		norm_time(&n->atime, &n->atime_ns, archive_entry_atime_nsec(e));
-	} else {
-		n->atime = n->mtime;
-		n->atime_ns = n->mtime_ns;
 	}
 	if (archive_entry_ctime_is_set(e)) {
 		n->ctime = archive_entry_ctime(e);
 		norm_time(&n->ctime, &n->ctime_ns, archive_entry_ctime_nsec(e));
-	} else {
-		n->ctime = n->mtime;
-		n->ctime_ns = n->mtime_ns;
 	}
+	times_follow_mtime(n, e);
 	if (S_ISCHR(n->mode) || S_ISBLK(n->mode))
 		n->rdev = makedev(archive_entry_rdevmajor(e),
 				  archive_entry_rdevminor(e));
@@ -963,20 +971,16 @@ static void pax_apply(struct builder *b, struct archive_entry *e,
 	if (set & TMPL_PAX_MTIME) {
 		n->mtime = g->mtime.sec;
 		n->mtime_ns = g->mtime.nsec;
+		times_follow_mtime(n, e);
 	}
+	/* global atime and ctime win over what followed mtime */
 	if (set & TMPL_PAX_ATIME) {
 		n->atime = g->atime.sec;
 		n->atime_ns = g->atime.nsec;
-	} else if (!archive_entry_atime_is_set(e)) {
-		n->atime = n->mtime;
-		n->atime_ns = n->mtime_ns;
 	}
 	if (set & TMPL_PAX_CTIME) {
 		n->ctime = g->ctime.sec;
 		n->ctime_ns = g->ctime.nsec;
-	} else if (!archive_entry_ctime_is_set(e)) {
-		n->ctime = n->mtime;
-		n->ctime_ns = n->mtime_ns;
 	}
 }
 

@@ -44,8 +44,10 @@ int tmpl_acl_to_xattr(struct archive_entry *e, int type, void **ret,
  * libarchive's own filters fall short: gzip with every member's CRC-32
  * checked (tmpl-gzip.c), zstd decompressed on a thread of its own
  * (tmpl-zstd.c), xz with all that came out before an error handed on
- * (tmpl-xz.c). Errors are kept on the source as one message that names
- * the compressed offset.
+ * (tmpl-xz.c); any other compression through libarchive's filters on a
+ * reader of its own (tmpl-source.c), so that its bytes, too, pass where
+ * header blocks can be kept for reading again. Errors are kept on the
+ * source as one message that names the compressed offset.
  */
 struct archive;
 struct tmpl_source;
