@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""The fixups and the commit on a real Debian 12 root (the slow suite).
+"""The template layer, the fixups and the commit on a real Debian 12 root
+(the slow suite).
 
 The root is the benchmark's: mmdebstrap --variant=minbase with systemd,
 udev, openssh-server, ifupdown, a kernel and grub, built once from the
@@ -9,10 +10,17 @@ machine's apt sources into $DOMUFS_DEBIAN12_TAR (default
 import os
 import re
 import shutil
+import stat
+import subprocess
+import sys
+import tarfile
 
 import pytest
 
 from test_recipes import PYGRUB, boot_check, run
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import fixtures as F  # noqa: E402
 
 DOMUFS = os.environ.get("DOMUFS")
 TAR = os.environ.get("DOMUFS_DEBIAN12_TAR", "/var/tmp/domufs-bench/root.tar")
@@ -38,6 +46,35 @@ def root_tar():
 @pytest.fixture
 def cache(tmp_path):
     return tmp_path / "cache"
+
+
+@pytest.fixture(scope="module")
+def extracted(root_tar, tmp_path_factory):
+    """The oracle: the snapshot of GNU tar's extraction of the root, and
+    the paths whose members record a POSIX ACL. Without --acls:
+    mmdebstrap's tar records ACLs (var/log/journal's, from systemd's
+    tmpfiles) as SCHILY.xattr.system.posix_acl_* records, which --xattrs
+    restores and --acls would then reset from its own ACL records, absent
+    here."""
+    dest = tmp_path_factory.mktemp("extracted")
+    run("tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf", root_tar, "-C", dest)
+    acls = set()
+    with tarfile.open(root_tar) as t:
+        for m in t:
+            if any(k.startswith("SCHILY.xattr.system.posix_acl_") for k in m.pax_headers):
+                acls.add(os.fsencode(os.path.normpath(m.name)))
+    snap = F.snapshot(dest)
+    shutil.rmtree(dest)
+    return snap, acls
+
+
+def same_as_extraction(extracted, got):
+    want, acls = extracted
+    assert len(want) > 10000, "the oracle extracted too little"
+    diffs = F.compare_trees(want, got)
+    assert not diffs, f"{len(diffs)} differences:\n" + "\n".join(diffs[:40])
+    for p in acls:
+        assert "system.posix_acl_access" in got[p]["xattrs"], p
 
 
 def test_diff_shows_the_fixups_a_bookworm_domu_needs(root_tar, cache):
@@ -91,6 +128,47 @@ def test_mount_shows_the_fixed_tree(root_tar, cache, tmp_path):
         assert os.stat(mnt / "etc/fstab").st_size == len(fstab)
     finally:
         run("fusermount3", "-u", mnt, check=False)
+
+
+@pytest.mark.parametrize("comp", ["tar", "tar.zst"])
+def test_mount_equals_gnu_tar_extraction(root_tar, extracted, cache, tmp_path, comp):
+    """The template layer on a real distribution root, without fixups:
+    every entry (type, mode, owner, ns mtime, size, link target, rdev,
+    content, xattrs and ACLs, hardlink groups) as GNU tar extracts it."""
+    template = root_tar
+    if comp == "tar.zst":
+        template = tmp_path / "root.tar.zst"
+        run("zstd", "-q", "-T0", "-3", root_tar, "-o", template)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    run(DOMUFS, "mount", "--cache-dir", cache, template, mnt)
+    try:
+        got = F.snapshot(mnt)
+    finally:
+        run("fusermount3", "-u", mnt, check=False)
+    same_as_extraction(extracted, got)
+
+
+def test_commit_equals_gnu_tar_extraction(root_tar, extracted, cache, tmp_path):
+    """The commit of the same root without fixups, read back by the
+    kernel's ext4: the same tree, plus the image's /lost+found."""
+    img = tmp_path / "root.img"
+    run(DOMUFS, "commit", "--cache-dir", cache, root_tar, img)
+    fsck = run("e2fsck", "-fn", img, check=False)
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    mnt = tmp_path / "img"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "ext4", "-o", "ro,loop", str(img), str(mnt)],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"no loop mount here: {r.stdout.strip()}")
+    try:
+        got = F.snapshot(mnt)
+    finally:
+        run("umount", mnt, check=False)
+    lf = got.pop(b"lost+found", None)
+    assert lf is not None and lf["type"] == stat.S_IFDIR, "no /lost+found in the image"
+    same_as_extraction(extracted, got)
 
 
 @pytest.mark.skipif(not os.path.exists(PYGRUB), reason="PyGRUB (xen-utils-4.17) not installed")
