@@ -121,6 +121,19 @@ cpu_busy() {
 	b=$(awk '/^cpu / { printf "%d %d\n", $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
 	echo "$a $b" | awk '{ d = $4 - $2; printf "%.0f", (d > 0 ? 100 * ($3 - $1) / d : 0) }'
 }
+# how an idle CPU waits: on a virtual machine whose idle vCPUs halt at once
+# (guest halt polling off), waking one costs an exit to the host, and a FUSE
+# round trip between two vCPUs pays it; the figures depend on it
+idle_note() {
+	local d=/sys/devices/system/cpu/cpuidle p=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+	local drv gov
+	drv=$(cat $d/current_driver 2>/dev/null || echo none)
+	gov=$(cat $d/current_governor 2>/dev/null || cat $d/current_governor_ro 2>/dev/null || echo none)
+	printf 'cpuidle driver %s, governor %s' "$drv" "$gov"
+	[ -r $p ] && printf ', guest halt polling up to %s ns' "$(cat $p)"
+	return 0
+}
+
 # steal (CPU time the hypervisor gave to others) as a share of all CPU time between two samples
 steal_ticks() { awk '/^cpu / { printf "%d %d\n", $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 steal_pct() { echo "$1 $2" | awk '{ d = $4 - $2; printf "%.0f", (d > 0 ? 100 * ($3 - $1) / d : 0) }'; }
@@ -488,6 +501,7 @@ echo "command: bench/mount.sh $ARGS   (reps: $REPS, data: $DIR${PIN:+, mount/fin
 echo "domufs: $([ "$USE_DOMUFS" = 1 ] && echo "$DOMUFS_ORIG ($DOMUFS_REV)" || echo 'not measured')"
 [ "$URING" = 1 ] && echo "domufs-uring: the same binary, mount --io-uring (fuse enable_uring switched on for the run)"
 echo "load: at start $LOAD_START; at end $LOAD_END"
+echo "idle CPUs: $(idle_note)"
 echo
 echo "| figure | tool | median s | runs s | ratio | target | result | output | CPU % busy before runs | steal % during runs |"
 echo "|---|---|---:|---|---:|---|---|---|---|---|"
