@@ -53,8 +53,9 @@ struct worker {
  * Until a request is there (or the device fails), or poll_ns passed;
  * whether one came. Giving way between looks: the caller of the request
  * just answered is often woken on this CPU, and runs at once rather than
- * when the scheduler preempts the poll (`find` on the Debian root of
- * BENCHMARKS.md: 0.11-0.13 s instead of 0.14-0.18 s).
+ * when the scheduler preempts the poll (`find` of the Debian root of
+ * BENCHMARKS.md right after the mount: 0.11-0.13 s instead of 0.14-0.18 s;
+ * no clear gain once the mount sat idle for a while).
  */
 static bool poll_briefly(struct loop *l)
 {
