@@ -4,7 +4,7 @@
 #
 #   bench/mount.sh [--quick] [--reps N] [--dir DIR] [--domufs PATH] [--no-domufs]
 #                  [--am-cap SECONDS] [--timeout SECONDS] [--wait-idle SECONDS]
-#                  [--pin CPU] [--io-uring]
+#                  [--pin CPU] [--io-uring] [--no-pm-qos-too]
 #
 #   --quick        one run per figure instead of three
 #   --reps N       runs per figure (default 3); the table shows the median
@@ -24,6 +24,9 @@
 #   --io-uring     also measure `domufs mount --io-uring` (tool domufs-uring) in the
 #                  mount, find and read figures, with the same targets; turns the fuse
 #                  module's enable_uring switch on for the run and back as it was after
+#   --no-pm-qos-too  also measure `domufs mount --no-pm-qos` (tool domufs-noqos) in the
+#                  mount, find and read figures, with the same targets: the daemon
+#                  then leaves idle CPUs free to halt (see domufs-mount(1))
 #
 # Inputs (from bench/mkroot.sh DIR): root.tar, root.tar.zst, root.tar.gz, root/, root.sqfs.
 # Each timed run's input (the template, the extracted tree, the squashfs image,
@@ -53,6 +56,7 @@ TMO=600
 WAIT_IDLE=0
 PIN=
 URING=0
+NOQOS=0
 ARGS="$*"
 
 usage() { sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -68,6 +72,7 @@ while [ $# -gt 0 ]; do
 	--wait-idle) WAIT_IDLE=$2; shift ;;
 	--pin) PIN=$2; shift ;;
 	--io-uring) URING=1 ;;
+	--no-pm-qos-too) NOQOS=1 ;;
 	-h|--help) usage ;;
 	*) echo "mount.sh: unknown argument: $1" >&2; usage ;;
 	esac
@@ -100,7 +105,7 @@ fi
 
 WORK=$(mktemp -d "$DIR/run.XXXXXX") || die "cannot create a work directory under $DIR"
 MNTS=()
-for t in domufs domufs-uring fuse-overlayfs squashfuse_ll archivemount; do
+for t in domufs domufs-uring domufs-noqos fuse-overlayfs squashfuse_ll archivemount; do
 	mkdir "$WORK/mnt-$t"
 	MNTS+=("$WORK/mnt-$t")
 done
@@ -131,6 +136,8 @@ idle_note() {
 	gov=$(cat $d/current_governor 2>/dev/null || cat $d/current_governor_ro 2>/dev/null || echo none)
 	printf 'cpuidle driver %s, governor %s' "$drv" "$gov"
 	[ -r $p ] && printf ', guest halt polling up to %s ns' "$(cat $p)"
+	# what domufs mount asks of idle CPUs while busy (root only; see --no-pm-qos-too)
+	[ -w /dev/cpu_dma_latency ] && printf '; PM QoS CPU latency requests possible (/dev/cpu_dma_latency)'
 	return 0
 }
 
@@ -150,7 +157,8 @@ is_fuse_mounted() { case $(fstype_at "$1") in fuse*) return 0 ;; *) return 1 ;; 
 
 # pid of the daemon serving mount point $2, whose comm is $1
 pid_of() {
-	local p comm=${1%-uring}
+	local p comm=$1
+	case $1 in domufs-*) comm=domufs ;; esac
 	for p in $(pgrep -f -- "$2"); do
 		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$comm" ] && { echo "$p"; return 0; }
 	done
@@ -166,6 +174,7 @@ mount_cmd() {
 	case $1 in
 	domufs) echo "$DOMUFS mount --cache-dir $CACHE ${2:-$TZST} $m" ;;
 	domufs-uring) echo "$DOMUFS mount --io-uring --cache-dir $CACHE ${2:-$TZST} $m" ;;
+	domufs-noqos) echo "$DOMUFS mount --no-pm-qos --cache-dir $CACHE ${2:-$TZST} $m" ;;
 	fuse-overlayfs) echo "fuse-overlayfs -o lowerdir=$ROOT $m" ;;
 	squashfuse_ll) echo "squashfuse_ll $SQFS $m" ;;
 	archivemount) echo "archivemount -o readonly $TZST $m" ;;
@@ -177,7 +186,7 @@ declare -A HWM HWMNOTE    # peak VmHWM (kB) per tool over the whole run, and whe
 # kill the daemon serving tool $1's mount point (it hung or failed) and detach the mount
 abort_tool() {
 	local m pid
-	case $1 in domufs|domufs-uring|fuse-overlayfs|squashfuse_ll|archivemount) ;; *) return 0 ;; esac
+	case $1 in domufs|domufs-uring|domufs-noqos|fuse-overlayfs|squashfuse_ll|archivemount) ;; *) return 0 ;; esac
 	m=$(mnt_of "$1")    # never stat $m here: a hung daemon would hang us too
 	if pid=$(pid_of "$1" "$m"); then
 		log "$1: killing daemon $pid (wchan $(cat "/proc/$pid/wchan" 2>/dev/null), state $(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null))"
@@ -256,7 +265,7 @@ warm_default() {
 	native | fuse-overlayfs) echo warm_tree ;;
 	squashfuse_ll) echo "warm_files $SQFS" ;;
 	archivemount) echo "warm_files $TZST" ;;
-	domufs | domufs-uring) echo warm_domufs_cache ;;
+	domufs | domufs-uring | domufs-noqos) echo warm_domufs_cache ;;
 	*) echo : ;;
 	esac
 }
@@ -363,6 +372,7 @@ run_series() {
 TOOLS_FUSE=(fuse-overlayfs squashfuse_ll)
 [ "$USE_DOMUFS" = 1 ] && DOM=(domufs) || DOM=()
 [ "$URING" = 1 ] && DOM+=(domufs-uring)
+[ "$NOQOS" = 1 ] && DOM+=(domufs-noqos)
 
 if [ "$WAIT_IDLE" -gt 0 ]; then
 	end=$((SECONDS + WAIT_IDLE))
@@ -480,10 +490,11 @@ le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'; }
 
 declare -A TARGETS   # "fig|tool" -> newline-separated "REF@MAX" (REF "-" for an absolute limit in seconds)
 target() { TARGETS["$1|$2"]+="$3@$4"$'\n'; }
-# the same targets for domufs and, with --io-uring, domufs-uring
+# the same targets for domufs and, when measured, domufs-uring and domufs-noqos
 target_dom() {
 	target "$1" domufs "$2" "$3"
 	if [ "$URING" = 1 ]; then target "$1" domufs-uring "$2" "$3"; fi
+	if [ "$NOQOS" = 1 ]; then target "$1" domufs-noqos "$2" "$3"; fi
 }
 target "cold: decompress / mount+ls, .tar.zst" domufs "zstd -dc" 1.3
 target_dom "mount+ls (domufs: cache built)" - 0.050
@@ -500,6 +511,7 @@ echo "domufs mount benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, 
 echo "command: bench/mount.sh $ARGS   (reps: $REPS, data: $DIR${PIN:+, mount/find/read figures pinned to CPU $PIN})"
 echo "domufs: $([ "$USE_DOMUFS" = 1 ] && echo "$DOMUFS_ORIG ($DOMUFS_REV)" || echo 'not measured')"
 [ "$URING" = 1 ] && echo "domufs-uring: the same binary, mount --io-uring (fuse enable_uring switched on for the run)"
+[ "$NOQOS" = 1 ] && echo "domufs-noqos: the same binary, mount --no-pm-qos (idle CPUs left free to halt)"
 echo "load: at start $LOAD_START; at end $LOAD_END"
 echo "idle CPUs: $(idle_note)"
 echo
@@ -538,7 +550,7 @@ echo "|---|---:|---|---|---|"
 for t in "${DOM[@]}" "${TOOLS_FUSE[@]}" archivemount; do
 	if [ -n "${HWM[$t]:-}" ]; then
 		mib=$(awk -v k="${HWM[$t]}" 'BEGIN { printf "%.1f", k / 1024 }')
-		if [ "${t%-uring}" = domufs ]; then
+		if [ "${t%%-*}" = domufs ]; then
 			tgt="≤ 64 MiB"
 			if le "${HWM[$t]}" 65536; then res=PASS; else res=MISS; MISSED=$((MISSED + 1)); fi
 		else

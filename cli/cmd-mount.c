@@ -41,6 +41,10 @@ static const char help[] =
 	"                   (also -o io_uring, as libfuse spells it)\n"
 	"                   (Linux 6.14 or later with the fuse module parameter\n"
 	"                   enable_uring=Y; otherwise a warning, and /dev/fuse)\n"
+	"  --no-pm-qos      let idle CPUs sleep while requests come less than\n"
+	"                   1 ms apart (by default a daemon run as root holds\n"
+	"                   a PM QoS CPU latency request of 0 us meanwhile,\n"
+	"                   and no thread polls)\n"
 	"  -d, --debug      FUSE debug output (implies nothing else)\n";
 
 /*
@@ -79,6 +83,7 @@ int cli_cmd_mount(int argc, char **argv)
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "poll-us", required_argument, NULL, 'p' },
 		{ "io-uring", no_argument, NULL, 'u' },
+		{ "no-pm-qos", no_argument, NULL, 'q' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -87,7 +92,9 @@ int cli_cmd_mount(int argc, char **argv)
 	struct cli_view cv;
 	const char *fuse_opts[64];
 	size_t nopts = 0;
-	struct fll_opts fo = { .ready_fd = -1, .poll_us = FLL_POLL_US_DEFAULT };
+	struct fll_opts fo = { .ready_fd = -1,
+			       .poll_us = FLL_POLL_US_DEFAULT,
+			       .cpu_awake = true };
 	long poll_us;
 	struct dm_err err = { 0 };
 	char *end;
@@ -128,6 +135,9 @@ int cli_cmd_mount(int argc, char **argv)
 			break;
 		case 'u':
 			fo.io_uring = true;
+			break;
+		case 'q':
+			fo.cpu_awake = false;
 			break;
 		case 'd':
 			fo.debug = true;

@@ -9,6 +9,7 @@
  */
 #define FUSE_USE_VERSION 314
 #include "fusefs/fll.h"
+#include "fusefs/cpulat.h"
 #include "fusefs/iomax.h"
 #include "fusefs/lean.h"
 #include "fusefs/loop.h"
@@ -72,6 +73,7 @@ struct fll_ctx {
 	struct fll_handle head; /* circular, a sentinel */
 	struct fll_uring *uring; /* mount --io-uring, else NULL */
 	struct fll_pf *pf; /* read-ahead across files, or NULL */
+	struct fll_cpulat *cpulat; /* idle CPUs held awake, or NULL */
 	/* read-only view: READDIRPLUS lists files lean while nobody asks */
 	bool lean_ok;
 	struct fll_lean lean;
@@ -1310,12 +1312,21 @@ static ssize_t io_splice_send(int fdin, off_t *offin, int fdout, off_t *offout,
 				     offin, fdout, offout, len, flags);
 }
 
-/* No polling while the read-ahead stores: its CPU is worth more. */
+/*
+ * No polling while the read-ahead stores (its CPU is worth more), nor
+ * while idle CPUs are held awake: the CPU the poll takes is then one the
+ * caller of the next request could have been woken on, for nothing.
+ */
 static bool may_poll(void *arg)
 {
 	struct fll_ctx *ctx = arg;
 
-	return !fll_pf_storing(ctx->pf);
+	return !fll_pf_storing(ctx->pf) && !fll_cpulat_held(ctx->cpulat);
+}
+
+static void received(void *arg, uint64_t now_ns, uint64_t gap_ns)
+{
+	fll_cpulat_request(((struct fll_ctx *)arg)->cpulat, now_ns, gap_ns);
 }
 
 /*
@@ -1324,7 +1335,7 @@ static bool may_poll(void *arg)
  * the kernel's INIT does not offer it) a warning, and /dev/fuse alone.
  */
 static void uring_attach(struct fll_ctx *ctx, struct fuse_session *se,
-			 unsigned poll_us)
+			 unsigned poll_us, const struct fll_loop_hooks *h)
 {
 	static const struct fuse_custom_io io = {
 		.read = io_read,
@@ -1340,7 +1351,7 @@ static void uring_attach(struct fll_ctx *ctx, struct fuse_session *se,
 			"/dev/fuse\n");
 		return;
 	}
-	if (fll_uring_new(se, fd, poll_us, may_poll, ctx, &ctx->uring) < 0)
+	if (fll_uring_new(se, fd, poll_us, h, &ctx->uring) < 0)
 		return;
 	if (fuse_session_custom_io(se, &io, fd) != 0) {
 		fll_uring_free(ctx->uring);
@@ -1367,6 +1378,10 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 	struct fuse_session *se = NULL;
 	_cleanup_free_ char *real = NULL;
 	struct fll_ctx ctx = { .v = v };
+	const struct fll_loop_hooks hooks = { .drain = drain,
+					      .may_poll = may_poll,
+					      .received = received,
+					      .arg = &ctx };
 	bool aborted = false;
 	dev_t dev = 0;
 	int r;
@@ -1421,7 +1436,7 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 	dev = mount_dev(real);
 	raise_readahead(dev);
 	if (opts->io_uring)
-		uring_attach(&ctx, se, opts->poll_us);
+		uring_attach(&ctx, se, opts->poll_us, &hooks);
 	if (fuse_daemonize(opts->foreground) != 0) {
 		r = dm_err_set(err, EIO, "mount %s: cannot daemonize",
 			       opts->mountpoint);
@@ -1430,10 +1445,11 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 	write_ready(opts->ready_fd);
 	if (ovl_view_readonly(v))
 		ctx.pf = fll_pf_new(v, se);
-	r = fll_loop(se, FLL_THREADS, opts->poll_us,
-		     &(struct fll_loop_hooks){ .drain = drain,
-					       .may_poll = may_poll,
-					       .arg = &ctx });
+	if (opts->cpu_awake)
+		ctx.cpulat = fll_cpulat_new();
+	r = fll_loop(se, FLL_THREADS, opts->poll_us, &hooks);
+	fll_cpulat_free(ctx.cpulat);
+	ctx.cpulat = NULL;
 	/*
 	 * Unmounting closes the device: the queues' commands must not name
 	 * it after that (the number may be reused). Until they have stopped,

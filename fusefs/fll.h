@@ -26,6 +26,7 @@ struct fll_opts {
 	bool debug;
 	unsigned poll_us; /* an idle worker's polling, see fll_loop() */
 	bool io_uring; /* serve through io_uring when the kernel offers it */
+	bool cpu_awake; /* hold idle CPUs awake while busy, see cpulat.h */
 };
 
 /*

@@ -83,7 +83,7 @@ __attribute__((no_sanitize_address)) static void *work(void *arg)
 
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	while (!fuse_session_exited(l->se)) {
-		uint64_t t, last;
+		uint64_t t, last, gap;
 		int res;
 
 		if (l->poll_ns && atomic_load(&l->last_gap) < l->poll_ns &&
@@ -107,7 +107,10 @@ __attribute__((no_sanitize_address)) static void *work(void *arg)
 		}
 		t = dm_now_ns();
 		last = atomic_load(&l->last_reply);
-		atomic_store(&l->last_gap, t > last ? t - last : 0);
+		gap = t > last ? t - last : 0;
+		atomic_store(&l->last_gap, gap);
+		if (l->h->received)
+			l->h->received(l->h->arg, t, gap);
 		fuse_session_process_buf(l->se, &w->buf);
 		atomic_store(&l->last_reply, dm_now_ns());
 	}

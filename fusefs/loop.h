@@ -7,6 +7,7 @@
 #define FLL_LOOP_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct fuse_session;
 
@@ -23,6 +24,11 @@ struct fll_loop_hooks {
 	 * something else of the daemon would make better use of the CPU.
 	 */
 	bool (*may_poll)(void *arg);
+	/*
+	 * A request was read at @now_ns (monotonic), @gap_ns after the
+	 * latest reply; called before it is served.
+	 */
+	void (*received)(void *arg, uint64_t now_ns, uint64_t gap_ns);
 	void *arg;
 };
 

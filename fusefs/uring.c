@@ -36,6 +36,7 @@
 #include "common/clock.h"
 #include "common/payoff.h"
 #include "common/thread.h"
+#include "fusefs/loop.h"
 
 #define OVER_IO_URING (1ULL << 41) /* FUSE_OVER_IO_URING, INIT flags2 */
 #define URING_HDR_SZ 128 /* FUSE_URING_IN_OUT_HEADER_SZ */
@@ -114,8 +115,7 @@ struct fll_uring {
 	 * until the kernel has ended all their entries */
 	atomic_bool aborted;
 	uint64_t poll_ns; /* a queue thread's polling after a reply */
-	bool (*may_poll)(void *arg);
-	void *may_poll_arg;
+	const struct fll_loop_hooks *h;
 	_Atomic uint64_t last; /* when any queue last served a request */
 	unsigned nq;
 	size_t payload_sz;
@@ -172,8 +172,7 @@ static unsigned possible_cpus(void)
 }
 
 int fll_uring_new(struct fuse_session *se, int fd, unsigned poll_us,
-		  bool (*may_poll)(void *arg), void *arg,
-		  struct fll_uring **out)
+		  const struct fll_loop_hooks *h, struct fll_uring **out)
 {
 	struct fll_uring *u = calloc(1, sizeof(*u));
 
@@ -182,8 +181,7 @@ int fll_uring_new(struct fuse_session *se, int fd, unsigned poll_us,
 	u->se = se;
 	u->fd = fd;
 	u->poll_ns = (uint64_t)poll_us * 1000;
-	u->may_poll = may_poll;
-	u->may_poll_arg = arg;
+	u->h = h;
 	u->nq = possible_cpus();
 	/* the queues exist from here on: any thread may look for its own */
 	u->q = u->nq ? calloc(u->nq, sizeof(*u->q)) : NULL;
@@ -291,7 +289,7 @@ static void serve(struct queue *q, struct ent *e)
 	struct fuse_in_header in;
 	uint32_t payload = e->hdr.ent.payload_sz;
 	struct fuse_buf b = { 0 };
-	uint64_t now;
+	uint64_t now, last;
 	size_t op;
 	char *start;
 
@@ -314,7 +312,9 @@ static void serve(struct queue *q, struct ent *e)
 	q->busy = e;
 	now = dm_now_ns();
 	atomic_store(&q->last, now);
-	atomic_store(&u->last, now);
+	last = atomic_exchange(&u->last, now);
+	if (u->h->received)
+		u->h->received(u->h->arg, now, now > last ? now - last : 0);
 	fuse_session_process_buf(u->se, &b);
 	q->busy = NULL;
 	if (e->unique) /* no reply went out: none can be waited for */
@@ -361,7 +361,7 @@ static void *queue_main(void *arg)
 		int r;
 
 		if (recently_busy(q) &&
-		    (!q->u->may_poll || q->u->may_poll(q->u->may_poll_arg)) &&
+		    (!q->u->h->may_poll || q->u->h->may_poll(q->u->h->arg)) &&
 		    dm_payoff_try(&q->pays)) {
 			/*
 			 * Requests are coming: look for the next one instead

@@ -23,6 +23,7 @@
 #include <sys/uio.h>
 
 struct fuse_session;
+struct fll_loop_hooks;
 struct fll_uring;
 
 /* Whether the running kernel lets servers use io_uring (enable_uring). */
@@ -34,11 +35,11 @@ bool fll_uring_enabled(void);
  * INIT reply goes out, if the kernel offered io_uring; otherwise the
  * session goes on through /dev/fuse alone. A queue thread polls its ring
  * for up to @poll_us after a request (see fll_loop()) while polls pay and
- * @may_poll (if not NULL) says yes, called with @arg. 0 or -errno.
+ * @h->may_poll (if set) says yes; @h->received (if set) hears of every
+ * request, as in fll_loop(). @h must outlive the rings. 0 or -errno.
  */
 int fll_uring_new(struct fuse_session *se, int fd, unsigned poll_us,
-		  bool (*may_poll)(void *arg), void *arg,
-		  struct fll_uring **out);
+		  const struct fll_loop_hooks *h, struct fll_uring **out);
 
 /*
  * Ends the queue threads (each after the requests it has in hand) and

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import tarfile
@@ -196,7 +197,8 @@ def test_polling_serves_requests_and_idles(poll_us, archive, extracted, domufs):
     from concurrent.futures import ThreadPoolExecutor
     path = archive("pax-zst")
     ex = os.fsencode(str(extracted(path)))
-    m = domufs.mount(path, extra=("--poll-us", poll_us))
+    # --no-pm-qos: with idle CPUs held awake, the workers do not poll
+    m = domufs.mount(path, extra=("--poll-us", poll_us, "--no-pm-qos"))
     files = []
     for dirpath, dirnames, filenames in os.walk(m.b(b"")):
         for n in filenames:
@@ -212,6 +214,46 @@ def test_polling_serves_requests_and_idles(poll_us, archive, extracted, domufs):
     time.sleep(2)
     assert cpu_ticks(m.proc.pid) - before <= 2, "the daemon kept running while idle"
     assert not m.unmount()
+
+
+PM_QOS = "/dev/cpu_dma_latency"
+
+
+def cpu_latency_bound():
+    """The kernel's CPU latency bound now (us), over every PM QoS request."""
+    with open(PM_QOS, "rb") as f:
+        return struct.unpack("i", f.read(4))[0]
+
+
+@pytest.mark.parametrize("held", [True, False], ids=["default", "no-pm-qos"])
+def test_idle_cpus_held_awake_only_while_requests_come(held, archive, domufs):
+    """By default a mount holds a PM QoS CPU latency request of 0 us while
+    requests come less than 1 ms apart, and lets go once they stop (and
+    when it ends); with --no-pm-qos it never asks."""
+    if os.geteuid() != 0 or not os.access(PM_QOS, os.W_OK):
+        pytest.skip(f"{PM_QOS} is root's")
+    base = cpu_latency_bound()
+    if base == 0:
+        pytest.skip("something else holds the CPUs awake already")
+    m = domufs.mount(archive("pax-none"), extra=() if held else ("--no-pm-qos",))
+    p = m.b(b"xattrs/plain")
+
+    def burst():
+        for _ in range(20):  # no cache in the kernel: a GETXATTR each
+            assert os.getxattr(p, "user.comment") == b"hello world"
+        return cpu_latency_bound()
+
+    seen = [burst() for _ in range(50)]
+    if held:
+        assert seen.count(0) >= 45, seen
+    else:
+        assert 0 not in seen, seen
+    time.sleep(0.1)  # 100 times the hold time without a request
+    assert cpu_latency_bound() == base
+    again = [burst() for _ in range(5)]  # held again as soon as they come
+    assert (0 in again) == held, again
+    assert not m.unmount()
+    assert cpu_latency_bound() == base
 
 
 def test_busy_reads_from_many_threads(archive, extracted, domufs):
