@@ -348,7 +348,9 @@ static void fll_opendir(fuse_req_t req, fuse_ino_t ino,
  * created or removed in it between two calls: "." and ".." are 1 and 2,
  * every other entry comes in the order of a hash of its name, which is its
  * offset (3 .. 2^63 - 1), as in ext4's hashed directories. Entries of one
- * hash value never straddle two replies.
+ * hash value never straddle two replies. A directory that cannot change
+ * (ovl_view_immutable()) needs none of that: its offsets are positions,
+ * as with a handle, and a call past its end costs no listing in order.
  */
 struct rd_ent {
 	uint64_t off;
@@ -454,7 +456,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fll_lean *lean =
 		plus && ctx_of(req)->lean_ok ? &ctx_of(req)->lean : NULL;
 	bool full = !lean || fll_lean_full(lean), probed = false;
-	bool went_lean = false;
+	bool went_lean = false, hashed;
 	struct ovl_dir *own = NULL;
 	struct ovl_dir *d = fi->fh ? dir_of(fi) : NULL;
 	_cleanup_free_ struct rd_ent *ents = NULL;
@@ -477,6 +479,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		}
 		d = own;
 	}
+	/* one that cannot change keeps its order: offsets are positions */
+	hashed = own && !ovl_view_immutable(v, ino);
 	n = ovl_dir_count(d);
 	if (size > FLL_IO_MAX)
 		size = FLL_IO_MAX;
@@ -488,7 +492,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			pf = NULL;
 	}
 	r = buf && refs ? 0 : -ENOMEM;
-	if (r == 0 && own)
+	if (r == 0 && hashed)
 		r = hashed_order(d, n, &ents);
 	if (r < 0) {
 		ovl_dir_close(own);
@@ -496,22 +500,22 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	/* the first entry after @off (offsets are >= 1) */
-	if (own)
+	if (hashed)
 		while (p < n && off > 0 && ents[p].off <= (uint64_t)off)
 			p++;
 	else if (off > 0)
 		p = (uint64_t)off;
 	start = p;
 	for (; p < n; p++) {
-		uint64_t i = own ? ents[p].i : p;
-		uint64_t next = own ? ents[p].off : p + 1;
+		uint64_t i = hashed ? ents[p].i : p;
+		uint64_t next = hashed ? ents[p].off : p + 1;
 		const char *name;
 		struct stat st;
 		bool bare = false; /* listed lean: the kernel holds nothing */
 		size_t need;
 
 		r = ovl_dir_entry(d, i, &name, &st);
-		if (r == -ENOENT && own)
+		if (r == -ENOENT && hashed)
 			continue; /* gone since the listing */
 		if (r < 0) {
 			if (used)
@@ -520,7 +524,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fuse_reply_err(req, -r);
 			return;
 		}
-		if (!own || p == 0 || ents[p - 1].off != next) {
+		if (!hashed || p == 0 || ents[p - 1].off != next) {
 			group_used = used;
 			group_refs = nrefs;
 			group_pf = npf;
@@ -551,7 +555,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		/* An entry that did not fit was not added. */
 		if (need > size - used) {
 			/* its hash group goes whole into the next reply */
-			if (own && group_used > 0) {
+			if (hashed && group_used > 0) {
 				used = group_used;
 				nrefs = group_refs;
 				npf = group_pf;
