@@ -1452,16 +1452,17 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 	if (opts->cpu_awake)
 		ctx.cpulat = fll_cpulat_new();
 	r = fll_loop(se, FLL_THREADS, opts->poll_us, &hooks);
-	fll_cpulat_free(ctx.cpulat);
-	ctx.cpulat = NULL;
 	/*
 	 * Unmounting closes the device: the queues' commands must not name
 	 * it after that (the number may be reused). Until they have stopped,
-	 * their requests may still tell the read-ahead (stopped by drain()).
+	 * their requests may still tell the read-ahead (stopped by drain())
+	 * and the CPU latency keeper (freed only then).
 	 */
 	if (ctx.uring)
 		aborted = abort_mount(real, dev);
 	fll_uring_stop(ctx.uring, aborted);
+	fll_cpulat_free(ctx.cpulat);
+	ctx.cpulat = NULL;
 	fll_pf_free(ctx.pf);
 	ctx.pf = NULL;
 	if (r < 0)
