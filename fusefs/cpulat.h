@@ -14,7 +14,7 @@
  * apart, until the hold time passes without one; a thread of its own lets
  * go of it. A hint, not a lock: racing updates cost a wake-up, never a
  * wrong answer. No effect where the kernel does not idle its CPUs itself
- * (a Xen dom0: the hypervisor does).
+ * (a Xen PV dom0: the hypervisor does, and it has no cpuidle driver).
  */
 #ifndef FLL_CPULAT_H
 #define FLL_CPULAT_H
@@ -37,8 +37,8 @@ struct fll_cpulat *fll_cpulat_new(void);
 void fll_cpulat_free(struct fll_cpulat *c);
 
 /*
- * A request came at @now_ns, @gap_ns after the previous reply. NULL is a
- * no-op.
+ * A request came at @now_ns, @gap_ns after the previous reply or request
+ * (see fll_loop_hooks.received). NULL is a no-op.
  */
 void fll_cpulat_request(struct fll_cpulat *c, uint64_t now_ns, uint64_t gap_ns);
 

@@ -26,7 +26,8 @@ struct fll_loop_hooks {
 	bool (*may_poll)(void *arg);
 	/*
 	 * A request was read at @now_ns (monotonic), @gap_ns after the
-	 * latest reply; called before it is served.
+	 * latest reply (from an io_uring queue: after the latest request,
+	 * whose reply time it does not keep); called before it is served.
 	 */
 	void (*received)(void *arg, uint64_t now_ns, uint64_t gap_ns);
 	void *arg;
