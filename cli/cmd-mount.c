@@ -32,7 +32,7 @@ static const char help[] =
 	"  -f, --foreground stay in the foreground until unmounted\n"
 	"  -o OPTS          FUSE mount options (allow_other, ...); repeatable\n"
 	"  --ready-fd FD    write \"ready\\n\" to FD once mounted\n"
-	"  --poll-us N      after a reply, one idle thread polls for the next\n"
+	"  --poll-us N      after a reply, the reading thread polls for the next\n"
 	"                   request for up to N microseconds before it sleeps\n"
 	"                   (default 100; 0: never); with --io-uring, every\n"
 	"                   queue thread polls while requests came that recently\n"

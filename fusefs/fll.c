@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <linux/fuse.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1328,6 +1329,54 @@ static bool may_poll(void *arg)
 	return !fll_pf_storing(ctx->pf) && !fll_cpulat_held(ctx->cpulat);
 }
 
+/*
+ * Requests that only read: the index, the layers' metadata, file data
+ * through the page cache; none of them waits for another request (the
+ * read-ahead's lock is never held across a store). Reads of up to
+ * QUICK_READ_MAX: a larger one copies long enough (or waits for the disk)
+ * to hold other callers up. Opening, flushing and releasing only for a node
+ * that cannot change: on the upper layer they may copy a whole file up or
+ * write it out. Writes of every kind are not quick either.
+ */
+#define QUICK_READ_MAX (128u << 10)
+
+static bool quick(void *arg, const void *in, size_t len)
+{
+	const struct fuse_in_header *h = in;
+	const struct fuse_read_in *rd = (const void *)(h + 1);
+	struct fll_ctx *ctx = arg;
+
+	if (len < sizeof(*h))
+		return false;
+	switch (h->opcode) {
+	case FUSE_READ:
+		return len >= sizeof(*h) + sizeof(*rd) &&
+		       rd->size <= QUICK_READ_MAX;
+	case FUSE_LOOKUP:
+	case FUSE_FORGET:
+	case FUSE_BATCH_FORGET:
+	case FUSE_INTERRUPT:
+	case FUSE_GETATTR:
+	case FUSE_READLINK:
+	case FUSE_LSEEK:
+	case FUSE_STATFS:
+	case FUSE_GETXATTR:
+	case FUSE_LISTXATTR:
+	case FUSE_ACCESS:
+	case FUSE_OPENDIR:
+	case FUSE_READDIR:
+	case FUSE_READDIRPLUS:
+	case FUSE_RELEASEDIR:
+		return true;
+	case FUSE_OPEN:
+	case FUSE_FLUSH:
+	case FUSE_RELEASE:
+		return ovl_view_immutable(ctx->v, h->nodeid);
+	default:
+		return false;
+	}
+}
+
 static void received(void *arg, uint64_t now_ns, uint64_t gap_ns)
 {
 	fll_cpulat_request(((struct fll_ctx *)arg)->cpulat, now_ns, gap_ns);
@@ -1385,6 +1434,7 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 	const struct fll_loop_hooks hooks = { .drain = drain,
 					      .may_poll = may_poll,
 					      .received = received,
+					      .quick = quick,
 					      .arg = &ctx };
 	bool aborted = false;
 	dev_t dev = 0;

@@ -2,8 +2,19 @@
 /*
  * The request loop (see loop.h). Modelled on libfuse's multithreaded loop
  * (workers that block every signal, cancelled only while they wait for a
- * request), with a fixed pool instead of threads started on demand, and
- * bounded polling in place of an immediate sleep.
+ * request), with a fixed pool instead of threads started on demand, one
+ * reader at a time instead of all of them, and bounded polling in place of
+ * an immediate sleep.
+ *
+ * Why one reader: the kernel wakes the worker that has waited longest in
+ * read(), so with every idle worker there, a caller working through a tree
+ * one call at a time is served by each worker in turn, each with its
+ * stack, buffer and CPU gone cold. One worker in read() is served again
+ * and again while the others sleep (`find` of the Debian root of
+ * BENCHMARKS.md: daemon CPU time 14-16 ms instead of 21-25 ms, wall time
+ * down a seventh). A request that may wait (see fll_loop_hooks.quick)
+ * makes its worker hand the reader's place over first, so that one slow
+ * request never holds the others up.
  */
 #define FUSE_USE_VERSION 314
 #include "fusefs/loop.h"
@@ -13,6 +24,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -33,7 +45,9 @@ struct loop {
 	int fd;
 	uint64_t poll_ns;
 	const struct fll_loop_hooks *h;
-	atomic_bool polling; /* a worker polls the device now */
+	atomic_bool reader; /* a worker holds the reader's place */
+	atomic_uint parked; /* workers waiting for that place */
+	sem_t wake; /* posted when the place is given up while one waits */
 	/* polls that found a request: below half, mostly none (a reader
 	 * copying file data out sends its next request later than poll_ns) */
 	struct dm_payoff pays;
@@ -71,28 +85,66 @@ static bool poll_briefly(struct loop *l)
 }
 
 /*
- * Cancellation unwinds this frame without running its epilogue; an ASan
- * build would leave the frame's stack poisoned behind it and then trip
- * over that in its own thread teardown. So: nothing here has its address
- * taken, and the frame is not instrumented (what it calls is).
+ * Whether the calling worker got the reader's place; if not, it waited
+ * until the place was given up (or a stray post came), and tries again.
+ * A worker that gives the place up and one that comes to wait for it each
+ * look at what the other wrote first (sequentially consistent atomics):
+ * either the waiter sees the place free, or the giver sees the waiter.
+ *
+ * Cancellation unwinds the frames of this and work() without running
+ * their epilogues; an ASan build would leave their stack poisoned behind
+ * them and then trip over that in the thread's teardown. So: nothing in
+ * them has its address taken, and they are not instrumented (what they
+ * call is).
  */
+__attribute__((no_sanitize_address)) static bool take_place(struct loop *l)
+{
+	if (!atomic_exchange(&l->reader, true))
+		return true;
+	atomic_fetch_add(&l->parked, 1);
+	if (!atomic_exchange(&l->reader, true)) {
+		atomic_fetch_sub(&l->parked, 1);
+		return true;
+	}
+	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+	while (sem_wait(&l->wake) != 0 && errno == EINTR)
+		;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	atomic_fetch_sub(&l->parked, 1);
+	return false;
+}
+
+static void give_place(struct loop *l)
+{
+	atomic_store(&l->reader, false);
+	if (atomic_load(&l->parked) > 0)
+		sem_post(&l->wake);
+}
+
+/* Whether the request in @buf (@len bytes) is one to serve as the reader. */
+static bool quick(const struct loop *l, const struct fuse_buf *buf, size_t len)
+{
+	return l->h->quick && !(buf->flags & FUSE_BUF_IS_FD) &&
+	       l->h->quick(l->h->arg, buf->mem, len);
+}
+
 __attribute__((no_sanitize_address)) static void *work(void *arg)
 {
 	struct worker *w = arg;
 	struct loop *l = w->l;
+	bool reader = false;
 
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	while (!fuse_session_exited(l->se)) {
 		uint64_t t, last, gap;
 		int res;
 
+		if (!reader && !(reader = take_place(l)))
+			continue;
 		if (l->poll_ns && atomic_load(&l->last_gap) < l->poll_ns &&
 		    (!l->h->may_poll || l->h->may_poll(l->h->arg)) &&
-		    dm_payoff_try(&l->pays) &&
-		    !atomic_exchange(&l->polling, true)) {
+		    dm_payoff_try(&l->pays))
 			dm_payoff_count(&l->pays, poll_briefly(l));
-			atomic_store(&l->polling, false);
-		}
 		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 		res = fuse_session_receive_buf(l->se, &w->buf);
 		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
@@ -111,6 +163,10 @@ __attribute__((no_sanitize_address)) static void *work(void *arg)
 		atomic_store(&l->last_gap, gap);
 		if (l->h->received)
 			l->h->received(l->h->arg, t, gap);
+		if (!quick(l, &w->buf, (size_t)res)) {
+			give_place(l);
+			reader = false;
+		}
 		fuse_session_process_buf(l->se, &w->buf);
 		atomic_store(&l->last_reply, dm_now_ns());
 	}
@@ -159,6 +215,8 @@ int fll_loop(struct fuse_session *se, unsigned nthreads, unsigned poll_us,
 	int sigfd, r = 0;
 
 	dm_payoff_init(&l.pays);
+	if (sem_init(&l.wake, 0, 0) != 0)
+		return -errno;
 	if (nthreads < 1)
 		nthreads = 1;
 	if (nthreads > MAX_THREADS)
@@ -200,6 +258,7 @@ out:
 		close(sigfd);
 	if (l.ended >= 0)
 		close(l.ended);
+	sem_destroy(&l.wake);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return r;
 }
