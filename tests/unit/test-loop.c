@@ -138,6 +138,7 @@ static int setup(void **state)
 	snprintf(fs->dir, sizeof(fs->dir), "/tmp/test-loop.XXXXXX");
 	assert_non_null(mkdtemp(fs->dir));
 	fs->se = fuse_session_new(&args, &ops, sizeof(ops), fs);
+	fuse_opt_free_args(&args);
 	assert_non_null(fs->se);
 	assert_int_equal(fuse_session_mount(fs->se, fs->dir), 0);
 	assert_int_equal(pthread_create(&fs->loop, NULL, run_loop, fs), 0);
