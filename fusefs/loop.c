@@ -11,8 +11,8 @@
  * one call at a time is served by each worker in turn, each with its
  * stack, buffer and CPU gone cold. One worker in read() is served again
  * and again while the others sleep (`find` of the Debian root of
- * BENCHMARKS.md: daemon CPU time 14-16 ms instead of 21-25 ms, wall time
- * down a seventh). A request that may wait (see fll_loop_hooks.quick)
+ * BENCHMARKS.md, bench/ab.sh: daemon CPU time 18 ms instead of 25 ms, wall
+ * time 0.86x). A request that may wait (see fll_loop_hooks.quick)
  * makes its worker hand the reader's place over first, so that one slow
  * request never holds the others up.
  */
