@@ -115,7 +115,7 @@ for fig in $FIGS; do
 			rw=$(awk -v a="$wa" -v b="$w" 'BEGIN { printf "%.2f", b / a }')
 			rc=$(awk -v a="$ca" -v b="$c" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')
 		else
-			rw= rc=
+			rw='' rc=''
 		fi
 		echo "| $fig (fresh mount, output ${OUT[$fig]}) | $ab | $w | ${WALL[$fig$ab]}| $c | $rw | $rc |"
 	done
