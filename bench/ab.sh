@@ -19,6 +19,7 @@
 # outside a temporary directory under DIR, which it removes on exit.
 set -u
 export LC_ALL=C
+. "$(dirname "$0")/lib.sh"
 
 DIR=/var/tmp/domufs-bench
 REPS=5
@@ -57,7 +58,6 @@ trap 'exit 130' INT TERM
 
 bin_of() { if [ "$1" = A ]; then echo "$A"; else echo "$B"; fi; }
 daemon_cpu_ns() { cat "/proc/$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.4f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # one timed run of figure $1 on build $2: prints "wall_s daemon_cpu_s output"
 run() {
@@ -75,7 +75,7 @@ run() {
 	t1=$EPOCHREALTIME
 	c1=$(daemon_cpu_ns "$pid")
 	fusermount3 -u "$MNT" || return 1
-	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	wait_gone "$pid"
 	awk -v a="$t0" -v b="$t1" -v c="$c0" -v d="$c1" -v o="$out" \
 		'BEGIN { printf "%.4f %.4f %s\n", b - a, (d - c) / 1e9, o }'
 }

@@ -47,6 +47,7 @@ set -u
 export LC_ALL=C
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+. "$REPO/bench/lib.sh"
 DIR=/var/tmp/domufs-bench
 DOMUFS=$REPO/build/domufs
 USE_DOMUFS=1
@@ -210,7 +211,7 @@ umount_at() {
 
 # after a run on tool $1: check the mount is there, note VmHWM, unmount, wait for the daemon
 finish_mount() {
-	local tool=$1 where=$2 m pid hwm i
+	local tool=$1 where=$2 m pid hwm
 	m=$(mnt_of "$tool")
 	if ! is_fuse_mounted "$m"; then
 		log "$tool: nothing mounted at $m"
@@ -225,9 +226,7 @@ finish_mount() {
 		log "$tool: daemon pid not found for $m"
 	fi
 	umount_at "$m" || return 1
-	if [ -n "${pid:-}" ]; then
-		for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-	fi
+	[ -n "${pid:-}" ] && wait_gone "$pid"
 	return 0
 }
 
@@ -284,7 +283,6 @@ run_timed() {
 	return $rc
 }
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.4f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 declare -A MED RUNS CHECK
 ORDER=()
