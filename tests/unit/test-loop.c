@@ -31,6 +31,7 @@
 
 #define WORKERS 4
 #define SLOW 3 /* slow requests at once: fewer than the workers */
+#define SEEN 8 /* lookup threads told apart (more is a failure anyway) */
 
 struct fs {
 	struct fuse_session *se;
@@ -41,8 +42,7 @@ struct fs {
 	pthread_cond_t cond;
 	unsigned in_slow; /* SETXATTR handlers waiting now */
 	bool release; /* let them go */
-	/* threads that served LOOKUPs (a handful of slots: more is a failure) */
-	pthread_t lookup_threads[8];
+	pthread_t lookup_threads[SEEN]; /* threads that served LOOKUPs */
 	unsigned nlookup_threads;
 	atomic_uint lookups;
 };
@@ -58,7 +58,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	pthread_mutex_lock(&fs->lock);
 	for (unsigned i = 0; i < fs->nlookup_threads; i++)
 		seen = seen || pthread_equal(fs->lookup_threads[i], self);
-	if (!seen && fs->nlookup_threads < 8)
+	if (!seen && fs->nlookup_threads < SEEN)
 		fs->lookup_threads[fs->nlookup_threads++] = self;
 	pthread_mutex_unlock(&fs->lock);
 	atomic_fetch_add(&fs->lookups, 1);
