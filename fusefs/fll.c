@@ -439,15 +439,15 @@ static uint64_t pf_before(struct ovl_dir *d, const struct rd_ent *ents,
 	return before;
 }
 
-/* A reply that lists nothing ends the listing: its first file, if any. */
-static void pf_end(struct fll_pf *pf, struct ovl_dir *d,
-		   const struct rd_ent *ents, uint64_t n)
+/* The first file of a listing, if any (0: none). */
+static uint64_t pf_first(struct ovl_dir *d, const struct rd_ent *ents,
+			 uint64_t n)
 {
 	uint64_t first = 0;
 
 	for (uint64_t q = 2; q < n && q < 2 + PF_SCAN && !first; q++)
 		first = pf_file_at(d, ents, q);
-	fll_pf_listing_end(pf, first);
+	return first;
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -468,7 +468,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	_cleanup_free_ char *buf = NULL;
 	size_t used = 0, nrefs = 0, npf = 0;
 	size_t group_used = 0, group_refs = 0, group_pf = 0;
-	uint64_t n, p = 0, start;
+	uint64_t n, p = 0, start, ended = 0;
 	int r;
 
 	if (!d) {
@@ -483,6 +483,18 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	/* one that cannot change keeps its order: offsets are positions */
 	hashed = own && !ovl_view_immutable(v, ino);
 	n = ovl_dir_count(d);
+	/*
+	 * Past the end of a listing kept in place: the call that only
+	 * learns that (one per directory listed) builds nothing.
+	 */
+	if (!hashed && off > 0 && (uint64_t)off >= n) {
+		ended = pf ? pf_first(d, NULL, n) : 0;
+		ovl_dir_close(own);
+		fuse_reply_buf(req, NULL, 0);
+		if (ended)
+			fll_pf_listing_end(pf, ended);
+		return;
+	}
 	if (size > FLL_IO_MAX)
 		size = FLL_IO_MAX;
 	buf = malloc(size);
@@ -574,7 +586,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (npf)
 		fll_pf_listed(pf, pf_before(d, ents, start), pfl, npf);
 	else if (pf && used == 0 && start >= n && off > 0)
-		pf_end(pf, d, ents, n);
+		ended = pf_first(d, ents, n); /* a reply that lists nothing */
 	if (went_lean && used)
 		fll_lean_listed(lean, ino);
 	/* the lookup counts, once the reply's entries are settled */
@@ -582,6 +594,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		ovl_view_ref(v, refs[k]);
 	ovl_dir_close(own);
 	fuse_reply_buf(req, buf, used);
+	/* after the reply, as in fll_read() */
+	if (ended)
+		fll_pf_listing_end(pf, ended);
 }
 
 static void fll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -704,8 +719,9 @@ static bool ends_file(fuse_req_t req, fuse_ino_t ino, struct ovl_file *f,
 	return map_at(req, ino, f, end, &fd, &pos, &len) == -ENXIO;
 }
 
-static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		     struct fuse_file_info *fi)
+/* Replies to a READ (fll_read() below). */
+static void read_reply(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
 {
 	struct ovl_file *f = file_of(fi);
 	_cleanup_free_ char *buf = NULL;
@@ -719,8 +735,6 @@ static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (off == 0 && !f && ctx_of(req)->no_open)
-		fll_pf_first_read(ctx_of(req)->pf, ino);
 	if (size > FLL_IO_MAX)
 		size = FLL_IO_MAX;
 	r = map_at(req, ino, f, (uint64_t)off, &fd, &pos, &len);
@@ -764,6 +778,21 @@ static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_buf(req, dst, (size_t)n);
+}
+
+static void fll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct fll_ctx *ctx = ctx_of(req);
+	bool first = off == 0 && !file_of(fi) && ctx->no_open;
+
+	read_reply(req, ino, size, off, fi);
+	/*
+	 * The read-ahead thread is woken once the reply is out: woken
+	 * before, it could take this CPU from the reply it waits for.
+	 */
+	if (first)
+		fll_pf_first_read(ctx->pf, ino);
 }
 
 /* A WRITE's data to the open file (libfuse calls this, never .write). */
