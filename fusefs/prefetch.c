@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/hash.h"
@@ -54,6 +56,7 @@
  */
 #define PF_ACTIVE_NS (1000000000ull)
 #define PF_PAGE 4096u /* the kernel's page cache holds whole pages */
+#define PF_NICE 19 /* the thread's nice value: it takes what CPU is left */
 
 struct pf_slot {
 	uint64_t ino; /* 0: empty */
@@ -236,6 +239,12 @@ static void *pf_main(void *arg)
 {
 	struct fll_pf *pf = arg;
 
+	/*
+	 * Stores run ahead of need: a CPU wanted by a thread answering a
+	 * request, or by the caller, goes to that first (Linux: the nice
+	 * value of this thread alone; full read 0.97x in alternating runs).
+	 */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), PF_NICE);
 	pthread_mutex_lock(&pf->lock);
 	while (!pf->stop) {
 		uint64_t cur = pf->kick, budget = pf->window;
