@@ -4,7 +4,7 @@
 #
 #   bench/mount.sh [--quick] [--reps N] [--dir DIR] [--domufs PATH] [--no-domufs]
 #                  [--am-cap SECONDS] [--timeout SECONDS] [--wait-idle SECONDS]
-#                  [--pin CPU] [--io-uring] [--no-pm-qos-too]
+#                  [--pin CPU] [--io-uring] [--no-pm-qos-too] [--settle SECONDS]
 #
 #   --quick        one run per figure instead of three
 #   --reps N       runs per figure (default 3); the table shows the median
@@ -27,10 +27,15 @@
 #   --no-pm-qos-too  also measure `domufs mount --no-pm-qos` (tool domufs-noqos) in the
 #                  mount, find and read figures, with the same targets: the daemon
 #                  then leaves idle CPUs free to halt (see domufs-mount(1))
+#   --settle S     pause S seconds between re-reading a run's input and timing the run
+#                  (default 0.5; 0: none), so that every tool starts from idle CPUs:
+#                  on the machine this was written on, a `find` right after the
+#                  ~900 MB of domufs's cache and template were read ran 10% slower
+#                  than after a pause, a native `find` right after that read 14% faster
 #
 # Inputs (from bench/mkroot.sh DIR): root.tar, root.tar.zst, root.tar.gz, root/, root.sqfs.
 # Each timed run's input (the template, the extracted tree, the squashfs image,
-# domufs's cache files) is re-read just before it, so the page cache is warm;
+# domufs's cache files) is re-read just before it (then --settle), so the page cache is warm;
 # "fresh mount" means each timed run gets a mount made just before it (untimed),
 # so the kernel holds nothing of the FUSE file system. Series run in rounds
 # (run 1 of every tool, then run 2, ...). Timing is wall-clock from bash's
@@ -58,6 +63,7 @@ WAIT_IDLE=0
 PIN=
 URING=0
 NOQOS=0
+SETTLE=0.5
 ARGS="$*"
 
 usage() { sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -74,6 +80,7 @@ while [ $# -gt 0 ]; do
 	--pin) PIN=$2; shift ;;
 	--io-uring) URING=1 ;;
 	--no-pm-qos-too) NOQOS=1 ;;
+	--settle) SETTLE=$2; shift ;;
 	-h|--help) usage ;;
 	*) echo "mount.sh: unknown argument: $1" >&2; usage ;;
 	esac
@@ -319,6 +326,7 @@ run_one() {
 		while b=$(cpu_busy) && [ "$b" -gt 15 ] && [ $((SECONDS - t0)) -lt 60 ]; do :; done
 	fi
 	eval "${S_WARM[$j]}"
+	sleep "$SETTLE"
 	st0=$(steal_ticks)
 	run_timed "${S_CMD[$j]}" "$cap" "${S_PIN[$j]}"
 	rc=$?
@@ -506,7 +514,7 @@ LOAD_END=$(load_note "$(cpu_busy)")
 MISSED=0
 echo
 echo "domufs mount benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, Linux $(uname -r)"
-echo "command: bench/mount.sh $ARGS   (reps: $REPS, data: $DIR${PIN:+, mount/find/read figures pinned to CPU $PIN})"
+echo "command: bench/mount.sh $ARGS   (reps: $REPS, settle: ${SETTLE} s, data: $DIR${PIN:+, mount/find/read figures pinned to CPU $PIN})"
 echo "domufs: $([ "$USE_DOMUFS" = 1 ] && echo "$DOMUFS_ORIG ($DOMUFS_REV)" || echo 'not measured')"
 [ "$URING" = 1 ] && echo "domufs-uring: the same binary, mount --io-uring (fuse enable_uring switched on for the run)"
 [ "$NOQOS" = 1 ] && echo "domufs-noqos: the same binary, mount --no-pm-qos (idle CPUs left free to halt)"
