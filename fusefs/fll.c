@@ -483,18 +483,6 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	/* one that cannot change keeps its order: offsets are positions */
 	hashed = own && !ovl_view_immutable(v, ino);
 	n = ovl_dir_count(d);
-	/*
-	 * Past the end of a listing kept in place: the call that only
-	 * learns that (one per directory listed) builds nothing.
-	 */
-	if (!hashed && off > 0 && (uint64_t)off >= n) {
-		ended = pf ? pf_first(d, NULL, n) : 0;
-		ovl_dir_close(own);
-		fuse_reply_buf(req, NULL, 0);
-		if (ended)
-			fll_pf_listing_end(pf, ended);
-		return;
-	}
 	if (size > FLL_IO_MAX)
 		size = FLL_IO_MAX;
 	buf = malloc(size);
