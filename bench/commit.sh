@@ -14,6 +14,7 @@ set -u
 export LC_ALL=C
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+. "$REPO/bench/lib.sh"
 DIR=/var/tmp/domufs-bench
 DOMUFS=$REPO/build/domufs
 REPS=3
@@ -29,8 +30,6 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-log() { printf '%s commit.sh: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
 
 TAR=$DIR/root.tar ZST=$DIR/root.tar.zst ROOT=$DIR/root
 [ -s "$TAR" ] && [ -s "$ZST" ] && [ -d "$ROOT/etc" ] || die "run bench/mkroot.sh $DIR first"

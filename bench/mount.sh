@@ -87,8 +87,6 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-log() { printf '%s mount.sh: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
 
 case $DIR in *[[:space:]]*) die "DIR must not contain white space: $DIR" ;; esac
 TAR=$DIR/root.tar TZST=$DIR/root.tar.zst TGZ=$DIR/root.tar.gz ROOT=$DIR/root SQFS=$DIR/root.sqfs

@@ -64,6 +64,14 @@ struct ovl_merge {
 	struct ovl_layer lower;
 	struct ovl_upper up;
 	pthread_mutex_t lock;
+	/*
+	 * Template files whose data a copy-up is copying without the lock
+	 * (see copy_ahead() in merge-copyup.c), and the condition their end
+	 * is signalled on; both under the lock.
+	 */
+	uint32_t *copying;
+	size_t ncopying, copying_cap;
+	pthread_cond_t copied;
 	uint64_t gen;
 	uint64_t copyups; /* template entries copied up (see mg_upper_appears) */
 	uint64_t next_ino;
@@ -172,6 +180,8 @@ int mg_dir_empty(struct ovl_merge *m, struct mnode *n);
 int mg_open_upper_file(struct located *l, int flags);
 
 /* merge-copyup.c */
+/* template files from this size on are copied up without m->lock held */
+#define MG_COPY_AHEAD_MIN (1 << 20)
 int mg_xa_dirfd(const struct target *t, int fd);
 mode_t mg_disk_mode(const struct ovl_merge *m, mode_t mode);
 void mg_owner_mode_change(const struct ovl_setattr *a, struct stat *st);

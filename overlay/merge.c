@@ -13,7 +13,9 @@
  * Locking: m->lock (one mutex) covers the node tables, aliases, the cached
  * directory states and every change to the upper namespace or metadata.
  * Data reads and writes through an open handle take no lock; neither does
- * the template layer (immutable).
+ * the template layer (immutable), nor the data copy of a large template
+ * file's copy-up (merge-copyup.c: into an unnamed file, linked in under
+ * the lock).
  *
  * Directory state (template dir it merges with, opaque or not) is cached
  * per node and stamped with m->gen; renames, whiteouts and opaque mkdirs
@@ -154,6 +156,7 @@ int ovl_merge_new(const struct ovl_layer *lower, const char *upper_dir,
 	m->lower = *lower;
 	m->up.root_fd = -1;
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->copied, NULL);
 	m->gen = 1;
 	m->next_ino = (uint64_t)lower->nodes + 1;
 	m->tab_size = 1024;
@@ -235,6 +238,8 @@ struct ovl_merge *ovl_merge_free(struct ovl_merge *m)
 	free(m->ukey_tab);
 	free(m->alias_tab);
 	ovl_upper_close(&m->up);
+	free(m->copying);
+	pthread_cond_destroy(&m->copied);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 	return NULL;

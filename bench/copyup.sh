@@ -1,0 +1,143 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# How long the rest of a writable mount waits while a large template file is
+# copied up: domufs against fuse-overlayfs (and the kernel's overlayfs, when
+# it can be mounted here), side by side in one run.
+#
+#   bench/copyup.sh [--reps N] [--size MIB] [--dir DIR] [--domufs PATH]
+#
+#   --reps N       runs per tool (default 3); the table shows medians
+#   --size MIB     the template file's size (default 512)
+#   --dir DIR      where to build the template and the upper directories
+#                  (default /var/tmp/domufs-bench)
+#   --domufs PATH  the binary (default: build/domufs of this repository)
+#
+# The template (untimed): data/big, MIB of random bytes, and 200 small files
+# in etc/, as an uncompressed tar for domufs and as a directory for the
+# overlayfs tools, in the page cache. Each run mounts the tool over a new,
+# empty upper directory and opens data/big for writing (the copy-up) while a
+# second thread asks the mount for names that do not exist, one after the
+# other (each a LOOKUP that reaches the daemon). Figures: how long the open
+# took, and the longest any one of those lookups waited meanwhile.
+set -u
+export LC_ALL=C
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+. "$REPO/bench/lib.sh"
+DIR=/var/tmp/domufs-bench
+DOMUFS=$REPO/build/domufs
+REPS=3
+SIZE=512
+while [ $# -gt 0 ]; do
+	case $1 in
+	--reps) REPS=$2; shift ;;
+	--size) SIZE=$2; shift ;;
+	--dir) DIR=$2; shift ;;
+	--domufs) DOMUFS=$2; shift ;;
+	-h|--help) sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	*) echo "copyup.sh: unknown argument: $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+
+[ -x "$DOMUFS" ] || die "no domufs binary at $DOMUFS"
+command -v fuse-overlayfs >/dev/null || die "fuse-overlayfs is not installed"
+mkdir -p "$DIR" || die "cannot create $DIR"
+WORK=$(mktemp -d "$DIR/copyup.XXXXXX") || die "cannot create a work directory"
+MNT=$WORK/mnt
+cleanup() {
+	mountpoint -q "$MNT" && { fusermount3 -u "$MNT" 2>/dev/null || umount "$MNT"; }
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+SRC=$WORK/src TAR=$WORK/tmpl.tar CACHE=$WORK/cache
+mkdir -p "$SRC/data" "$SRC/etc" "$MNT"
+head -c "${SIZE}M" /dev/urandom >"$SRC/data/big" || die "cannot write the template file"
+for i in $(seq 200); do echo "$i" >"$SRC/etc/f$i"; done
+tar -C "$SRC" -cf "$TAR" . || die "tar failed"
+"$DOMUFS" index --cache-dir "$CACHE" "$TAR" >/dev/null || die "index failed"
+cat "$TAR" "$SRC/data/big" >/dev/null
+
+PROBE='
+import os, sys, threading, time
+mnt = sys.argv[1]
+lat, done = [], threading.Event()
+def probe():
+    i = 0
+    while not done.is_set():
+        t = time.perf_counter()
+        try:
+            os.stat(f"{mnt}/etc/none{i}")
+        except FileNotFoundError:
+            pass
+        lat.append(time.perf_counter() - t)
+        i += 1
+th = threading.Thread(target=probe)
+th.start()
+time.sleep(0.2)
+n0 = len(lat)
+t0 = time.perf_counter()
+fd = os.open(f"{mnt}/data/big", os.O_WRONLY)
+t1 = time.perf_counter()
+done.set()
+th.join()
+os.close(fd)
+during = lat[n0:]
+print(f"{t1 - t0:.4f} {max(during):.4f} {len(during)}")
+'
+
+kernel_ok=0
+mkdir -p "$WORK/k/u" "$WORK/k/w"
+if mount -t overlay overlay -o "lowerdir=$SRC,upperdir=$WORK/k/u,workdir=$WORK/k/w" "$MNT" 2>/dev/null; then
+	umount "$MNT"
+	kernel_ok=1
+fi
+TOOLS="domufs fuse-overlayfs"
+[ $kernel_ok = 1 ] && TOOLS="$TOOLS overlayfs"
+
+mount_tool() { # TOOL UPPER
+	mkdir -p "$2/upper" "$2/work"
+	case $1 in
+	domufs) "$DOMUFS" mount --cache-dir "$CACHE" --overlay "$2/upper" "$TAR" "$MNT" ;;
+	fuse-overlayfs) fuse-overlayfs -o "lowerdir=$SRC,upperdir=$2/upper,workdir=$2/work" "$MNT" ;;
+	overlayfs) mount -t overlay overlay -o "lowerdir=$SRC,upperdir=$2/upper,workdir=$2/work" "$MNT" ;;
+	esac || die "mount of $1 failed"
+}
+umount_tool() { # TOOL
+	case $1 in
+	overlayfs) umount "$MNT" ;;
+	*) fusermount3 -u "$MNT" ;;
+	esac || die "unmount of $1 failed"
+}
+
+# the tools take turns run by run; one untimed run of each first
+declare -A OPEN WAIT N
+for rep in $(seq 0 "$REPS"); do
+	for tool in $TOOLS; do
+		up=$WORK/up-$tool
+		rm -rf "$up"
+		mount_tool "$tool" "$up"
+		out=$(/usr/bin/python3 -c "$PROBE" "$MNT") || die "probe on $tool failed"
+		umount_tool "$tool"
+		rm -rf "$up"
+		[ "$rep" = 0 ] && continue
+		read -r o w n <<<"$out"
+		OPEN[$tool]+="$o " WAIT[$tool]+="$w " N[$tool]+="$n "
+		log "$tool: open $o s, longest lookup $w s, $n lookups meanwhile"
+	done
+done
+
+echo "| tool | copy-up (open) s | longest lookup meanwhile s | lookups answered meanwhile |"
+echo "|---|---|---|---|"
+for tool in $TOOLS; do
+	# shellcheck disable=SC2086 # the lists split into their numbers
+	printf '| %s | %.3f | %.4f | %.0f |\n' "$tool" "$(median ${OPEN[$tool]})" \
+		"$(median ${WAIT[$tool]})" "$(median ${N[$tool]})"
+done
+# shellcheck disable=SC2086
+d=$(median ${WAIT[domufs]}) f=$(median ${WAIT[fuse-overlayfs]})
+echo
+echo "longest lookup, domufs / fuse-overlayfs: $(echo "scale=3; $d / $f" | bc -l)"
+echo "file: $SIZE MiB; reps: $REPS (median); machine: $(nproc) cores, $(uname -r); $(date -u +%Y-%m-%d)"
