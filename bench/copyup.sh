@@ -18,7 +18,10 @@
 # empty upper directory and opens data/big for writing (the copy-up) while a
 # second thread asks the mount for names that do not exist, one after the
 # other (each a LOOKUP that reaches the daemon). Figures: how long the open
-# took, and the longest any one of those lookups waited meanwhile.
+# took, and the longest any one of those lookups waited meanwhile; and, on
+# another fresh mount, how long an open of data/big with O_TRUNC takes (what
+# `cp NEW MNT/data/big` or `> MNT/data/big` does first: nothing of the old
+# data needs copying).
 set -u
 export LC_ALL=C
 
@@ -88,6 +91,15 @@ during = lat[n0:]
 print(f"{t1 - t0:.4f} {max(during):.4f} {len(during)}")
 '
 
+TRUNC='
+import os, sys, time
+t0 = time.perf_counter()
+fd = os.open(f"{sys.argv[1]}/data/big", os.O_WRONLY | os.O_TRUNC)
+t1 = time.perf_counter()
+os.close(fd)
+print(f"{t1 - t0:.4f}")
+'
+
 kernel_ok=0
 mkdir -p "$WORK/k/u" "$WORK/k/w"
 if mount -t overlay overlay -o "lowerdir=$SRC,upperdir=$WORK/k/u,workdir=$WORK/k/w" "$MNT" 2>/dev/null; then
@@ -113,28 +125,34 @@ umount_tool() { # TOOL
 }
 
 # the tools take turns run by run; one untimed run of each first
-declare -A OPEN WAIT N
+run_fresh() { # TOOL SCRIPT: its output, on a fresh mount over a new upper directory
+	local up=$WORK/up-$1 out
+	rm -rf "$up"
+	mount_tool "$1" "$up"
+	out=$(/usr/bin/python3 -c "$2" "$MNT") || die "a run on $1 failed"
+	umount_tool "$1"
+	rm -rf "$up"
+	echo "$out"
+}
+
+declare -A OPEN WAIT N TR
 for rep in $(seq 0 "$REPS"); do
 	for tool in $TOOLS; do
-		up=$WORK/up-$tool
-		rm -rf "$up"
-		mount_tool "$tool" "$up"
-		out=$(/usr/bin/python3 -c "$PROBE" "$MNT") || die "probe on $tool failed"
-		umount_tool "$tool"
-		rm -rf "$up"
+		out=$(run_fresh "$tool" "$PROBE") || exit 1
+		tr=$(run_fresh "$tool" "$TRUNC") || exit 1
 		[ "$rep" = 0 ] && continue
 		read -r o w n <<<"$out"
-		OPEN[$tool]+="$o " WAIT[$tool]+="$w " N[$tool]+="$n "
-		log "$tool: open $o s, longest lookup $w s, $n lookups meanwhile"
+		OPEN[$tool]+="$o " WAIT[$tool]+="$w " N[$tool]+="$n " TR[$tool]+="$tr "
+		log "$tool: open $o s, longest lookup $w s, $n lookups meanwhile; O_TRUNC open $tr s"
 	done
 done
 
-echo "| tool | copy-up (open) s | longest lookup meanwhile s | lookups answered meanwhile |"
-echo "|---|---|---|---|"
+echo "| tool | copy-up (open) s | longest lookup meanwhile s | lookups answered meanwhile | open with O_TRUNC s |"
+echo "|---|---|---|---|---|"
 for tool in $TOOLS; do
 	# shellcheck disable=SC2086 # the lists split into their numbers
-	printf '| %s | %.3f | %.4f | %.0f |\n' "$tool" "$(median ${OPEN[$tool]})" \
-		"$(median ${WAIT[$tool]})" "$(median ${N[$tool]})"
+	printf '| %s | %.3f | %.4f | %.0f | %.4f |\n' "$tool" "$(median ${OPEN[$tool]})" \
+		"$(median ${WAIT[$tool]})" "$(median ${N[$tool]})" "$(median ${TR[$tool]})"
 done
 # shellcheck disable=SC2086
 d=$(median ${WAIT[domufs]}) f=$(median ${WAIT[fuse-overlayfs]})

@@ -266,13 +266,17 @@ int mg_ensure_upper_dir(struct ovl_merge *m, struct mnode *dir)
 	return r < 0 ? r : fd;
 }
 
-static int copy_data(struct ovl_merge *m, uint32_t lower, uint64_t size,
-		     int dst)
+/*
+ * The first @len bytes of template file @lower into @dst, which then gets
+ * the length @size.
+ */
+static int copy_data(struct ovl_merge *m, uint32_t lower, uint64_t len_all,
+		     uint64_t size, int dst)
 {
 	_cleanup_free_ char *buf = NULL;
 	uint64_t off = 0;
 
-	while (off < size) {
+	while (off < len_all) {
 		uint64_t pos, len;
 		int sfd, r;
 
@@ -280,8 +284,8 @@ static int copy_data(struct ovl_merge *m, uint32_t lower, uint64_t size,
 				      &len);
 		if (r < 0)
 			return r;
-		if (len > size - off)
-			len = size - off;
+		if (len > len_all - off)
+			len = len_all - off;
 		if (sfd >= 0) {
 			loff_t in = (loff_t)pos, out = (loff_t)off;
 			uint64_t left = len;
@@ -318,6 +322,24 @@ static int copy_data(struct ovl_merge *m, uint32_t lower, uint64_t size,
 	return 0;
 }
 
+/*
+ * How much of a template file's data (@lst) a copy-up with the change @a
+ * (or NULL) keeps: none of what a truncate to a smaller size cuts off
+ * (an open with O_TRUNC, a truncate) is copied.
+ */
+static uint64_t data_kept(const struct ovl_setattr *a, const struct stat *lst)
+{
+	if (a && (a->valid & OVL_SET_SIZE) && a->size < lst->st_size)
+		return (uint64_t)a->size;
+	return (uint64_t)lst->st_size;
+}
+
+/* The size the copy of @lst gets with the change @a (or NULL). */
+static off_t size_after(const struct ovl_setattr *a, const struct stat *lst)
+{
+	return a && (a->valid & OVL_SET_SIZE) ? a->size : lst->st_size;
+}
+
 /* Origin of a template file reached as @name in dir node @p: "/path". */
 static int origin_of(struct ovl_merge *m, struct mnode *p, const char *name,
 		     struct pbuf *b)
@@ -345,12 +367,13 @@ static int copy_tmpfile(struct ovl_merge *m, int pfd, const struct stat *lst)
 }
 
 /*
- * Creates the upper copy of a template non-directory at (pfd, name).
- * *@filled, if not -1: an unnamed file with the data of a regular file
- * already in it (copy_ahead()), which this takes over (with @data).
+ * Creates the upper copy of a template non-directory at (pfd, name), a
+ * regular file with its size in @lst and, with @data, the first @keep
+ * bytes of the template's data. *@filled, if not -1: an unnamed file with
+ * that data already in it (copy_ahead()), which this takes over.
  */
 static int copy_up_one(struct ovl_merge *m, int pfd, const char *name,
-		       uint32_t lower, const struct stat *lst,
+		       uint32_t lower, const struct stat *lst, uint64_t keep,
 		       const char *origin, bool data, int *filled)
 {
 	struct target t;
@@ -371,8 +394,8 @@ static int copy_up_one(struct ovl_merge *m, int pfd, const char *name,
 			if (tfd < 0)
 				return tfd;
 			if (data)
-				r = copy_data(m, lower, (uint64_t)lst->st_size,
-					      tfd);
+				r = copy_data(m, lower, keep,
+					      (uint64_t)lst->st_size, tfd);
 			else if (ftruncate(tfd, lst->st_size) < 0)
 				r = -errno;
 		}
@@ -495,9 +518,11 @@ static int tmpl_group_place(struct ovl_merge *m, const char *tpath,
 /*
  * Brings a metacopy file's data in: written into the upper inode itself
  * (its hardlinks stay one file), times kept, and the metacopy mark removed
- * last, so an interruption leaves the old, complete view.
+ * last, so an interruption leaves the old, complete view. @a (or NULL):
+ * the change that follows (what a truncate cuts off is not copied).
  */
-static int fill_metacopy(struct ovl_merge *m, struct located *l)
+static int fill_metacopy(struct ovl_merge *m, struct located *l,
+			 const struct ovl_setattr *a)
 {
 	struct stat st;
 	_cleanup_close_ int fd = mg_open_upper_file(l, O_WRONLY);
@@ -508,7 +533,8 @@ static int fill_metacopy(struct ovl_merge *m, struct located *l)
 		return fd;
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	r = copy_data(m, l->c.lower, (uint64_t)st.st_size, fd);
+	r = copy_data(m, l->c.lower, data_kept(a, &st),
+		      (uint64_t)size_after(a, &st), fd);
 	if (r < 0)
 		return r;
 	ts[0] = st.st_atim;
@@ -535,21 +561,26 @@ static int copy_up_file_located(struct ovl_merge *m, struct mnode *n, bool data,
 	_cleanup_free_ char *first = NULL;
 	struct stat lst, ust;
 	uint32_t lower = l->c.lower;
+	uint64_t keep;
 	int pfd, r;
 
 	if (l->c.upper)
-		return data && l->c.metacopy ? fill_metacopy(m, l) : 0;
+		return data && l->c.metacopy ? fill_metacopy(m, l, a) : 0;
 	if (!n->aliases)
 		return -ESTALE; /* a template file unlinked: nowhere to go */
 	r = m->lower.ops->getattr(m->lower.data, lower, &lst);
 	if (r < 0)
 		return r;
+	keep = (uint64_t)lst.st_size;
 	/* regular files only: what else an ordinary user's mount cannot
 	   always record goes the way of a separate change, and fails so */
-	if (a && S_ISREG(lst.st_mode))
+	if (a && S_ISREG(lst.st_mode)) {
 		mg_owner_mode_change(a, &lst);
-	else
+		keep = data_kept(a, &lst);
+		lst.st_size = size_after(a, &lst);
+	} else {
 		a = NULL;
+	}
 	r = origin_of(m, n->aliases->parent, n->aliases->name, &origin);
 	if (r < 0)
 		goto out_free;
@@ -567,7 +598,8 @@ static int copy_up_file_located(struct ovl_merge *m, struct mnode *n, bool data,
 	}
 	times_save(pfd, &pt);
 	mg_upper_appears(m, n);
-	r = copy_up_one(m, pfd, first, lower, &lst, origin.s, data, filled);
+	r = copy_up_one(m, pfd, first, lower, &lst, keep, origin.s, data,
+			filled);
 	times_restore(pfd, &pt);
 	for (char **g = m->groups[lower]; r == 0 && g && *g; g++) {
 		struct mnode *gp;
@@ -674,8 +706,9 @@ static void copying_end(struct ovl_merge *m, uint32_t lower)
 }
 
 /*
- * The data of template file @l->c.lower (@lst), copied into a new unnamed
- * file in the upper directory of @n's parent (*@ret) without m->lock, so
+ * The data of template file @l->c.lower (@lst) that a copy-up with the
+ * change @a (or NULL) keeps, copied into a new unnamed file in the upper
+ * directory of @n's parent (*@ret) without m->lock, so
  * that the rest of the mount goes on meanwhile: copying a large file takes
  * a while (0.13 s for 512 MiB from the page cache). Called and returning
  * with the lock held, and with @l done: all may have changed meanwhile, so
@@ -685,7 +718,8 @@ static void copying_end(struct ovl_merge *m, uint32_t lower)
  * *@ret staying -1.
  */
 static int copy_ahead(struct ovl_merge *m, struct mnode *n, struct located *l,
-		      const struct stat *lst, int *ret)
+		      const struct stat *lst, const struct ovl_setattr *a,
+		      int *ret)
 {
 	uint32_t lower = l->c.lower;
 	int pfd, fd, r;
@@ -713,7 +747,8 @@ static int copy_ahead(struct ovl_merge *m, struct mnode *n, struct located *l,
 		return r;
 	}
 	pthread_mutex_unlock(&m->lock);
-	r = copy_data(m, lower, (uint64_t)lst->st_size, fd);
+	r = copy_data(m, lower, data_kept(a, lst), (uint64_t)size_after(a, lst),
+		      fd);
 	pthread_mutex_lock(&m->lock);
 	copying_end(m, lower);
 	if (r < 0) {
@@ -748,8 +783,8 @@ again:
 		if (r < 0)
 			return r;
 		if (data && filled < 0 && n->aliases && S_ISREG(lst.st_mode) &&
-		    lst.st_size >= MG_COPY_AHEAD_MIN) {
-			r = copy_ahead(m, n, l, &lst, &filled);
+		    data_kept(a, &lst) >= MG_COPY_AHEAD_MIN) {
+			r = copy_ahead(m, n, l, &lst, a, &filled);
 			if (r < 0)
 				return r;
 			goto again;

@@ -824,8 +824,14 @@ int ovl_merge_open(struct ovl_merge *m, uint64_t ino, int flags,
 	pthread_mutex_lock(&m->lock);
 	n = mg_get_node(m, ino);
 	r = n ? 0 : -ESTALE;
-	if (r == 0 && write)
-		r = mg_copy_up(m, n, true);
+	if (r == 0 && write) {
+		/* with O_TRUNC, none of the template's data is copied */
+		const struct ovl_setattr trunc = { .valid = OVL_SET_SIZE };
+
+		r = mg_copy_up_located(m, n, true,
+				       (flags & O_TRUNC) ? &trunc : NULL, &l);
+		mg_located_done(&l);
+	}
 	if (r == 0)
 		r = mg_locate(m, n, &l);
 	if (r == 0) {

@@ -210,3 +210,49 @@ def test_readers_and_other_calls_go_on_during_the_copy(big_template, big_ovl):
     assert seen[0] in (digest, expected([(17, b"CCCC")]))
     assert file_hash(o.p("data/big")) == expected([(17, b"CCCC")])
     one_inode(o, ["data/big", "data/big.link"], 2)
+
+
+@pytest.mark.parametrize("name", ["data/big", "data/big.link"])
+def test_open_with_o_trunc_gives_an_empty_file_to_the_whole_group(big_ovl, name):
+    o = big_ovl
+    with open(o.p(name), "wb") as f:  # O_WRONLY | O_CREAT | O_TRUNC
+        f.write(b"new\n")
+    for n in ("data/big", "data/big.link"):
+        with open(o.p(n), "rb") as f:
+            assert f.read() == b"new\n", n
+    one_inode(o, ["data/big", "data/big.link"], 2)
+    assert os.path.getsize(os.path.join(o.overlay, "data/big")) == 4
+    o.remount()
+    with open(o.p("data/big.link"), "rb") as f:
+        assert f.read() == b"new\n"
+
+
+@pytest.mark.parametrize("size", [0, 1, 3 * MIB + 5, BIG, BIG + 3 * MIB])
+def test_truncate_of_a_template_file_keeps_what_it_should(big_ovl, size):
+    o = big_ovl
+    os.truncate(o.p("data/big"), size)
+    data = template_bytes()
+    want = hashlib.sha256(data[:size] + b"\0" * max(0, size - len(data))).hexdigest()
+    for n in ("data/big", "data/big.link"):
+        assert os.path.getsize(o.p(n)) == size, n
+        assert file_hash(o.p(n)) == want, n
+    one_inode(o, ["data/big", "data/big.link"], 2)
+    o.remount()
+    assert file_hash(o.p("data/big.link")) == want
+
+
+def test_o_trunc_of_a_file_changed_before_only_in_metadata(big_ovl):
+    o = big_ovl
+    os.chmod(o.p("data/big"), 0o600)  # a metadata-only copy-up first
+    fd = os.open(o.p("data/big.link"), os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, b"x")
+    os.close(fd)
+    for n in ("data/big", "data/big.link"):
+        with open(o.p(n), "rb") as f:
+            assert f.read() == b"x", n
+        assert stat_mode(o.p(n)) == 0o600, n
+    one_inode(o, ["data/big", "data/big.link"], 2)
+
+
+def stat_mode(path):
+    return os.lstat(path).st_mode & 0o7777
