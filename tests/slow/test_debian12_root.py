@@ -184,3 +184,125 @@ def test_committed_image_boots_through_pygrub(root_tar, cache, tmp_path, partiti
     assert os.path.getsize(fields["ramdisk"]) > 1 << 20
     fstab = run("debugfs", "-R", "cat /etc/fstab", fs).stdout
     assert re.search(rf"^{re.escape(root)}\s+/\s+ext4", fstab, re.M), fstab
+
+
+def build_deb(workdir, version, extra_postinst=""):
+    """A package as image maintainers install into templates: a program, a
+    symlink to it, a conffile, a state directory, documentation, and a
+    postinst that adds a system user (passwd's lock: link(2)) and an
+    alternative (update-alternatives: symlinks renamed into place)."""
+    root = workdir / f"pkg-{version}"
+    shutil.rmtree(root, ignore_errors=True)
+    for d in ("DEBIAN", "usr/bin", "etc", "usr/share/doc/domufs-probe", "var/lib/domufs-probe"):
+        (root / d).mkdir(parents=True)
+    (root / "DEBIAN/control").write_text(
+        "Package: domufs-probe\n"
+        f"Version: {version}\n"
+        "Architecture: all\n"
+        "Maintainer: domufs tests <root@localhost>\n"
+        "Description: what a template's maintainer installs\n"
+        " A test package of the domufs slow suite.\n")
+    (root / "DEBIAN/conffiles").write_text("/etc/domufs-probe.conf\n")
+    (root / "DEBIAN/postinst").write_text(
+        "#!/bin/sh\nset -e\n"
+        "if [ \"$1\" = configure ]; then\n"
+        "  getent passwd domufsprobe >/dev/null || useradd --system --no-create-home domufsprobe\n"
+        "  chown domufsprobe /var/lib/domufs-probe\n"
+        "  update-alternatives --install /usr/bin/probe-alt probe-alt /usr/bin/domufs-probe 10\n"
+        f"{extra_postinst}"
+        "fi\n")
+    (root / "DEBIAN/prerm").write_text(
+        "#!/bin/sh\nset -e\n"
+        "if [ \"$1\" = remove ]; then update-alternatives --remove probe-alt /usr/bin/domufs-probe; fi\n")
+    os.chmod(root / "DEBIAN/postinst", 0o755)
+    os.chmod(root / "DEBIAN/prerm", 0o755)
+    (root / "usr/bin/domufs-probe").write_text(f"#!/bin/sh\necho probe {version}\n")
+    os.chmod(root / "usr/bin/domufs-probe", 0o755)
+    os.symlink("domufs-probe", root / "usr/bin/dprobe")
+    (root / "etc/domufs-probe.conf").write_text("setting = 1\n")
+    (root / "usr/share/doc/domufs-probe/copyright").write_text("Public domain.\n" * 200)
+    deb = workdir / f"domufs-probe_{version}_all.deb"
+    run("dpkg-deb", "--root-owner-group", "--build", root, deb)
+    return deb
+
+
+def test_dpkg_in_a_chroot_on_the_writable_mount(root_tar, cache, tmp_path):
+    """What an image maintainer does with a writable mount: chroot into it
+    and let dpkg install, upgrade and remove a package (its renames into
+    place, .dpkg-new files, fsyncs, the status database; useradd's lock
+    files; update-alternatives' symlinks). Then dpkg's own checks on a
+    remount, and the commit read back by e2fsck and debugfs."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    debs = [build_deb(work, "1.0"), build_deb(work, "1.1")]
+
+    def mounted(fn):
+        run(DOMUFS, "mount", "--cache-dir", cache, "--overlay", overlay, root_tar, mnt)
+        # the template's /dev holds device nodes, unusable on a nodev
+        # mount: dpkg's maintainer scripts need /dev/null
+        run("mount", "--bind", "/dev/null", mnt / "dev/null")
+        try:
+            return fn()
+        finally:
+            run("umount", mnt / "dev/null", check=False)
+            r = run("fusermount3", "-u", mnt, check=False)
+            assert r.returncode == 0, r.stderr
+
+    def chroot(*args, check=True):
+        return run("chroot", mnt, *args, check=check)
+
+    def install():
+        os.makedirs(mnt / "tmp/debs", exist_ok=True)
+        for d in debs:
+            shutil.copy(d, mnt / "tmp/debs")
+        chroot("dpkg", "-i", f"/tmp/debs/{debs[0].name}")
+        assert chroot("domufs-probe").stdout == "probe 1.0\n"
+        chroot("dpkg", "-i", f"/tmp/debs/{debs[1].name}")  # the upgrade
+        assert chroot("dprobe").stdout == "probe 1.1\n"
+        assert chroot("probe-alt").stdout == "probe 1.1\n"
+        st = chroot("dpkg-query", "-W", "-f", "${Status} ${Version}", "domufs-probe").stdout
+        assert st == "install ok installed 1.1", st
+        assert chroot("dpkg", "--audit").stdout == ""
+        uid = chroot("id", "-u", "domufsprobe").stdout.strip()
+        assert os.stat(mnt / "var/lib/domufs-probe").st_uid == int(uid)
+        assert not list((mnt / "usr/bin").glob("*.dpkg-*"))
+        # a second package installed and removed again: its files gone
+        chroot("dpkg", "-i", f"/tmp/debs/{debs[0].name}")  # a downgrade
+        assert chroot("domufs-probe").stdout == "probe 1.0\n"
+        chroot("dpkg", "-i", f"/tmp/debs/{debs[1].name}")
+        shutil.rmtree(mnt / "tmp/debs")
+        return uid
+
+    uid = mounted(install)
+
+    def verify():
+        # dpkg's md5sums of every file of the package, and of the
+        # template's own packages that the installs touched
+        assert chroot("dpkg", "--verify", "domufs-probe", "passwd", "dpkg").stdout == ""
+        assert chroot("domufs-probe").stdout == "probe 1.1\n"
+        chroot("dpkg", "--purge", "domufs-probe")
+        assert not os.path.lexists(mnt / "usr/bin/domufs-probe")
+        assert not os.path.lexists(mnt / "usr/bin/probe-alt")
+        assert not os.path.lexists(mnt / "etc/domufs-probe.conf")
+        assert chroot("dpkg-query", "-W", "domufs-probe", check=False).returncode != 0
+        assert chroot("dpkg", "--audit").stdout == ""
+
+    def verified():
+        return chroot("dpkg", "--verify", "domufs-probe").stdout
+
+    # the overlay holds what dpkg wrote: a fresh daemon sees the same
+    assert mounted(verified) == "", "dpkg --verify after a remount"
+    img = tmp_path / "root.img"
+    run(DOMUFS, "commit", "--cache-dir", cache, "--overlay", overlay, root_tar, img)
+    F.e2fsck_clean(img)
+    status = F.debugfs_cat(img, "/var/lib/dpkg/status")
+    assert re.search(r"^Package: domufs-probe\nStatus: install ok installed\n", status, re.M), \
+        "the committed status database has no domufs-probe"
+    passwd = F.debugfs_cat(img, "/etc/passwd")
+    assert re.search(rf"^domufsprobe:x:{uid}:", passwd, re.M)
+    assert F.debugfs_cat(img, "/usr/bin/domufs-probe") == "#!/bin/sh\necho probe 1.1\n"
+    mounted(verify)
