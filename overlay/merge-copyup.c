@@ -659,19 +659,14 @@ out_free:
 	return r;
 }
 
-int mg_copy_up_file(struct ovl_merge *m, struct mnode *n, bool data)
-{
-	struct located l;
-	int none = -1;
-	int r = mg_locate(m, n, &l);
-
-	if (r < 0)
-		return r;
-	r = copy_up_file_located(m, n, data, NULL, &l, &none);
-	mg_located_done(&l);
-	return r;
-}
-
+/*
+ * Copying a template file's data takes a while (0.13 s for 512 MiB from
+ * the page cache): from MG_COPY_AHEAD_MIN bytes on, a copy-up copies it
+ * without m->lock, so that the rest of the mount goes on meanwhile, then
+ * locates the node again under the lock and finishes as before, with the
+ * data in place. m->copying lists the template files being copied so;
+ * every copy-up of one waits for that copy's end (copies_wait()).
+ */
 static bool copying(const struct ovl_merge *m, uint32_t lower)
 {
 	for (size_t i = 0; i < m->ncopying; i++)
@@ -680,8 +675,23 @@ static bool copying(const struct ovl_merge *m, uint32_t lower)
 	return false;
 }
 
-static int copying_add(struct ovl_merge *m, uint32_t lower)
+/* Waits (m->lock released meanwhile) while @n's template file is copied. */
+static void copies_wait(struct ovl_merge *m, const struct mnode *n)
 {
+	while (n->lower != NO_LOWER && copying(m, n->lower))
+		pthread_cond_wait(&m->copied, &m->lock);
+}
+
+/*
+ * The first @keep bytes of template file @lower into @fd, which then gets
+ * the length @size, with m->lock released meanwhile and @lower listed as
+ * being copied.
+ */
+static int copy_unlocked(struct ovl_merge *m, uint32_t lower, uint64_t keep,
+			 uint64_t size, int fd)
+{
+	int r;
+
 	if (m->ncopying == m->copying_cap) {
 		size_t cap = m->copying_cap ? 2 * m->copying_cap : 8;
 		uint32_t *c = realloc(m->copying, cap * sizeof(*c));
@@ -692,71 +702,134 @@ static int copying_add(struct ovl_merge *m, uint32_t lower)
 		m->copying_cap = cap;
 	}
 	m->copying[m->ncopying++] = lower;
-	return 0;
-}
-
-static void copying_end(struct ovl_merge *m, uint32_t lower)
-{
+	pthread_mutex_unlock(&m->lock);
+	r = copy_data(m, lower, keep, size, fd);
+	pthread_mutex_lock(&m->lock);
 	for (size_t i = 0; i < m->ncopying; i++)
 		if (m->copying[i] == lower) {
 			m->copying[i] = m->copying[--m->ncopying];
 			break;
 		}
 	pthread_cond_broadcast(&m->copied);
+	return r;
+}
+
+/* The data a copy-up copied without the lock. */
+struct ahead {
+	int fd; /* -1: none */
+	/*
+	 * fd: a metacopy file filled in place (with the times it had, @st),
+	 * else a new unnamed file for a template file's first copy
+	 */
+	bool fill;
+	struct stat st;
+};
+
+/* Drops @ah: a file filled in place gets its times back. */
+static void ahead_drop(struct ahead *ah)
+{
+	if (ah->fd < 0)
+		return;
+	if (ah->fill) {
+		struct timespec ts[2] = { ah->st.st_atim, ah->st.st_mtim };
+
+		(void)futimens(ah->fd, ts);
+	}
+	close(ah->fd);
+	ah->fd = -1;
+	ah->fill = false;
 }
 
 /*
- * The data of template file @l->c.lower (@lst) that a copy-up with the
- * change @a (or NULL) keeps, copied into a new unnamed file in the upper
- * directory of @n's parent (*@ret) without m->lock, so
- * that the rest of the mount goes on meanwhile: copying a large file takes
- * a while (0.13 s for 512 MiB from the page cache). Called and returning
- * with the lock held, and with @l done: all may have changed meanwhile, so
- * the caller locates @n again and copies it up, with this file if it is
- * still to be copied. A copy of the same template file under way already
- * (by another name of its hardlink group too): waits for its end instead,
- * *@ret staying -1.
+ * Template file @l->c.lower (@lst), not in the upper directory yet: the
+ * data a copy-up with the change @a (or NULL) keeps, copied without the
+ * lock into a new unnamed file in the upper directory of @n's parent
+ * (@ah). Leaves @l done.
  */
 static int copy_ahead(struct ovl_merge *m, struct mnode *n, struct located *l,
 		      const struct stat *lst, const struct ovl_setattr *a,
-		      int *ret)
+		      struct ahead *ah)
 {
 	uint32_t lower = l->c.lower;
-	int pfd, fd, r;
+	int pfd = l->pfd >= 0 ? l->pfd :
+				mg_ensure_upper_dir(m, n->aliases->parent);
 
-	if (copying(m, lower)) {
-		mg_located_done(l);
-		do
-			pthread_cond_wait(&m->copied, &m->lock);
-		while (copying(m, lower));
-		return 0;
-	}
-	pfd = l->pfd >= 0 ? l->pfd : mg_ensure_upper_dir(m, n->aliases->parent);
 	if (pfd < 0) {
 		mg_located_done(l);
 		return pfd;
 	}
-	fd = copy_tmpfile(m, pfd, lst);
+	ah->fd = copy_tmpfile(m, pfd, lst);
 	if (pfd != l->pfd)
 		close(pfd);
 	mg_located_done(l);
-	r = fd < 0 ? fd : copying_add(m, lower);
-	if (r < 0) {
-		if (fd >= 0)
-			close(fd);
+	if (ah->fd < 0) {
+		int r = ah->fd;
+
+		ah->fd = -1;
 		return r;
 	}
-	pthread_mutex_unlock(&m->lock);
-	r = copy_data(m, lower, data_kept(a, lst), (uint64_t)size_after(a, lst),
-		      fd);
-	pthread_mutex_lock(&m->lock);
-	copying_end(m, lower);
-	if (r < 0) {
+	return copy_unlocked(m, lower, data_kept(a, lst),
+			     (uint64_t)size_after(a, lst), ah->fd);
+}
+
+/*
+ * A metacopy file (@l): the template data a change @a (or NULL) keeps,
+ * written into it without the lock (@ah), when there is enough to be
+ * worth it. Leaves @l done if so.
+ */
+static int fill_ahead(struct ovl_merge *m, struct located *l,
+		      const struct ovl_setattr *a, struct ahead *ah)
+{
+	uint32_t lower = l->c.lower;
+	int fd = mg_open_upper_file(l, O_WRONLY);
+	uint64_t keep;
+
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &ah->st) < 0) {
+		int r = -errno;
+
 		close(fd);
 		return r;
 	}
-	*ret = fd;
-	return 0;
+	keep = data_kept(a, &ah->st);
+	if (keep < MG_COPY_AHEAD_MIN) {
+		close(fd);
+		return 0;
+	}
+	mg_located_done(l);
+	ah->fd = fd;
+	ah->fill = true;
+	/* the file keeps its size: what is not kept is cut off under the lock */
+	return copy_unlocked(m, lower, keep, (uint64_t)ah->st.st_size, fd);
+}
+
+/* The end of fill_metacopy() for the file @ah filled, located as @l. */
+static int fill_finish(struct located *l, const struct ovl_setattr *a,
+		       struct ahead *ah)
+{
+	off_t size = size_after(a, &ah->st);
+	int r = 0;
+
+	if (size != ah->st.st_size && ftruncate(ah->fd, size) < 0)
+		r = -errno;
+	ahead_drop(ah); /* its times */
+	return r < 0 ? r : ovl_upper_rmxa(l->pfd, l->name, OVL_XA_METACOPY);
+}
+
+int mg_copy_up_file(struct ovl_merge *m, struct mnode *n, bool data)
+{
+	struct located l;
+	int none = -1;
+	int r;
+
+	copies_wait(m, n);
+	r = mg_locate(m, n, &l);
+	if (r < 0)
+		return r;
+	r = copy_up_file_located(m, n, data, NULL, &l, &none);
+	mg_located_done(&l);
+	return r;
 }
 
 /*
@@ -768,42 +841,72 @@ static int copy_ahead(struct ovl_merge *m, struct mnode *n, struct located *l,
 int mg_copy_up_located(struct ovl_merge *m, struct mnode *n, bool data,
 		       const struct ovl_setattr *a, struct located *l)
 {
-	_cleanup_close_ int filled = -1; /* see copy_ahead() */
+	struct ahead ah = { .fd = -1 };
+	unsigned tries = 0; /* copies without the lock: at most two */
 	struct stat lst;
 	int r;
 
 again:
+	copies_wait(m, n);
 	r = mg_locate(m, n, l);
 	if (r < 0 || n == m->root)
-		return r;
+		goto out;
 	if (l->c.upper && !(data && l->c.metacopy))
-		return 0;
-	if (!l->c.upper) {
+		goto out;
+	if (l->c.upper) {
+		bool same = ah.fill && l->ofd < 0 &&
+			    l->c.ust.st_dev == ah.st.st_dev &&
+			    l->c.ust.st_ino == ah.st.st_ino;
+
+		if (same) {
+			r = fill_finish(l, a, &ah);
+			if (r < 0)
+				goto out;
+			mg_located_done(l);
+			r = mg_locate(m, n, l);
+			goto out;
+		}
+		/* not the file filled, or a new copy: both of no use */
+		ahead_drop(&ah);
+		if (tries++ < 2 && l->ofd < 0 && n->aliases) {
+			r = fill_ahead(m, l, a, &ah);
+			if (r < 0 || ah.fd >= 0)
+				goto again_or_out;
+		}
+	} else {
+		if (ah.fill)
+			ahead_drop(&ah);
 		r = m->lower.ops->getattr(m->lower.data, l->c.lower, &lst);
 		if (r < 0)
-			return r;
-		if (data && filled < 0 && n->aliases && S_ISREG(lst.st_mode) &&
+			goto out;
+		if (data && ah.fd < 0 && tries++ < 2 && n->aliases &&
+		    S_ISREG(lst.st_mode) &&
 		    data_kept(a, &lst) >= MG_COPY_AHEAD_MIN) {
-			r = copy_ahead(m, n, l, &lst, a, &filled);
-			if (r < 0)
-				return r;
-			goto again;
+			r = copy_ahead(m, n, l, &lst, a, &ah);
+			goto again_or_out;
 		}
 	}
 	if (l->c.upper || !S_ISDIR(lst.st_mode)) {
 		bool fresh = !l->c.upper;
 
-		r = copy_up_file_located(m, n, data, a, l, &filled);
+		r = copy_up_file_located(m, n, data, a, l, &ah.fd);
 		if (r < 0 || fresh)
-			return r; /* a new copy leaves @l located */
+			goto out; /* a new copy leaves @l located */
 	} else {
 		r = mg_ensure_upper_dir(m, n);
 		if (r < 0)
-			return r;
+			goto out;
 		close(r);
 	}
 	mg_located_done(l);
-	return mg_locate(m, n, l);
+	r = mg_locate(m, n, l);
+	goto out;
+again_or_out:
+	if (r == 0)
+		goto again;
+out:
+	ahead_drop(&ah);
+	return r;
 }
 
 int mg_copy_up(struct ovl_merge *m, struct mnode *n, bool data)

@@ -66,8 +66,8 @@ struct ovl_merge {
 	pthread_mutex_t lock;
 	/*
 	 * Template files whose data a copy-up is copying without the lock
-	 * (see copy_ahead() in merge-copyup.c), and the condition their end
-	 * is signalled on; both under the lock.
+	 * (see copy_unlocked() in merge-copyup.c), and the condition their
+	 * end is signalled on; both under the lock.
 	 */
 	uint32_t *copying;
 	size_t ncopying, copying_cap;

@@ -14,8 +14,8 @@
  * directory states and every change to the upper namespace or metadata.
  * Data reads and writes through an open handle take no lock; neither does
  * the template layer (immutable), nor the data copy of a large template
- * file's copy-up (merge-copyup.c: into an unnamed file, linked in under
- * the lock).
+ * file's copy-up (merge-copyup.c: into an unnamed file linked in, or into
+ * a metacopy file whose mark is removed, under the lock afterwards).
  *
  * Directory state (template dir it merges with, opaque or not) is cached
  * per node and stamped with m->gen; renames, whiteouts and opaque mkdirs

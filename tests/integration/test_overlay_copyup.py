@@ -2,19 +2,23 @@
 """Copy-ups of large template files racing with the rest of the mount.
 
 The data of a template file of 1 MiB or more is copied up without the
-overlay's lock (into an unnamed file, linked in under the lock), so that
-the rest of the mount goes on meanwhile. Whatever else happens during the
-copy, the result must be what some order of the same calls gives on a
-plain filesystem: two writers of one hardlink group share one copy, a
-rename or an unlink of the file during its copy lands on the copy or
-before it, a reader sees the template's bytes, and a remount shows the
-same. How much the rest of the mount waits meanwhile is a benchmark figure
+overlay's lock (into an unnamed file, linked in under the lock; or, for a
+file copied up before in metadata only, into that file, its mark removed
+under the lock), so that the rest of the mount goes on meanwhile. Whatever
+else happens during the copy, the result must be what some order of the
+same calls gives on a plain filesystem: two writers of one hardlink group
+share one copy, a rename, unlink or chmod of the file during its copy
+lands on the copy or before it, a reader sees the template's bytes, times
+stay as they were, and a remount shows the same. Each race runs on a
+template file as it is ("fresh") and on one whose metadata was changed
+first ("metacopy"). How much the rest of the mount waits meanwhile is a benchmark figure
 (bench/overlay.sh, `copyup-stall`), not asserted here."""
 
 import errno
 import hashlib
 import os
 import shutil
+import stat
 import tarfile
 import threading
 import time
@@ -97,6 +101,17 @@ def started(target, *args):
     return t
 
 
+STATES = ["fresh", "metacopy"]
+
+
+def prepare(o, state):
+    """metacopy: a chmod first, a metadata-only copy-up (no data)."""
+    if state == "metacopy":
+        os.chmod(o.p("data/big"), 0o640)
+        assert os.path.getsize(os.path.join(o.overlay, "data/big")) == BIG
+        assert os.stat(os.path.join(o.overlay, "data/big")).st_blocks < 64
+
+
 def one_inode(o, names, nlink):
     st = [os.lstat(o.p(n)) for n in names]
     assert len({s.st_ino for s in st}) == 1, f"{names}: not one inode: {[s.st_ino for s in st]}"
@@ -105,8 +120,10 @@ def one_inode(o, names, nlink):
     assert len({s.st_ino for s in ust}) == 1, f"{names}: not one file in the overlay directory"
 
 
-def test_two_writers_of_one_hardlink_group_share_one_copy(big_ovl):
+@pytest.mark.parametrize("state", STATES)
+def test_two_writers_of_one_hardlink_group_share_one_copy(big_ovl, state):
     o = big_ovl
+    prepare(o, state)
     out = {}
     a = started(write_at, o.p("data/big"), 5, b"AAAA", out, "a")
     b = started(write_at, o.p("data/big.link"), 3 * MIB + 7, b"BBBB", out, "b")
@@ -122,8 +139,10 @@ def test_two_writers_of_one_hardlink_group_share_one_copy(big_ovl):
     one_inode(o, ["data/big", "data/big.link"], 2)
 
 
-def test_many_writers_of_one_file_copy_it_once(big_ovl):
+@pytest.mark.parametrize("state", STATES)
+def test_many_writers_of_one_file_copy_it_once(big_ovl, state):
     o = big_ovl
+    prepare(o, state)
     out = {}
     threads = [started(write_at, o.p("data/big"), k * MIB + k, b"W%d" % k, out, k) for k in range(6)]
     for t in threads:
@@ -136,9 +155,11 @@ def test_many_writers_of_one_file_copy_it_once(big_ovl):
     assert sorted(os.listdir(os.path.join(o.overlay, "data"))) == ["big", "big.link"]
 
 
+@pytest.mark.parametrize("state", STATES)
 @pytest.mark.parametrize("delay", [0.0, 0.02, 0.05])
-def test_rename_during_the_copy_lands_on_the_copy(big_ovl, delay):
+def test_rename_during_the_copy_lands_on_the_copy(big_ovl, delay, state):
     o = big_ovl
+    prepare(o, state)
     out = {}
     w = started(write_at, o.p("data/big"), 11, b"RRRR", out, "w")
     time.sleep(delay)
@@ -161,10 +182,12 @@ def test_rename_during_the_copy_lands_on_the_copy(big_ovl, delay):
     one_inode(o, ["etc/moved", "data/big.link"], 2)
 
 
+@pytest.mark.parametrize("state", STATES)
 @pytest.mark.parametrize("delay", [0.0, 0.02, 0.05])
-def test_unlink_during_the_copy_lands_before_or_after_it(big_template, big_ovl, delay):
+def test_unlink_during_the_copy_lands_before_or_after_it(big_template, big_ovl, delay, state):
     digest = big_template[1]
     o = big_ovl
+    prepare(o, state)
     out = {}
     w = started(write_at, o.p("data/big"), 13, b"UUUU", out, "w")
     time.sleep(delay)
@@ -185,9 +208,11 @@ def test_unlink_during_the_copy_lands_before_or_after_it(big_template, big_ovl, 
     assert file_hash(o.p("data/big.link")) == left
 
 
-def test_readers_and_other_calls_go_on_during_the_copy(big_template, big_ovl):
+@pytest.mark.parametrize("state", STATES)
+def test_readers_and_other_calls_go_on_during_the_copy(big_template, big_ovl, state):
     digest = big_template[1]
     o = big_ovl
+    prepare(o, state)
     out = {}
     w = started(write_at, o.p("data/big"), 17, b"CCCC", out, "w")
     seen = []
@@ -256,3 +281,50 @@ def test_o_trunc_of_a_file_changed_before_only_in_metadata(big_ovl):
 
 def stat_mode(path):
     return os.lstat(path).st_mode & 0o7777
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("delay", [0.0, 0.03])
+def test_chmod_and_utime_during_the_copy_land_after_it(big_ovl, state, delay):
+    o = big_ovl
+    prepare(o, state)
+    fd = None
+    opened = threading.Event()
+
+    def opener():
+        nonlocal fd
+        fd = os.open(o.p("data/big"), os.O_WRONLY)  # the copy-up, no write
+        opened.set()
+
+    t = started(opener)
+    time.sleep(delay)
+    os.chmod(o.p("data/big.link"), 0o604)
+    os.utime(o.p("data/big.link"), ns=(1_000_000_007, 2_000_000_011))
+    t.join(120)
+    assert opened.is_set()
+    os.close(fd)
+    for n in ("data/big", "data/big.link"):
+        st = os.lstat(o.p(n))
+        assert stat.S_IMODE(st.st_mode) == 0o604, n
+        assert st.st_mtime_ns == 2_000_000_011, n
+        assert st.st_size == BIG, n
+    assert file_hash(o.p("data/big")) == expected([])
+    one_inode(o, ["data/big", "data/big.link"], 2)
+    o.remount()
+    st = os.lstat(o.p("data/big"))
+    assert (stat.S_IMODE(st.st_mode), st.st_mtime_ns) == (0o604, 2_000_000_011)
+
+
+def test_a_fill_keeps_the_times_it_had(big_ovl):
+    o = big_ovl
+    os.utime(o.p("data/big"), ns=(3_000_000_013, 4_000_000_017))  # metadata only
+    fd = os.open(o.p("data/big.link"), os.O_WRONLY)  # its data filled in
+    os.close(fd)
+    ust = os.lstat(os.path.join(o.overlay, "data/big"))
+    assert ust.st_blocks * 512 >= BIG, "the data was not filled in"
+    for n in ("data/big", "data/big.link"):
+        assert os.lstat(o.p(n)).st_mtime_ns == 4_000_000_017, n
+    assert file_hash(o.p("data/big")) == expected([])
+    o.remount()
+    assert os.lstat(o.p("data/big")).st_mtime_ns == 4_000_000_017
+    assert file_hash(o.p("data/big.link")) == expected([])

@@ -378,6 +378,21 @@ def test_full_overlay_filesystem_gives_enospc(archive, extracted, domufs, tmp_pa
             copy_up = errno.errorcode.get(ex.errno)
         assert copy_up == "ENOSPC", f"copy-up of a 1.3 MB file into a full overlay: {copy_up}"
         assert read(o.p(b"usr/lib/big.bin")) == big, "a failed copy-up changed the file"
+        # the same after a metadata-only change (which needs no data block)
+        mtime = os.stat(o.p(b"usr/lib/big.bin")).st_mtime_ns
+        os.chmod(o.p(b"usr/lib/big.bin"), 0o640)
+        try:
+            with open(o.p(b"usr/lib/big.bin"), "r+b") as f:
+                f.write(b"XX")
+                f.flush()
+                os.fsync(f.fileno())
+            fill = "succeeded"
+        except OSError as ex:
+            fill = errno.errorcode.get(ex.errno)
+        assert fill == "ENOSPC", f"data of a metadata-only copy into a full overlay: {fill}"
+        assert read(o.p(b"usr/lib/big.bin")) == big, "a failed fill changed the file"
+        st = os.stat(o.p(b"usr/lib/big.bin"))
+        assert (stat.S_IMODE(st.st_mode), st.st_mtime_ns) == (0o640, mtime)
         assert read(o.p(b"etc/keep-a")) == b"A" * 10000
         size = os.stat(o.p(b"filler")).st_size
         assert size <= written + 65536
@@ -390,6 +405,7 @@ def test_full_overlay_filesystem_gives_enospc(archive, extracted, domufs, tmp_pa
         assert read(o.p(b"etc/keep-b")) == b"B"
         assert read(o.p(b"etc/hostname")) == HOSTNAME + b"kept\n"
         assert read(o.p(b"usr/lib/big.bin")) == big
+        assert stat.S_IMODE(os.stat(o.p(b"usr/lib/big.bin")).st_mode) == 0o640
         assert read(o.p(b"etc/after")) == b"space again" * 1000
         assert not os.path.lexists(o.p(b"filler"))
         o.unmount()
