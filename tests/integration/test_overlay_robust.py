@@ -367,28 +367,25 @@ def test_full_overlay_filesystem_gives_enospc(archive, extracted, domufs, tmp_pa
             errs.append(ex.errno)
         assert errs and errs[0] == errno.ENOSPC, \
             f"filling a 2 MiB overlay: errors {[errno.errorcode.get(e) for e in errs]}, wrote {written}"
+        def write_big():
+            """A write to big.bin (its data copy-up): its errno's name."""
+            try:
+                with open(o.p(b"usr/lib/big.bin"), "r+b") as f:
+                    f.write(b"XX")
+                    f.flush()
+                    os.fsync(f.fileno())
+                return "succeeded"
+            except OSError as ex:
+                return errno.errorcode.get(ex.errno)
+
         # a copy-up that cannot fit fails with ENOSPC and leaves the template file whole
-        try:
-            with open(o.p(b"usr/lib/big.bin"), "r+b") as f:
-                f.write(b"XX")
-                f.flush()
-                os.fsync(f.fileno())
-            copy_up = "succeeded"
-        except OSError as ex:
-            copy_up = errno.errorcode.get(ex.errno)
+        copy_up = write_big()
         assert copy_up == "ENOSPC", f"copy-up of a 1.3 MB file into a full overlay: {copy_up}"
         assert read(o.p(b"usr/lib/big.bin")) == big, "a failed copy-up changed the file"
         # the same after a metadata-only change (which needs no data block)
         mtime = os.stat(o.p(b"usr/lib/big.bin")).st_mtime_ns
         os.chmod(o.p(b"usr/lib/big.bin"), 0o640)
-        try:
-            with open(o.p(b"usr/lib/big.bin"), "r+b") as f:
-                f.write(b"XX")
-                f.flush()
-                os.fsync(f.fileno())
-            fill = "succeeded"
-        except OSError as ex:
-            fill = errno.errorcode.get(ex.errno)
+        fill = write_big()
         assert fill == "ENOSPC", f"data of a metadata-only copy into a full overlay: {fill}"
         assert read(o.p(b"usr/lib/big.bin")) == big, "a failed fill changed the file"
         st = os.stat(o.p(b"usr/lib/big.bin"))
