@@ -665,7 +665,8 @@ out_free:
  * without m->lock, so that the rest of the mount goes on meanwhile, then
  * locates the node again under the lock and finishes as before, with the
  * data in place. m->copying lists the template files being copied so;
- * every copy-up of one waits for that copy's end (copies_wait()).
+ * every copy-up of one waits for that copy's end (copies_wait(), or for a
+ * change of names, MG_COPYING).
  */
 static bool copying(const struct ovl_merge *m, uint32_t lower)
 {
@@ -817,13 +818,19 @@ static int fill_finish(struct located *l, const struct ovl_setattr *a,
 	return r < 0 ? r : ovl_upper_rmxa(l->pfd, l->name, OVL_XA_METACOPY);
 }
 
+void mg_copy_wait(struct ovl_merge *m)
+{
+	pthread_cond_wait(&m->copied, &m->lock);
+}
+
 int mg_copy_up_file(struct ovl_merge *m, struct mnode *n, bool data)
 {
 	struct located l;
 	int none = -1;
 	int r;
 
-	copies_wait(m, n);
+	if (n->lower != NO_LOWER && copying(m, n->lower))
+		return MG_COPYING;
 	r = mg_locate(m, n, &l);
 	if (r < 0)
 		return r;
@@ -912,7 +919,11 @@ out:
 int mg_copy_up(struct ovl_merge *m, struct mnode *n, bool data)
 {
 	struct located l;
-	int r = mg_copy_up_located(m, n, data, NULL, &l);
+	int r;
+
+	if (n->lower != NO_LOWER && copying(m, n->lower))
+		return MG_COPYING;
+	r = mg_copy_up_located(m, n, data, NULL, &l);
 
 	mg_located_done(&l);
 	return r;

@@ -189,6 +189,15 @@ int mg_apply_meta(struct ovl_merge *m, const struct target *t, int fd,
 		  const struct stat *st, uint32_t lower);
 void mg_upper_appears(struct ovl_merge *m, struct mnode *n);
 int mg_ensure_upper_dir(struct ovl_merge *m, struct mnode *dir);
+/*
+ * What a copy-up for a change of names (mg_copy_up(), mg_copy_up_file())
+ * returns when the node's template file is being copied without the lock,
+ * rather than wait inside it (the change would then go on from what it
+ * resolved before, which other calls may have changed meanwhile): the
+ * change waits for that copy's end (mg_copy_wait()) and starts again.
+ */
+#define MG_COPYING (-100000)
+void mg_copy_wait(struct ovl_merge *m);
 int mg_copy_up_file(struct ovl_merge *m, struct mnode *n, bool data);
 int mg_copy_up_located(struct ovl_merge *m, struct mnode *n, bool data,
 		       const struct ovl_setattr *a, struct located *l);

@@ -256,6 +256,7 @@ int ovl_merge_link(struct ovl_merge *m, uint64_t ino, uint64_t newdir,
 	if (mg_name_reserved(newname))
 		return -EINVAL;
 	pthread_mutex_lock(&m->lock);
+again:
 	n = mg_get_node(m, ino);
 	np = mg_get_node(m, newdir);
 	if (!n || !np) {
@@ -271,6 +272,13 @@ int ovl_merge_link(struct ovl_merge *m, uint64_t ino, uint64_t newdir,
 	if (r != -ENOENT)
 		goto out_unlock;
 	r = mg_copy_up(m, n, false);
+	if (r == MG_COPYING) {
+		mg_copy_wait(m);
+		if (npfd >= 0)
+			close(npfd);
+		npfd = -1;
+		goto again;
+	}
 	if (r < 0)
 		goto out_unlock;
 	r = mg_locate(m, n, &l);
@@ -416,7 +424,8 @@ int ovl_merge_unlink(struct ovl_merge *m, uint64_t dir, const char *name)
 	int r;
 
 	pthread_mutex_lock(&m->lock);
-	r = remove_entry(m, dir, name, false);
+	while ((r = remove_entry(m, dir, name, false)) == MG_COPYING)
+		mg_copy_wait(m);
 	pthread_mutex_unlock(&m->lock);
 	return r;
 }
@@ -426,7 +435,8 @@ int ovl_merge_rmdir(struct ovl_merge *m, uint64_t dir, const char *name)
 	int r;
 
 	pthread_mutex_lock(&m->lock);
-	r = remove_entry(m, dir, name, true);
+	while ((r = remove_entry(m, dir, name, true)) == MG_COPYING)
+		mg_copy_wait(m);
 	pthread_mutex_unlock(&m->lock);
 	return r;
 }
@@ -609,7 +619,9 @@ int ovl_merge_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 	int r;
 
 	pthread_mutex_lock(&m->lock);
-	r = do_rename(m, dir, name, newdir, newname, flags);
+	while ((r = do_rename(m, dir, name, newdir, newname, flags)) ==
+	       MG_COPYING)
+		mg_copy_wait(m);
 	pthread_mutex_unlock(&m->lock);
 	return r;
 }

@@ -328,3 +328,31 @@ def test_a_fill_keeps_the_times_it_had(big_ovl):
     o.remount()
     assert os.lstat(o.p("data/big")).st_mtime_ns == 4_000_000_017
     assert file_hash(o.p("data/big.link")) == expected([])
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("delay", [0.0, 0.03])
+def test_link_and_rename_over_during_the_copy(big_ovl, state, delay):
+    """A new name for the file, and another file renamed over one of its
+    names, while its data is copied: they land after the copy."""
+    o = big_ovl
+    prepare(o, state)
+    with open(o.p("etc/other"), "wb") as f:
+        f.write(b"other\n")
+    out = {}
+    w = started(write_at, o.p("data/big"), 19, b"LLLL", out, "w")
+    time.sleep(delay)
+    os.link(o.p("data/big"), o.p("etc/third"))
+    os.rename(o.p("etc/other"), o.p("data/big.link"))
+    w.join(120)
+    assert out["w"] is None, f"the write open: {errno.errorcode.get(out['w'])}"
+    want = expected([(19, b"LLLL")])
+    with open(o.p("data/big.link"), "rb") as f:
+        assert f.read() == b"other\n"
+    assert file_hash(o.p("data/big")) == want
+    one_inode(o, ["data/big", "etc/third"], 2)
+    o.remount()
+    assert file_hash(o.p("etc/third")) == want
+    one_inode(o, ["data/big", "etc/third"], 2)
+    with open(o.p("data/big.link"), "rb") as f:
+        assert f.read() == b"other\n"
