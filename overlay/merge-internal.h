@@ -72,6 +72,16 @@ struct ovl_merge {
 	uint32_t *copying;
 	size_t ncopying, copying_cap;
 	pthread_cond_t copied;
+	/*
+	 * Large upper files that lost their last name, held open until the
+	 * closer thread closes them (see late_put() in merge-ns.c); under
+	 * the lock.
+	 */
+	int *late;
+	size_t nlate, late_cap;
+	bool closer_running, closer_stop;
+	pthread_t closer;
+	pthread_cond_t late_cv;
 	uint64_t gen;
 	uint64_t copyups; /* template entries copied up (see mg_upper_appears) */
 	uint64_t next_ino;
@@ -169,6 +179,9 @@ int mg_stat_located(struct ovl_merge *m, struct mnode *n, struct located *l,
 		    struct stat *ret);
 int mg_restat_located(struct ovl_merge *m, struct mnode *n, struct located *l,
 		      struct stat *ret);
+
+/* merge-ns.c */
+void mg_closer_stop(struct ovl_merge *m);
 
 /* merge.c */
 void mg_target_fd(struct target *t, int fd);

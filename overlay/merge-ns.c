@@ -332,8 +332,84 @@ static int clear_whiteouts(int pfd, const char *name)
 	return ovl_upper_scan(pfd, name, unlink_hiding, NULL);
 }
 
+/*
+ * An upper file that lost its last name (unlink, rename over it) is freed
+ * by the kernel when the descriptor held on it is closed: its blocks and
+ * its pages, 0.45 s for 2 GiB on ext4. Not under m->lock then, nor before
+ * the reply: the kernel holds the directory's lock until the reply comes,
+ * which would keep every lookup in that directory waiting. A large one
+ * (LATE_MIN or more allocated) goes to the closer thread; the caller
+ * closes the rest after unlocking (late_put()'s return value).
+ */
+#define LATE_MIN (64ll << 20)
+
+static void *closer_main(void *arg)
+{
+	struct ovl_merge *m = arg;
+
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		while (m->nlate) {
+			int fd = m->late[--m->nlate];
+
+			pthread_mutex_unlock(&m->lock);
+			close(fd);
+			pthread_mutex_lock(&m->lock);
+		}
+		if (m->closer_stop)
+			break;
+		pthread_cond_wait(&m->late_cv, &m->lock);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+/* Under m->lock: @fd queued for the closer thread (-1), or @fd to close. */
+static int late_put(struct ovl_merge *m, int fd)
+{
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_nlink > 0 ||
+	    (long long)st.st_blocks * 512 < LATE_MIN || m->closer_stop)
+		return fd;
+	if (m->nlate == m->late_cap) {
+		size_t cap = m->late_cap ? 2 * m->late_cap : 8;
+		int *l = realloc(m->late, cap * sizeof(*l));
+
+		if (!l)
+			return fd;
+		m->late = l;
+		m->late_cap = cap;
+	}
+	if (!m->closer_running) {
+		if (pthread_create(&m->closer, NULL, closer_main, m) != 0)
+			return fd;
+		m->closer_running = true;
+	}
+	m->late[m->nlate++] = fd;
+	pthread_cond_signal(&m->late_cv);
+	return -1;
+}
+
+void mg_closer_stop(struct ovl_merge *m)
+{
+	pthread_mutex_lock(&m->lock);
+	m->closer_stop = true;
+	pthread_cond_signal(&m->late_cv);
+	pthread_mutex_unlock(&m->lock);
+	if (m->closer_running)
+		pthread_join(m->closer, NULL);
+	m->closer_running = false;
+}
+
+static void late_close(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
 static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
-			bool want_dir)
+			bool want_dir, int *late)
 {
 	_cleanup_close_ int pfd = -1;
 	_cleanup_close_ int ofd = -1;
@@ -416,28 +492,35 @@ static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
 		n->orphan_fd = TAKE_FD(ofd);
 	}
 	mg_node_maybe_free(m, n);
+	*late = TAKE_FD(ofd);
 	return 0;
 }
 
 int ovl_merge_unlink(struct ovl_merge *m, uint64_t dir, const char *name)
 {
+	int late = -1;
 	int r;
 
 	pthread_mutex_lock(&m->lock);
-	while ((r = remove_entry(m, dir, name, false)) == MG_COPYING)
+	while ((r = remove_entry(m, dir, name, false, &late)) == MG_COPYING)
 		mg_copy_wait(m);
+	late = late_put(m, late);
 	pthread_mutex_unlock(&m->lock);
+	late_close(late);
 	return r;
 }
 
 int ovl_merge_rmdir(struct ovl_merge *m, uint64_t dir, const char *name)
 {
+	int late = -1;
 	int r;
 
 	pthread_mutex_lock(&m->lock);
-	while ((r = remove_entry(m, dir, name, true)) == MG_COPYING)
+	while ((r = remove_entry(m, dir, name, true, &late)) == MG_COPYING)
 		mg_copy_wait(m);
+	late = late_put(m, late);
 	pthread_mutex_unlock(&m->lock);
+	late_close(late);
 	return r;
 }
 
@@ -483,7 +566,8 @@ static int prepare_moved(struct ovl_merge *m, struct mnode *n, bool is_dir,
 }
 
 static int do_rename(struct ovl_merge *m, uint64_t dir, const char *name,
-		     uint64_t newdir, const char *newname, unsigned flags)
+		     uint64_t newdir, const char *newname, unsigned flags,
+		     int *late)
 {
 	_cleanup_close_ int pfd = -1;
 	_cleanup_close_ int npfd = -1;
@@ -610,19 +694,23 @@ static int do_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 		mg_node_maybe_free(m, dn);
 	}
 	m->gen++;
+	*late = TAKE_FD(dofd); /* a file replaced (see late_close()) */
 	return 0;
 }
 
 int ovl_merge_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 		     uint64_t newdir, const char *newname, unsigned flags)
 {
+	int late = -1;
 	int r;
 
 	pthread_mutex_lock(&m->lock);
-	while ((r = do_rename(m, dir, name, newdir, newname, flags)) ==
+	while ((r = do_rename(m, dir, name, newdir, newname, flags, &late)) ==
 	       MG_COPYING)
 		mg_copy_wait(m);
+	late = late_put(m, late);
 	pthread_mutex_unlock(&m->lock);
+	late_close(late);
 	return r;
 }
 

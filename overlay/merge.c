@@ -157,6 +157,7 @@ int ovl_merge_new(const struct ovl_layer *lower, const char *upper_dir,
 	m->up.root_fd = -1;
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->copied, NULL);
+	pthread_cond_init(&m->late_cv, NULL);
 	m->gen = 1;
 	m->next_ino = (uint64_t)lower->nodes + 1;
 	m->tab_size = 1024;
@@ -211,6 +212,7 @@ struct ovl_merge *ovl_merge_free(struct ovl_merge *m)
 {
 	if (!m)
 		return NULL;
+	mg_closer_stop(m);
 	for (size_t i = 0; m->ino_tab && i < m->tab_size; i++)
 		for (struct mnode *x = m->ino_tab[i], *nx; x; x = nx) {
 			nx = x->next_ino;
@@ -239,6 +241,8 @@ struct ovl_merge *ovl_merge_free(struct ovl_merge *m)
 	free(m->alias_tab);
 	ovl_upper_close(&m->up);
 	free(m->copying);
+	free(m->late);
+	pthread_cond_destroy(&m->late_cv);
 	pthread_cond_destroy(&m->copied);
 	pthread_mutex_destroy(&m->lock);
 	free(m);

@@ -791,3 +791,39 @@ def test_removed_while_open_outlives_forget(ovl):
     assert not os.path.lexists(p(b"tmp/open-dir"))
     os.mkdir(p(b"tmp/open-dir"))
     assert os.listdir(p(b"tmp/open-dir")) == []
+
+
+@pytest.mark.parametrize("how", ["unlink", "rename-over"])
+def test_a_large_file_removed_is_freed_in_the_background(archive, domufs, tmp_path, how):
+    """The daemon closes the last descriptor of a large upper file that lost
+    its last name in the background, after its reply (the kernel frees the
+    blocks then): the space comes back while mounted, the mount goes on."""
+    o = Ovl(domufs, archive("pax-none"), tmp_path / "overlay")
+    size = 256 << 20
+    fd = os.open(o.p(b"etc/large"), os.O_WRONLY | os.O_CREAT, 0o644)
+    chunk = b"L" * (1 << 20)
+    for _ in range(size >> 20):
+        os.write(fd, chunk)
+    os.fsync(fd)
+    os.close(fd)
+    free_before = os.statvfs(o.overlay).f_bavail * os.statvfs(o.overlay).f_frsize
+    if how == "unlink":
+        os.unlink(o.p(b"etc/large"))
+    else:
+        write_file(o.p(b"etc/small"), b"small\n")
+        os.rename(o.p(b"etc/small"), o.p(b"etc/large"))
+        assert read(o.p(b"etc/large")) == b"small\n"
+    write_file(o.p(b"etc/after"), b"after\n")
+    assert read(o.p(b"etc/after")) == b"after\n"
+
+    def freed():
+        st = os.statvfs(o.overlay)
+        return st.f_bavail * st.f_frsize - free_before
+
+    # freed in the background while mounted (up to 30 s on a busy machine)
+    deadline = time.monotonic() + 30
+    while freed() < size * 9 // 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert freed() >= size * 9 // 10, f"{freed() >> 20} MiB freed of {size >> 20} MiB while mounted"
+    o.unmount()
+    assert freed() >= size * 9 // 10, f"{freed() >> 20} MiB freed of {size >> 20} MiB"
