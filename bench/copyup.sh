@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # How long the rest of a writable mount waits while a large template file is
-# copied up: domufs against fuse-overlayfs (and the kernel's overlayfs, when
-# it can be mounted here), side by side in one run.
+# copied up, or a large file is removed: domufs against fuse-overlayfs (and
+# the kernel's overlayfs, when it can be mounted here), side by side in one
+# run.
 #
 #   bench/copyup.sh [--reps N] [--size MIB] [--chmod-first] [--dir DIR]
 #                   [--domufs PATH]
@@ -25,7 +26,9 @@
 # took, and the longest any one of those lookups waited meanwhile; and, on
 # another fresh mount, how long an open of data/big with O_TRUNC takes (what
 # `cp NEW MNT/data/big` or `> MNT/data/big` does first: nothing of the old
-# data needs copying).
+# data needs copying); and on a third, how long an unlink of a file of the
+# same size, just written through the mount into etc/, takes, and the
+# longest lookup in data/ meanwhile (the kernel frees the file's blocks).
 set -u
 export LC_ALL=C
 
@@ -69,18 +72,29 @@ tar -C "$SRC" -cf "$TAR" . || die "tar failed"
 "$DOMUFS" index --cache-dir "$CACHE" "$TAR" >/dev/null || die "index failed"
 cat "$TAR" "$SRC/data/big" >/dev/null
 
+# open: the copy-up of data/big, lookups in etc/; rm: an unlink of a new
+# file of the same size written through the mount (untimed), in etc/,
+# lookups in data/
 PROBE='
 import os, sys, threading, time
-mnt = sys.argv[1]
-if sys.argv[2] == "1":
+mnt, chmod, what = sys.argv[1:4]
+if chmod == "1":
     os.chmod(f"{mnt}/data/big", 0o640)
+where = "etc"
+if what == "rm":
+    where = "data"
+    with open(f"{mnt}/etc/new", "wb") as f:
+        chunk = b"n" * (1 << 20)
+        for _ in range(os.stat(f"{mnt}/data/big").st_size >> 20):
+            f.write(chunk)
+        os.fsync(f.fileno())
 lat, done = [], threading.Event()
 def probe():
     i = 0
     while not done.is_set():
         t = time.perf_counter()
         try:
-            os.stat(f"{mnt}/etc/none{i}")
+            os.stat(f"{mnt}/{where}/none{i}")
         except FileNotFoundError:
             pass
         lat.append(time.perf_counter() - t)
@@ -90,11 +104,15 @@ th.start()
 time.sleep(0.2)
 n0 = len(lat)
 t0 = time.perf_counter()
-fd = os.open(f"{mnt}/data/big", os.O_WRONLY)
+if what == "rm":
+    os.unlink(f"{mnt}/etc/new")
+else:
+    fd = os.open(f"{mnt}/data/big", os.O_WRONLY)
 t1 = time.perf_counter()
 done.set()
 th.join()
-os.close(fd)
+if what != "rm":
+    os.close(fd)
 during = lat[n0:]
 print(f"{t1 - t0:.4f} {max(during):.4f} {len(during)}")
 '
@@ -139,30 +157,34 @@ run_fresh() { # TOOL SCRIPT: its output, on a fresh mount over a new upper direc
 	local up=$WORK/up-$1 out
 	rm -rf "$up"
 	mount_tool "$1" "$up"
-	out=$(/usr/bin/python3 -c "$2" "$MNT" "$CHMOD") || die "a run on $1 failed"
+	out=$(/usr/bin/python3 -c "$2" "$MNT" "$CHMOD" "${3:-}") || die "a run on $1 failed"
 	umount_tool "$1"
 	rm -rf "$up"
 	echo "$out"
 }
 
-declare -A OPEN WAIT N TR
+declare -A OPEN WAIT N TR RM RMW
 for rep in $(seq 0 "$REPS"); do
 	for tool in $TOOLS; do
-		out=$(run_fresh "$tool" "$PROBE") || exit 1
+		out=$(run_fresh "$tool" "$PROBE" open) || exit 1
 		tr=$(run_fresh "$tool" "$TRUNC") || exit 1
+		rm=$(run_fresh "$tool" "$PROBE" rm) || exit 1
 		[ "$rep" = 0 ] && continue
 		read -r o w n <<<"$out"
+		read -r ro rw _ <<<"$rm"
 		OPEN[$tool]+="$o " WAIT[$tool]+="$w " N[$tool]+="$n " TR[$tool]+="$tr "
-		log "$tool: open $o s, longest lookup $w s, $n lookups meanwhile; O_TRUNC open $tr s"
+		RM[$tool]+="$ro " RMW[$tool]+="$rw "
+		log "$tool: open $o s, longest lookup $w s, $n lookups meanwhile; O_TRUNC open $tr s; unlink $ro s, longest lookup $rw s"
 	done
 done
 
-echo "| tool | copy-up (open) s | longest lookup meanwhile s | lookups answered meanwhile | open with O_TRUNC s |"
-echo "|---|---|---|---|---|"
+echo "| tool | copy-up (open) s | longest lookup meanwhile s | lookups answered meanwhile | open with O_TRUNC s | unlink s | longest lookup meanwhile s |"
+echo "|---|---|---|---|---|---|---|"
 for tool in $TOOLS; do
 	# shellcheck disable=SC2086 # the lists split into their numbers
-	printf '| %s | %.3f | %.4f | %.0f | %.4f |\n' "$tool" "$(median ${OPEN[$tool]})" \
-		"$(median ${WAIT[$tool]})" "$(median ${N[$tool]})" "$(median ${TR[$tool]})"
+	printf '| %s | %.3f | %.4f | %.0f | %.4f | %.3f | %.4f |\n' "$tool" "$(median ${OPEN[$tool]})" \
+		"$(median ${WAIT[$tool]})" "$(median ${N[$tool]})" "$(median ${TR[$tool]})" \
+		"$(median ${RM[$tool]})" "$(median ${RMW[$tool]})"
 done
 # shellcheck disable=SC2086
 d=$(median ${WAIT[domufs]}) f=$(median ${WAIT[fuse-overlayfs]})
