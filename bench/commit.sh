@@ -30,7 +30,6 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-
 TAR=$DIR/root.tar ZST=$DIR/root.tar.zst ROOT=$DIR/root
 [ -s "$TAR" ] && [ -s "$ZST" ] && [ -d "$ROOT/etc" ] || die "run bench/mkroot.sh $DIR first"
 [ -x "$DOMUFS" ] || die "no domufs binary at $DOMUFS"

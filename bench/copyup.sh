@@ -52,7 +52,6 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-
 [ -x "$DOMUFS" ] || die "no domufs binary at $DOMUFS"
 command -v fuse-overlayfs >/dev/null || die "fuse-overlayfs is not installed"
 mkdir -p "$DIR" || die "cannot create $DIR"

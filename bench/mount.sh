@@ -87,7 +87,6 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-
 case $DIR in *[[:space:]]*) die "DIR must not contain white space: $DIR" ;; esac
 TAR=$DIR/root.tar TZST=$DIR/root.tar.zst TGZ=$DIR/root.tar.gz ROOT=$DIR/root SQFS=$DIR/root.sqfs
 for f in "$TAR" "$TZST" "$TGZ" "$SQFS"; do [ -s "$f" ] || die "missing $f (run bench/mkroot.sh $DIR)"; done
@@ -287,7 +286,6 @@ run_timed() {
 	OUT=$(tr '\n' ' ' <"$WORK/out" | sed 's/ *$//')
 	return $rc
 }
-
 
 declare -A MED RUNS CHECK
 ORDER=()

@@ -4,6 +4,8 @@
 
 #include <stdlib.h>
 
+#include "common/array.h"
+
 void fll_lean_init(struct fll_lean *l)
 {
 	atomic_init(&l->full, false);
@@ -58,16 +60,9 @@ void fll_lean_listed(struct fll_lean *l, uint64_t dir)
 	/* a listing in several replies: once is enough */
 	if (l->ndirs && l->dirs[l->ndirs - 1] == dir)
 		goto out;
-	if (l->ndirs == l->cap && l->cap < FLL_LEAN_DIRS_MAX) {
-		size_t cap = l->cap ? 2 * l->cap : 256;
-		uint64_t *p = realloc(l->dirs, cap * sizeof(*p));
-
-		if (p) {
-			l->dirs = p;
-			l->cap = cap;
-		}
-	}
-	if (l->ndirs < l->cap)
+	if ((l->ndirs < l->cap || l->cap < FLL_LEAN_DIRS_MAX) &&
+	    dm_grow((void **)&l->dirs, &l->cap, l->ndirs, sizeof(*l->dirs),
+		    256) == 0)
 		l->dirs[l->ndirs++] = dir;
 out:
 	pthread_mutex_unlock(&l->lock);

@@ -15,6 +15,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
 
 /* --- copy-up --- */
@@ -676,10 +677,15 @@ static bool copying(const struct ovl_merge *m, uint32_t lower)
 	return false;
 }
 
+static bool node_copying(const struct ovl_merge *m, const struct mnode *n)
+{
+	return n->lower != NO_LOWER && copying(m, n->lower);
+}
+
 /* Waits (m->lock released meanwhile) while @n's template file is copied. */
 static void copies_wait(struct ovl_merge *m, const struct mnode *n)
 {
-	while (n->lower != NO_LOWER && copying(m, n->lower))
+	while (node_copying(m, n))
 		pthread_cond_wait(&m->copied, &m->lock);
 }
 
@@ -691,17 +697,11 @@ static void copies_wait(struct ovl_merge *m, const struct mnode *n)
 static int copy_unlocked(struct ovl_merge *m, uint32_t lower, uint64_t keep,
 			 uint64_t size, int fd)
 {
-	int r;
+	int r = dm_grow((void **)&m->copying, &m->copying_cap, m->ncopying,
+			sizeof(*m->copying), 8);
 
-	if (m->ncopying == m->copying_cap) {
-		size_t cap = m->copying_cap ? 2 * m->copying_cap : 8;
-		uint32_t *c = realloc(m->copying, cap * sizeof(*c));
-
-		if (!c)
-			return -ENOMEM;
-		m->copying = c;
-		m->copying_cap = cap;
-	}
+	if (r < 0)
+		return r;
 	m->copying[m->ncopying++] = lower;
 	pthread_mutex_unlock(&m->lock);
 	r = copy_data(m, lower, keep, size, fd);
@@ -829,7 +829,7 @@ int mg_copy_up_file(struct ovl_merge *m, struct mnode *n, bool data)
 	int none = -1;
 	int r;
 
-	if (n->lower != NO_LOWER && copying(m, n->lower))
+	if (node_copying(m, n))
 		return MG_COPYING;
 	r = mg_locate(m, n, &l);
 	if (r < 0)
@@ -921,7 +921,7 @@ int mg_copy_up(struct ovl_merge *m, struct mnode *n, bool data)
 	struct located l;
 	int r;
 
-	if (n->lower != NO_LOWER && copying(m, n->lower))
+	if (node_copying(m, n))
 		return MG_COPYING;
 	r = mg_copy_up_located(m, n, data, NULL, &l);
 

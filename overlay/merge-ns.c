@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
 
 /* --- namespace changes --- */
@@ -339,7 +340,8 @@ static int clear_whiteouts(int pfd, const char *name)
  * the reply: the kernel holds the directory's lock until the reply comes,
  * which would keep every lookup in that directory waiting. A large one
  * (LATE_MIN or more allocated) goes to the closer thread; the caller
- * closes the rest after unlocking (late_put()'s return value).
+ * closes the rest after unlocking (late_put()'s return value, in a
+ * _cleanup_close_ variable).
  */
 #define LATE_MIN (64ll << 20)
 
@@ -372,15 +374,9 @@ static int late_put(struct ovl_merge *m, int fd)
 	if (fd < 0 || fstat(fd, &st) < 0 || st.st_nlink > 0 ||
 	    (long long)st.st_blocks * 512 < LATE_MIN || m->closer_stop)
 		return fd;
-	if (m->nlate == m->late_cap) {
-		size_t cap = m->late_cap ? 2 * m->late_cap : 8;
-		int *l = realloc(m->late, cap * sizeof(*l));
-
-		if (!l)
-			return fd;
-		m->late = l;
-		m->late_cap = cap;
-	}
+	if (dm_grow((void **)&m->late, &m->late_cap, m->nlate, sizeof(*m->late),
+		    8) < 0)
+		return fd;
 	if (!m->closer_running) {
 		if (pthread_create(&m->closer, NULL, closer_main, m) != 0)
 			return fd;
@@ -400,12 +396,6 @@ void mg_closer_stop(struct ovl_merge *m)
 	if (m->closer_running)
 		pthread_join(m->closer, NULL);
 	m->closer_running = false;
-}
-
-static void late_close(int fd)
-{
-	if (fd >= 0)
-		close(fd);
 }
 
 static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
@@ -496,32 +486,29 @@ static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
 	return 0;
 }
 
-int ovl_merge_unlink(struct ovl_merge *m, uint64_t dir, const char *name)
+/* remove_entry() under the lock, its file closed after (late_put()). */
+static int remove_locked(struct ovl_merge *m, uint64_t dir, const char *name,
+			 bool want_dir)
 {
-	int late = -1;
+	_cleanup_close_ int late = -1;
 	int r;
 
 	pthread_mutex_lock(&m->lock);
-	while ((r = remove_entry(m, dir, name, false, &late)) == MG_COPYING)
+	while ((r = remove_entry(m, dir, name, want_dir, &late)) == MG_COPYING)
 		mg_copy_wait(m);
 	late = late_put(m, late);
 	pthread_mutex_unlock(&m->lock);
-	late_close(late);
 	return r;
+}
+
+int ovl_merge_unlink(struct ovl_merge *m, uint64_t dir, const char *name)
+{
+	return remove_locked(m, dir, name, false);
 }
 
 int ovl_merge_rmdir(struct ovl_merge *m, uint64_t dir, const char *name)
 {
-	int late = -1;
-	int r;
-
-	pthread_mutex_lock(&m->lock);
-	while ((r = remove_entry(m, dir, name, true, &late)) == MG_COPYING)
-		mg_copy_wait(m);
-	late = late_put(m, late);
-	pthread_mutex_unlock(&m->lock);
-	late_close(late);
-	return r;
+	return remove_locked(m, dir, name, true);
 }
 
 /*
@@ -701,7 +688,7 @@ static int do_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 int ovl_merge_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 		     uint64_t newdir, const char *newname, unsigned flags)
 {
-	int late = -1;
+	_cleanup_close_ int late = -1; /* see late_put() */
 	int r;
 
 	pthread_mutex_lock(&m->lock);
@@ -710,7 +697,6 @@ int ovl_merge_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 		mg_copy_wait(m);
 	late = late_put(m, late);
 	pthread_mutex_unlock(&m->lock);
-	late_close(late);
 	return r;
 }
 
