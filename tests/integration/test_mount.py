@@ -361,6 +361,30 @@ def test_listings_lean_for_names_full_for_lookups(domufs, tmp_path):
     assert walk["READDIRPLUS"] > after_find["READDIRPLUS"], "lean listings not listed again"
 
 
+@pytest.mark.parametrize("count", [1, 7, 8, 9, 40])
+def test_listings_of_names_longer_than_name_max(count, domufs, tmp_path):
+    """A tar member's name may be longer than NAME_MAX (pax): such entries
+    are listed (the kernel takes names up to PATH_MAX), whole and once, in
+    directories of a few entries and of many, whatever the reply's buffer."""
+    tpl = tmp_path / "long.tar"
+    want = sorted(chr(ord("a") + k % 26) * (300 + 37 * k) for k in range(count))
+    want[0] = "x" * 4000
+    with tarfile.open(tpl, "w", format=tarfile.PAX_FORMAT) as t:
+        d = tarfile.TarInfo("d")
+        d.type, d.mode = tarfile.DIRTYPE, 0o755
+        t.addfile(d)
+        for n in want:
+            i = tarfile.TarInfo("d/" + n)
+            i.size = 3
+            t.addfile(i, io.BytesIO(b"hi\n"))
+    m = domufs.mount(tpl)
+    got = os.listdir(os.path.join(m.path, "d"))
+    assert sorted(got) == sorted(want), f"{len(got)} names listed of {len(want)}"
+    found = subprocess.run(["find", "d", "-type", "f"], cwd=m.path, check=True,
+                           stdout=subprocess.PIPE, text=True).stdout.splitlines()
+    assert len(found) == len(want)
+
+
 # ---------------------------------------------------------------- index summary and cache
 
 def _summary(res, template):
