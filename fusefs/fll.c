@@ -461,27 +461,33 @@ static uint64_t pf_first(struct ovl_dir *d, const struct rd_ent *ents,
 /* an index may hold names longer than NAME_MAX; the kernel takes PATH_MAX */
 #define RD_ENT_MAX FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET_DIRENTPLUS + PATH_MAX)
 
+/* Left uninitialized: zeroing it would cost what the heap did. */
+struct rd_small {
+	char buf[RD_SMALL * RD_ENT_MAX];
+	uint64_t refs[RD_SMALL];
+	struct fll_pf_file pfl[RD_SMALL];
+};
+
 struct rd_scratch {
 	char *buf;
 	uint64_t *refs; /* the entries the kernel will hold */
 	struct fll_pf_file *pfl; /* the files for the read-ahead */
 	size_t size;
 	bool heap;
-	char small_buf[RD_SMALL * RD_ENT_MAX];
-	uint64_t small_refs[RD_SMALL];
-	struct fll_pf_file small_pfl[RD_SMALL];
 };
 
-/* For @left entries in at most @size bytes; pfl only if @want_pf. */
-static int rd_scratch_get(struct rd_scratch *s, uint64_t left, size_t size,
-			  bool want_pf)
+/*
+ * For @left entries in at most @size bytes, in @small if they fit; pfl
+ * only if @want_pf.
+ */
+static int rd_scratch_get(struct rd_scratch *s, struct rd_small *small,
+			  uint64_t left, size_t size, bool want_pf)
 {
 	if (left <= RD_SMALL) {
-		s->buf = s->small_buf;
-		s->size = size < sizeof(s->small_buf) ? size :
-							sizeof(s->small_buf);
-		s->refs = s->small_refs;
-		s->pfl = want_pf ? s->small_pfl : NULL;
+		s->buf = small->buf;
+		s->size = size < sizeof(small->buf) ? size : sizeof(small->buf);
+		s->refs = small->refs;
+		s->pfl = want_pf ? small->pfl : NULL;
 		return 0;
 	}
 	s->heap = true;
@@ -515,6 +521,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fll_pf *pf = plus && ctx_of(req)->no_open ? ctx_of(req)->pf :
 							   NULL;
 	struct rd_scratch s = { 0 };
+	struct rd_small small;
 	size_t used = 0, nrefs = 0, npf = 0;
 	size_t group_used = 0, group_refs = 0, group_pf = 0;
 	uint64_t n, p = 0, start, ended = 0;
@@ -544,7 +551,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		p = (uint64_t)off < n ? (uint64_t)off : n;
 	start = p;
 	if (r == 0)
-		r = rd_scratch_get(&s, n - start, size, pf != NULL);
+		r = rd_scratch_get(&s, &small, n - start, size, pf != NULL);
 	if (r < 0) {
 		rd_scratch_put(&s);
 		ovl_dir_close(own);

@@ -681,7 +681,7 @@ static int do_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 		mg_node_maybe_free(m, dn);
 	}
 	m->gen++;
-	*late = TAKE_FD(dofd); /* a file replaced (see late_close()) */
+	*late = TAKE_FD(dofd); /* a file replaced (see late_put()) */
 	return 0;
 }
 
