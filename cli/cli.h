@@ -66,6 +66,18 @@ void cli_view_opt(int opt, const char *arg, struct cli_view_opts *vo);
 int cli_view_open(const struct cli_view_opts *o, struct cli_view *ret);
 void cli_view_close(struct cli_view *v);
 
+struct option;
+
+/*
+ * getopt_long() for subcommand @cmd, options and operands in any order
+ * ("--" ends the options). @shortopts without getopt's leading '+' or
+ * ':'. Returns the option, -1 after the last, or '?' once it has printed
+ * the one usage error line (an unknown option, a missing or unwanted
+ * value): the caller then returns CLI_EXIT_USAGE.
+ */
+int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
+	       const struct option *longopts);
+
 /* One error line on stderr: "domufs: MESSAGE". */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints a usage error and a hint, returns CLI_EXIT_USAGE. */

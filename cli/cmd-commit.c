@@ -142,13 +142,17 @@ static void progress_end(struct progress_ui *ui,
 {
 	if (ui->mode == PROGRESS_LINE && ui->drawn)
 		fputs("\r\033[K", stderr);
+	/* the fields of every other line, so that one parser reads them all */
 	if (ui->mode == PROGRESS_JSON && ok)
 		fprintf(stderr,
 			"{\"phase\":\"done\",\"entries\":%" PRIu64
 			",\"entries_total\":%" PRIu64 ",\"bytes\":%" PRIu64
-			",\"bytes_total\":%" PRIu64 ",\"elapsed\":%.3f}\n",
+			",\"bytes_total\":%" PRIu64
+			",\"elapsed\":%.3f,\"rate\":%.0f,\"eta\":0.0}\n",
 			res->entries, res->entries, res->bytes, res->bytes,
-			res->seconds);
+			res->seconds,
+			res->seconds > 0 ? (double)res->bytes / res->seconds :
+					   0);
 	fflush(stderr);
 }
 
@@ -209,7 +213,7 @@ int cli_cmd_commit(int argc, char **argv)
 	bool image_opts = false;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((c = cli_getopt("commit", argc, argv, "h", longopts)) != -1) {
 		switch (c) {
 		case CLI_OPT_CACHE_DIR:
 		case CLI_OPT_OVERLAY:
@@ -297,7 +301,7 @@ int cli_cmd_commit(int argc, char **argv)
 			fputs(help, stdout);
 			return CLI_EXIT_OK;
 		default:
-			return cli_usage_error("commit", "bad option");
+			return CLI_EXIT_USAGE;
 		}
 	}
 	if (argc - optind == 1 && vo.domain_path) {
@@ -329,6 +333,8 @@ int cli_cmd_commit(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	/* a reader of the output gone (`| head`): cancelled too, cleaned up */
+	sigaction(SIGPIPE, &sa, NULL);
 	ui.t0 = now_seconds();
 	r = cli_view_open(&vo, &cv);
 	if (r != CLI_EXIT_OK)

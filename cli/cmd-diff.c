@@ -15,6 +15,7 @@
 
 static const char help[] =
 	"Usage: domufs diff [--overlay DIR] [--domain FILE] [--cache-dir DIR] TEMPLATE\n"
+	"       domufs diff --domain FILE [OPTIONS]\n"
 	"\n"
 	"Prints a unified diff of everything the overlay and the fixups change\n"
 	"relative to TEMPLATE: contents, modes, owners, devices, xattrs, added\n"
@@ -23,7 +24,9 @@ static const char help[] =
 	"Exit status: 0 no change, 1 changes, 2 usage error or trouble.\n"
 	"\n"
 	"  --overlay DIR    the per-domain overlay directory\n"
-	"  --domain FILE    the domain profile: show the fixups too\n"
+	"  --domain FILE    the domain profile: show the fixups too; its\n"
+	"                   `template`/`overlay` keys give defaults for\n"
+	"                   TEMPLATE and --overlay\n"
 	"  --cache-dir DIR  cache location (default $XDG_CACHE_HOME/domufs,\n"
 	"                   /var/cache/domufs for root)\n";
 
@@ -58,7 +61,7 @@ int cli_cmd_diff(int argc, char **argv)
 	struct dm_err err = { 0 };
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((c = cli_getopt("diff", argc, argv, "h", longopts)) != -1) {
 		switch (c) {
 		case CLI_OPT_CACHE_DIR:
 		case CLI_OPT_OVERLAY:
@@ -69,13 +72,14 @@ int cli_cmd_diff(int argc, char **argv)
 			fputs(help, stdout);
 			return CLI_EXIT_OK;
 		default:
-			return cli_usage_error("diff", "bad option");
+			return CLI_EXIT_USAGE;
 		}
 	}
 	if (argc - optind == 1)
 		vo.template_path = argv[optind];
 	else if (argc - optind != 0 || !vo.domain_path)
-		return cli_usage_error("diff", "expected one TEMPLATE");
+		return cli_usage_error(
+			"diff", "expected one TEMPLATE (or --domain FILE)");
 	r = cli_view_open(&vo, &cv);
 	if (r != CLI_EXIT_OK)
 		return CLI_EXIT_USAGE; /* trouble, as diff(1) */

@@ -35,7 +35,7 @@ int cli_cmd_index(int argc, char **argv)
 	struct dm_err err = { 0 };
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((c = cli_getopt("index", argc, argv, "h", longopts)) != -1) {
 		switch (c) {
 		case 'C':
 			cache_opt = optarg;
@@ -47,7 +47,7 @@ int cli_cmd_index(int argc, char **argv)
 			fputs(help, stdout);
 			return CLI_EXIT_OK;
 		default:
-			return cli_usage_error("index", "bad option");
+			return CLI_EXIT_USAGE;
 		}
 	}
 	if (argc - optind != 1)

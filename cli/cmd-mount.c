@@ -3,6 +3,8 @@
  * domufs mount: index (or find) the template in the foreground, so every
  * error is reported before anything is mounted, then serve the view.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <limits.h>
@@ -13,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "common/cleanup.h"
 #include "fusefs/fll.h"
 
 static const char help[] =
@@ -45,7 +48,8 @@ static const char help[] =
 	"                   1 ms apart (by default a daemon run as root holds\n"
 	"                   a PM QoS CPU latency request of 0 us meanwhile,\n"
 	"                   and no thread polls)\n"
-	"  -d, --debug      FUSE debug output (implies nothing else)\n";
+	"  -d, --debug      FUSE debug output on stderr; stays in the foreground\n"
+	"                   (implies -f)\n";
 
 /*
  * Takes libfuse's spelling of --io-uring (-o io_uring) out of a -o list,
@@ -95,12 +99,13 @@ int cli_cmd_mount(int argc, char **argv)
 	struct fll_opts fo = { .ready_fd = -1,
 			       .poll_us = FLL_POLL_US_DEFAULT,
 			       .cpu_awake = true };
-	long poll_us;
+	_cleanup_free_ char *mountpoint = NULL;
+	long poll_us, ready_fd;
 	struct dm_err err = { 0 };
 	char *end;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "+fo:dh", longopts, NULL)) != -1) {
+	while ((c = cli_getopt("mount", argc, argv, "fo:dh", longopts)) != -1) {
 		switch (c) {
 		case CLI_OPT_CACHE_DIR:
 		case CLI_OPT_OVERLAY:
@@ -120,10 +125,20 @@ int cli_cmd_mount(int argc, char **argv)
 				fuse_opts[nopts++] = optarg;
 			break;
 		case 'r':
-			fo.ready_fd = (int)strtol(optarg, &end, 10);
-			if (*end || fo.ready_fd < 0)
+			errno = 0;
+			ready_fd = strtol(optarg, &end, 10);
+			if (*end || end == optarg || errno || ready_fd < 0 ||
+			    ready_fd > INT_MAX)
 				return cli_usage_error(
 					"mount", "bad --ready-fd '%s'", optarg);
+			fo.ready_fd = (int)ready_fd;
+			/* found closed only once mounted, it would go unsaid */
+			if (fcntl(fo.ready_fd, F_GETFD) < 0)
+				return cli_usage_error(
+					"mount",
+					"--ready-fd %d: not an open file "
+					"descriptor",
+					fo.ready_fd);
 			break;
 		case 'p':
 			poll_us = strtol(optarg, &end, 10);
@@ -147,7 +162,7 @@ int cli_cmd_mount(int argc, char **argv)
 			fputs(help, stdout);
 			return CLI_EXIT_OK;
 		default:
-			return cli_usage_error("mount", "bad option");
+			return CLI_EXIT_USAGE;
 		}
 	}
 	if (argc - optind == 1 && vo.domain_path) {
@@ -161,12 +176,25 @@ int cli_cmd_mount(int argc, char **argv)
 	}
 	fuse_opts[nopts] = NULL;
 	fo.fuse_opts = fuse_opts;
+	/* going to the background points fds 0-2 at /dev/null: keep a copy */
+	if (!fo.foreground && fo.ready_fd >= 0 && fo.ready_fd <= 2)
+		fo.ready_fd = fcntl(fo.ready_fd, F_DUPFD_CLOEXEC, 3);
 
 	/* Check the mountpoint first: no indexing for a mount that can't be. */
 	if (fll_check_mountpoint(fo.mountpoint, &err) < 0) {
 		cli_error("%s", err.msg);
 		return CLI_EXIT_RUNTIME;
 	}
+	/*
+	 * Absolute: the daemon unmounts by this name when a signal stops it,
+	 * from the directory it moved to when it went to the background.
+	 */
+	mountpoint = realpath(fo.mountpoint, NULL);
+	if (!mountpoint) {
+		cli_error("%s: %s", fo.mountpoint, strerror(errno));
+		return CLI_EXIT_RUNTIME;
+	}
+	fo.mountpoint = mountpoint;
 	r = cli_view_open(&vo, &cv);
 	if (r != CLI_EXIT_OK)
 		return r;

@@ -42,7 +42,7 @@ int cli_cmd_seed_iso(int argc, char **argv)
 	const char *domain = NULL, *out;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((c = cli_getopt("seed-iso", argc, argv, "h", longopts)) != -1) {
 		switch (c) {
 		case 'D':
 			domain = optarg;
@@ -51,7 +51,7 @@ int cli_cmd_seed_iso(int argc, char **argv)
 			fputs(help, stdout);
 			return CLI_EXIT_OK;
 		default:
-			return cli_usage_error("seed-iso", "bad option");
+			return CLI_EXIT_USAGE;
 		}
 	}
 	if (!domain)

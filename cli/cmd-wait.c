@@ -83,8 +83,7 @@ int cli_cmd_wait(int argc, char **argv)
 	unsigned domid;
 	int c, r;
 
-	opterr = 0; /* one error line, ours */
-	while ((c = getopt_long(argc, argv, "+:hq", longopts, NULL)) != -1) {
+	while ((c = cli_getopt("wait", argc, argv, "hq", longopts)) != -1) {
 		switch (c) {
 		case 't':
 			if (parse_timeout(optarg, &timeout_ms) < 0)
@@ -101,15 +100,8 @@ int cli_cmd_wait(int argc, char **argv)
 		case 'h':
 			fputs(help, stdout);
 			return CLI_EXIT_OK;
-		case ':':
-			return cli_usage_error("wait", "%s needs a value",
-					       argv[optind - 1]);
 		default:
-			if (optopt)
-				return cli_usage_error(
-					"wait", "unknown option '-%c'", optopt);
-			return cli_usage_error("wait", "unknown option '%s'",
-					       argv[optind - 1]);
+			return CLI_EXIT_USAGE;
 		}
 	}
 	if (argc - optind != 1)

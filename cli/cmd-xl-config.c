@@ -100,7 +100,8 @@ int cli_cmd_xl_config(int argc, char **argv)
 	_cleanup_free_ char *text = NULL;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "+ho:", longopts, NULL)) != -1) {
+	while ((c = cli_getopt("xl-config", argc, argv, "ho:", longopts)) !=
+	       -1) {
 		switch (c) {
 		case 'D':
 			domain = optarg;
@@ -129,7 +130,7 @@ int cli_cmd_xl_config(int argc, char **argv)
 			fputs(help, stdout);
 			return CLI_EXIT_OK;
 		default:
-			return cli_usage_error("xl-config", "bad option");
+			return CLI_EXIT_USAGE;
 		}
 	}
 	if (!domain)

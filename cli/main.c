@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* main(): subcommand dispatch, shared reporting helpers, --help text. */
+#include <getopt.h>
 #include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,24 +15,31 @@
 
 static const char usage[] =
 	"Usage: domufs COMMAND [OPTIONS] ARGS\n"
+	"       domufs --help | --version\n"
 	"\n"
 	"Presents a template tarball as a Xen domU root filesystem.\n"
 	"\n"
 	"Commands:\n"
-	"  mount [--overlay DIR] [--domain FILE] [--cache-dir DIR] [-f] [-o FUSEOPTS]\n"
-	"        [--ready-fd FD] TEMPLATE MOUNTPOINT\n"
+	"  mount [--overlay DIR] [--domain FILE] [--cache-dir DIR] [-f] [-d]\n"
+	"        [-o FUSEOPTS] [--ready-fd FD] [--poll-us N] [--io-uring]\n"
+	"        [--no-pm-qos] TEMPLATE MOUNTPOINT\n"
+	"  mount --domain FILE [OPTIONS] MOUNTPOINT\n"
 	"        Mount TEMPLATE at MOUNTPOINT, read-only or writable over an\n"
 	"        overlay directory (unmount: fusermount3 -u).\n"
 	"  index [--cache-dir DIR] [--rebuild] TEMPLATE\n"
 	"        Build or verify TEMPLATE's cached index; print a summary.\n"
-	"  commit [--overlay DIR] [--domain FILE] [--fs ext2|ext3|ext4] [--size SIZE]\n"
-	"         [--label L] [--uuid U]\n"
-	"         [--partition none|msdos] [--force] [--progress[=json]] TEMPLATE TARGET\n"
-	"  commit [--overlay DIR] [--domain FILE] --format tar|tar.gz|tar.zst\n"
+	"  commit [--overlay DIR] [--domain FILE] [--cache-dir DIR]\n"
+	"         [--fs ext2|ext3|ext4] [--size SIZE] [--label L] [--uuid U]\n"
+	"         [--partition none|msdos] [--force] [--progress[=json|none]]\n"
+	"         TEMPLATE TARGET\n"
+	"  commit --domain FILE [OPTIONS] TARGET\n"
+	"  commit [--overlay DIR] [--domain FILE] [--cache-dir DIR] [--force]\n"
+	"         [--progress[=json|none]] --format tar|tar.gz|tar.zst\n"
 	"         TEMPLATE OUT\n"
 	"        Write the mounted view into a new filesystem on TARGET (image\n"
 	"        file or block device), or into a new template tarball.\n"
 	"  diff [--overlay DIR] [--domain FILE] [--cache-dir DIR] TEMPLATE\n"
+	"  diff --domain FILE [OPTIONS]\n"
 	"        Print a unified diff of what the overlay and the fixups change.\n"
 	"  wait [--timeout SECONDS] [--quiet] DOMAIN\n"
 	"        Wait for the first boot of a running Xen domain to finish.\n"
@@ -41,8 +49,10 @@ static const char usage[] =
 	"  seed-iso --domain FILE OUT.iso\n"
 	"        Write a cloud-init NoCloud seed image (label cidata) for the domain.\n"
 	"\n"
-	"TEMPLATE is a .tar, .tar.gz, .tar.xz, .tar.zst or .tar.bz2 file.\n"
-	"The index cache defaults to $XDG_CACHE_HOME/domufs (root: /var/cache/domufs).\n"
+	"TEMPLATE is a .tar, .tar.gz, .tar.xz, .tar.zst or .tar.bz2 file; with\n"
+	"--domain it defaults to the profile's `template`.\n"
+	"The index cache defaults to $XDG_CACHE_HOME/domufs or ~/.cache/domufs\n"
+	"(root: /var/cache/domufs).\n"
 	"Exit status: 0 success, 1 runtime error, 2 usage error.\n"
 	"Run 'domufs COMMAND --help' for a command's options.\n";
 
@@ -67,6 +77,81 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, " (see 'domufs %s --help')\n", cmd);
 	return CLI_EXIT_USAGE;
+}
+
+/*
+ * How many of @longopts the long option @arg ("--name" or "--name=value")
+ * may name: the exact match, or each one it is a prefix of. *@ret: the one
+ * it names, or NULL; *@len: the length of its name.
+ */
+static size_t long_option(const struct option *longopts, const char *arg,
+			  const struct option **ret, size_t *len)
+{
+	const char *name = arg + 2;
+	size_t n = 0;
+
+	*ret = NULL;
+	*len = strcspn(name, "=");
+	for (const struct option *o = longopts; o->name; o++) {
+		if (strncmp(o->name, name, *len))
+			continue;
+		if (strlen(o->name) == *len) {
+			*ret = o;
+			return 1;
+		}
+		*ret = o;
+		n++;
+	}
+	if (n != 1)
+		*ret = NULL;
+	return n;
+}
+
+int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
+	       const struct option *longopts)
+{
+	const struct option *lo = NULL;
+	const char *arg = "";
+	char opts[64];
+	size_t n = 0, len = 0;
+	int c;
+
+	/* ':': a missing value is told apart from an unknown option */
+	snprintf(opts, sizeof(opts), ":%s", shortopts);
+	opterr = 0;
+	optopt = 0;
+	c = getopt_long(argc, argv, opts, longopts, NULL);
+	if (c != '?' && c != ':')
+		return c;
+	/*
+	 * A long option failed when the argument before optind is one and
+	 * getopt's optopt agrees (0, or that option's value); otherwise the
+	 * short option optopt did.
+	 */
+	if (optind > 0 && optind <= argc)
+		arg = argv[optind - 1];
+	if (!strncmp(arg, "--", 2) && arg[2]) {
+		n = long_option(longopts, arg, &lo, &len);
+		if (optopt && !(lo && !lo->flag && lo->val == optopt))
+			n = 0, arg = "";
+	} else {
+		arg = "";
+	}
+	if (!*arg && c == ':')
+		cli_usage_error(cmd, "option '-%c' needs a value", optopt);
+	else if (!*arg)
+		cli_usage_error(cmd, "unknown option '-%c'", optopt);
+	else if (lo && c == ':')
+		cli_usage_error(cmd, "option '--%s' needs a value", lo->name);
+	else if (lo && lo->has_arg == no_argument)
+		cli_usage_error(cmd, "option '--%s' takes no value", lo->name);
+	else if (n > 1)
+		cli_usage_error(cmd, "ambiguous option '%.*s'", (int)len + 2,
+				arg);
+	else
+		cli_usage_error(cmd, "unknown option '%.*s'", (int)len + 2,
+				arg);
+	return '?';
 }
 
 void cli_warn(void *ctx, const char *msg)

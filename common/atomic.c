@@ -25,12 +25,22 @@ int dm_atomic_create(const char *path, mode_t mode, char *tmp, size_t size,
 		     struct dm_err *err)
 {
 	_cleanup_free_ char *d1 = strdup(path), *d2 = strdup(path);
+	struct stat st;
 	int fd, r;
 
 	tmp[0] = '\0';
 	if (!d1 || !d2)
 		return dm_err_set(err, ENOMEM, "%s: %s", path,
 				  strerror(ENOMEM));
+	/*
+	 * The rename would put a file in place of a device, a FIFO or a
+	 * directory's name (or of /dev/stdout, a link to one): refused.
+	 */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return dm_err_set(err, EINVAL,
+				  "%s: not a regular file (it would be "
+				  "replaced by one)",
+				  path);
 	r = snprintf(tmp, size, "%s/.%s.domufs-XXXXXX", dirname(d1),
 		     basename(d2));
 	if (r < 0 || (size_t)r >= size) {

@@ -712,6 +712,17 @@ static void trunc_kill_setid(fuse_req_t req, struct ovl_view *v, fuse_ino_t ino,
 	(void)ovl_view_setattr(v, ino, &a, f, &out);
 }
 
+/*
+ * The error for a request that needs an open file where there is none: a
+ * read-only mount answers OPEN with ENOSYS (no_open), so the kernel sends
+ * file handle 0 for writes it lets through (a mount made `-o rw` over a
+ * read-only view, before domufs forced `ro`) and for fsync.
+ */
+static int no_file_err(fuse_req_t req)
+{
+	return ovl_view_readonly(view_of(req)) ? EROFS : EBADF;
+}
+
 static void fll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ovl_view *v = view_of(req);
@@ -843,12 +854,12 @@ static void fll_write_buf(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	struct ovl_file *f = file_of(fi);
-	int fd = ovl_file_fd(f);
+	int fd = f ? ovl_file_fd(f) : -EBADF;
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
 	ssize_t n;
 
 	if (fd < 0) {
-		fuse_reply_err(req, EBADF);
+		fuse_reply_err(req, no_file_err(req));
 		return;
 	}
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -875,7 +886,10 @@ static void fll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void fll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		      struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, -ovl_file_fsync(file_of(fi), datasync));
+	struct ovl_file *f = file_of(fi);
+
+	/* not opened through us (no_open): nothing of it to write out */
+	fuse_reply_err(req, f ? -ovl_file_fsync(f, datasync) : 0);
 }
 
 static void fll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -1211,8 +1225,10 @@ static void fll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 static void fll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			  off_t offset, off_t length, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req,
-		       -ovl_file_fallocate(file_of(fi), mode, offset, length));
+	struct ovl_file *f = file_of(fi);
+
+	fuse_reply_err(req, f ? -ovl_file_fallocate(f, mode, offset, length) :
+				no_file_err(req));
 }
 
 static const struct fuse_lowlevel_ops fll_ops = {
@@ -1524,7 +1540,6 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 	if (fuse_opt_add_arg(&args, "domufs") < 0 ||
 	    fuse_opt_add_opt(&optstr, "subtype=domufs,default_permissions") <
 		    0 ||
-	    (ovl_view_readonly(v) && fuse_opt_add_opt(&optstr, "ro") < 0) ||
 	    (fsname && fuse_opt_add_opt_escaped(&optstr, fsname) < 0)) {
 		r = dm_err_set(err, ENOMEM, "out of memory");
 		goto out_args;
@@ -1534,6 +1549,11 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 			r = dm_err_set(err, ENOMEM, "out of memory");
 			goto out_args;
 		}
+	/* last, so that a caller's -o rw cannot make a read-only view rw */
+	if (ovl_view_readonly(v) && fuse_opt_add_opt(&optstr, "ro") < 0) {
+		r = dm_err_set(err, ENOMEM, "out of memory");
+		goto out_args;
+	}
 	if (fuse_opt_add_arg(&args, "-o") < 0 ||
 	    fuse_opt_add_arg(&args, optstr) < 0 ||
 	    (opts->debug && fuse_opt_add_arg(&args, "-d") < 0)) {

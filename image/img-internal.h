@@ -211,6 +211,15 @@ int img_target_open(const char *path, const struct img_commit_opts *o,
 		    struct img_target *ret, struct dm_err *err);
 
 /*
+ * The refusals of img_target_open() for a target written as a new file
+ * (a tarball): an existing @path must be a regular file, not backing a
+ * mounted loop device, not refused by @o->check_target, and hold no
+ * signature (unless @o->force). A missing @path passes.
+ */
+int img_target_check_file(const char *path, const struct img_commit_opts *o,
+			  struct dm_err *err);
+
+/*
  * Makes the target ready for @size bytes: creates the temporary image file
  * (sparse, @size long), or wipes a block device's signatures (@fs_offset:
  * where the filesystem starts) and syncs.

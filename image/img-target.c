@@ -228,7 +228,7 @@ static int check_target(const char *path, const struct img_commit_opts *o,
 	return o->check_target ? o->check_target(o->check_ctx, path, err) : 0;
 }
 
-static int check_signature(struct img_target *t, int fd, bool force,
+static int check_signature(const char *path, int fd, bool force,
 			   struct dm_err *err)
 {
 	_cleanup_free_ uint8_t *buf = malloc(PROBE_LEN);
@@ -240,19 +240,59 @@ static int check_signature(struct img_target *t, int fd, bool force,
 		return -ENOMEM;
 	r = read_probe(fd, buf, &len);
 	if (r < 0)
-		return dm_err_set(err, -r, "%s: %s", t->path, strerror(-r));
+		return dm_err_set(err, -r, "%s: %s", path, strerror(-r));
 	what = img_probe_signature(buf, len);
 	if (what && !force)
 		return dm_err_set(err, EEXIST,
 				  "%s: holds %s; use --force to overwrite it",
-				  t->path, what);
+				  path, what);
 	return 0;
+}
+
+/* The refusals for an existing regular file @path (@st: its stat). */
+static int check_file(const char *path, const struct stat *st,
+		      const struct img_commit_opts *o, struct dm_err *err)
+{
+	_cleanup_close_ int fd = -1;
+	char where[PATH_MAX], loop[64];
+	int r;
+
+	if (find_loop_mount(st, loop, sizeof(loop), where, sizeof(where)))
+		return dm_err_set(err, EBUSY,
+				  "%s: in use: backs %s, mounted on %s", path,
+				  loop, where);
+	/* domains have file-backed disks too */
+	r = check_target(path, o, err);
+	if (r < 0)
+		return r;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return dm_err_set(err, errno, "%s: %s", path, strerror(errno));
+	return check_signature(path, fd, o->force, err);
+}
+
+int img_target_check_file(const char *path, const struct img_commit_opts *o,
+			  struct dm_err *err)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return dm_err_set(err, errno, "%s: %s", path, strerror(errno));
+	}
+	if (!S_ISREG(st.st_mode))
+		return dm_err_set(err, EINVAL,
+				  "%s: not a regular file (a tarball is "
+				  "written as a new file)",
+				  path);
+	return check_file(path, &st, o, err);
 }
 
 int img_target_open(const char *path, const struct img_commit_opts *o,
 		    struct img_target *ret, struct dm_err *err)
 {
-	char where[PATH_MAX], loop[64];
+	char where[PATH_MAX];
 	struct stat st;
 	int r;
 
@@ -268,24 +308,8 @@ int img_target_open(const char *path, const struct img_commit_opts *o,
 		return 0; /* a new image file */
 	}
 	ret->exists = true;
-	if (S_ISREG(st.st_mode)) {
-		_cleanup_close_ int fd = -1;
-
-		if (find_loop_mount(&st, loop, sizeof(loop), where,
-				    sizeof(where)))
-			return dm_err_set(err, EBUSY,
-					  "%s: in use: backs %s, mounted on %s",
-					  path, loop, where);
-		/* domains have file-backed disks too */
-		r = check_target(path, o, err);
-		if (r < 0)
-			return r;
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		if (fd < 0)
-			return dm_err_set(err, errno, "%s: %s", path,
-					  strerror(errno));
-		return check_signature(ret, fd, o->force, err);
-	}
+	if (S_ISREG(st.st_mode))
+		return check_file(path, &st, o, err);
 	if (!S_ISBLK(st.st_mode))
 		return dm_err_set(err, EINVAL,
 				  "%s: not a regular file or block device",
@@ -312,7 +336,7 @@ int img_target_open(const char *path, const struct img_commit_opts *o,
 		return dm_err_set(err, -r, "%s: reading its size: %s", path,
 				  strerror(-r));
 	}
-	r = check_signature(ret, ret->fd, o->force, err);
+	r = check_signature(path, ret->fd, o->force, err);
 	if (r < 0)
 		img_target_close(ret);
 	return r;

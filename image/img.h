@@ -71,7 +71,7 @@ struct img_commit_opts {
 	bool force; /* overwrite a target that holds a filesystem */
 	img_progress_fn progress; /* may be NULL */
 	void *progress_ctx;
-	img_target_check_fn check_target; /* may be NULL; img_commit() only */
+	img_target_check_fn check_target; /* may be NULL */
 	void *check_ctx;
 };
 
@@ -103,8 +103,11 @@ int img_commit(struct ovl_view *v, const char *target,
 /*
  * Exports the view as a template tarball (pax: xattrs, ACLs, hardlinks,
  * sparse members, numeric owners) at @out, through a temporary file that
- * is renamed into place. Equal views give equal archives. Of @o only the
- * progress callback is used.
+ * is renamed into place. Equal views give equal archives. Refuses, before
+ * writing anything, an @out that exists and is not a regular file, backs
+ * a mounted loop device, is refused by @o->check_target, or holds a
+ * filesystem or partition table (unless @o->force). Of the rest of @o only
+ * the progress callback is used.
  */
 int img_export_tar(struct ovl_view *v, const char *out,
 		   enum img_tar_compression c, const struct img_commit_opts *o,

@@ -590,9 +590,10 @@ static int set_xattrs(struct builder *b, struct bnode *n,
 	return 0;
 }
 
-static int archive_fail(struct builder *b, const char *member)
+/* archive_fail() below, saying @msg instead of libarchive's words. */
+static int archive_fail_msg(struct builder *b, const char *member,
+			    const char *msg)
 {
-	const char *msg = archive_error_string(b->a);
 	int code = archive_errno(b->a);
 
 	/* libarchive's "misc" (-1) and "file format" (EILSEQ) become EIO */
@@ -614,6 +615,27 @@ static int archive_fail(struct builder *b, const char *member)
 				  b->name, b->next_header, b->last_member, msg);
 	return dm_err_set(b->err, code, "%s: header at byte %" PRId64 ": %s",
 			  b->name, b->next_header, msg);
+}
+
+static int archive_fail(struct builder *b, const char *member)
+{
+	return archive_fail_msg(b, member, archive_error_string(b->a));
+}
+
+/*
+ * Whether the warning that came with a header says the archive is damaged:
+ * libarchive drops a malformed pax extended header (the member's long
+ * name, link target, xattrs, ACLs and nanoseconds with it) and goes on
+ * with a warning, where GNU tar and bsdtar both fail. Other warnings (a
+ * name that does not convert to the locale, kept as bytes) stay warnings.
+ */
+static bool header_damaged(struct archive *a)
+{
+	const char *msg = archive_error_string(a);
+
+	return msg &&
+	       (strcasestr(msg, "malformed") || strcasestr(msg, "damaged") ||
+		strcasestr(msg, "corrupt") || strcasestr(msg, "invalid"));
 }
 
 static int ext_add(struct bnode *n, uint64_t logical, uint64_t len,
@@ -1299,8 +1321,30 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 	}
 	for (;;) {
 		r = archive_read_next_header(b.a, &e);
-		if (r == ARCHIVE_EOF)
+		if (r == ARCHIVE_EOF) {
+			/*
+			 * libarchive takes the input's end at a header as the
+			 * end, marker or not (some writers leave it out), as
+			 * GNU tar does; a cut at a member boundary looks so.
+			 */
+			if (!first &&
+			    archive_filter_bytes(b.a, 0) == b.next_header)
+				dm_warn(warn, warn_ctx,
+					"%s: no end-of-archive blocks after member '%s' (byte %" PRId64
+					"): the archive may have been cut short",
+					name, b.last_member, b.next_header);
 			break;
+		}
+		if (r == ARCHIVE_WARN && header_damaged(b.a)) {
+			char why[256];
+
+			/* libarchive's words say it goes on: domufs does not */
+			snprintf(why, sizeof(why),
+				 "damaged extended header (%s)",
+				 archive_error_string(b.a));
+			r = archive_fail_msg(&b, NULL, why);
+			goto out_free;
+		}
 		if (r == ARCHIVE_WARN) {
 			dm_warn(warn, warn_ctx, "%s: member '%s': %s", name,
 				archive_entry_pathname(e) ?

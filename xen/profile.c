@@ -77,6 +77,30 @@ static const char *report_line(struct loader *L, size_t from, char *buf,
 	return buf;
 }
 
+/*
+ * libxlutil's syntax errors read "PATH:LINE: config parsing error near
+ * TOKEN: ...", but a line's end (TOKEN "<newline>") is numbered as the
+ * line before it: the line of a value left out ("vcpus =") comes out one
+ * too low, the first as line 0. Rewrites such a message in @buf.
+ */
+static void fix_newline_line(const char *path, char *buf, size_t size)
+{
+	static const char near_nl[] = ": config parsing error near <newline>";
+	size_t plen = strlen(path);
+	unsigned long line;
+	char *end, rest[512];
+
+	if (strncmp(buf, path, plen) || buf[plen] != ':')
+		return;
+	errno = 0;
+	line = strtoul(buf + plen + 1, &end, 10);
+	if (errno || end == buf + plen + 1 ||
+	    strncmp(end, near_nl, sizeof(near_nl) - 1))
+		return;
+	snprintf(rest, sizeof(rest), "%s", end);
+	snprintf(buf + plen + 1, size - plen - 1, "%lu%s", line + 1, rest);
+}
+
 static int read_file(const char *path, char **ret, size_t *ret_len,
 		     struct dm_err *err)
 {
@@ -730,6 +754,8 @@ int xen_profile_load(const char *path, struct xen_profile **ret,
 		char line[768];
 		const char *why = report_line(&L, 0, line, sizeof(line));
 
+		if (why)
+			fix_newline_line(path, line, sizeof(line));
 		if (why)
 			r = dm_err_set(err, e, "%s", why);
 		else

@@ -184,6 +184,38 @@ def _base_tar():
     return data, offs
 
 
+def _pax_tar():
+    """pax archive: first, then second with an extended header (a 200-byte
+    name and an xattr), then third; the extended header's offset."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        _add(t, "first", data=b"1" * 1000)
+        info = tarfile.TarInfo("d/" + "s" * 198)
+        info.size = 5
+        info.pax_headers = {"SCHILY.xattr.user.tag": "second"}
+        t.addfile(info, io.BytesIO(b"2" * 5))
+        _add(t, "third", data=b"3" * 100)
+    data = buf.getvalue()
+    ext = data.index(b"././@PaxHeader")  # the name field of the 'x' header
+    assert ext % 512 == 0 and data[ext + 156:ext + 157] == b"x"
+    return data, ext
+
+
+def _pax_record_broken(what: str) -> bytes:
+    """The pax archive with one record of the second member's extended
+    header broken as GNU tar and bsdtar refuse: its length digits, or the
+    '=' between keyword and value."""
+    data, ext = _pax_tar()
+    b = bytearray(data)
+    body = ext + 512
+    if what == "length":
+        b[body] = ord("x")
+    else:
+        rec = data.index(b"SCHILY.xattr.user.tag=", body)
+        b[rec + len("SCHILY.xattr.user.tag")] = ord(" ")
+    return bytes(b)
+
+
 def _compress(data: bytes, comp: str) -> bytes:
     return subprocess.run(F.COMPRESSORS[comp], input=data, stdout=subprocess.PIPE, check=True).stdout
 
@@ -213,6 +245,8 @@ def _bad_cases():
     in_data = ["second", str(second_hdr), str(second_data), str(len(cut_data))]
     in_header = ["second", "third", str(third_hdr), hex(third_hdr), str(len(cut_header))]
     bad_sum = ["second", str(second_hdr), hex(second_hdr)]
+    pax_ext = _pax_tar()[1]
+    pax_hdr = ["extended header", str(pax_ext)]
     return {
         "tar-cut-in-data": (".tar", cut_data, in_data),
         "tar-cut-in-header": (".tar", cut_header, in_header),
@@ -230,13 +264,18 @@ def _bad_cases():
         "empty-file": (".tar", b"", []),
         "gz-corrupt-stream": (".tar.gz", _flip(gz_full, len(gz_full) // 2, 32), []),
         "zst-corrupt-stream": (".tar.zst", _flip(zst_full, len(zst_full) // 2, 32), []),
+        # libarchive only warns and drops the record set: name, xattrs lost
+        "pax-record-length": (".tar", _pax_record_broken("length"), pax_hdr),
+        "pax-record-keyword": (".tar.zst", _compress(_pax_record_broken("keyword"), "zst"),
+                               pax_hdr),
     }
 
 
 BAD_IDS = ["tar-cut-in-data", "tar-cut-in-header", "gz-of-tar-cut-in-data", "zst-of-tar-cut-in-data",
            "zst-of-tar-cut-in-header", "gz-stream-truncated", "zst-stream-truncated", "xz-stream-truncated",
            "bz2-stream-truncated", "checksum-first-header", "checksum-second-header", "garbage",
-           "garbage-with-gzip-magic", "empty-file", "gz-corrupt-stream", "zst-corrupt-stream"]
+           "garbage-with-gzip-magic", "empty-file", "gz-corrupt-stream", "zst-corrupt-stream",
+           "pax-record-length", "pax-record-keyword"]
 
 
 def _check_error(res, tpl, where):
@@ -290,6 +329,28 @@ def test_broken_archive_foreground_mount_never_ready(case, domufs, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("domufs: ") and str(tpl) in lines[0], lines
     assert not m.check_exit(None)
     assert not F.is_mountpoint(m.path)
+
+
+@pytest.mark.parametrize("comp", ["none", "zst"])
+def test_cut_at_a_member_boundary_is_warned_about(comp, domufs, tmp_path):
+    """GNU tar and libarchive take the input's end at a header as the end of
+    the archive; domufs does too, but says the end marker is missing."""
+    tar, offs = _base_tar()
+    third_hdr, _ = offs["third"]
+    cut = tar[:third_hdr]
+    tpl = tmp_path / ("cut.tar" + ("" if comp == "none" else ".zst"))
+    tpl.write_bytes(cut if comp == "none" else _compress(cut, comp))
+    res = domufs.index(tpl, domufs.cache_dir())
+    assert res.returncode == 0, str(res)
+    assert res.errors() == [], str(res)
+    w = res.warnings()
+    assert len(w) == 1 and "end-of-archive" in w[0] and "'second'" in w[0] \
+        and str(third_hdr) in w[0], str(res)
+    # the whole archive, end marker and all, indexes without a word
+    whole = tmp_path / "whole.tar"
+    whole.write_bytes(tar)
+    res = domufs.index(whole, domufs.cache_dir())
+    assert res.returncode == 0 and res.stderr == "", str(res)
 
 
 def test_broken_then_fixed_template_is_reindexed(domufs, tmp_path):

@@ -569,6 +569,23 @@ def test_sigterm_cancels_and_removes_the_temporary(data_template, domufs, tmp_pa
     assert not [x for x in tmp_path.iterdir() if ".domufs-" in x.name], "temporary file left"
 
 
+def test_output_reader_gone_cancels_and_removes_the_temporary(data_template, domufs, tmp_path):
+    """`domufs commit --progress=json ... 2>&1 | head -1`: SIGPIPE cancels
+    the commit like SIGTERM, nothing is left behind."""
+    cache = domufs.cache_dir()
+    assert domufs.index(data_template, cache).returncode == 0
+    img = tmp_path / "pipe.img"
+    r, w = os.pipe()
+    os.close(r)
+    p = subprocess.Popen([domufs.binary, "commit", "--progress=json", "--cache-dir", str(cache),
+                          str(data_template), str(img)],
+                         stdout=subprocess.DEVNULL, stderr=w)
+    os.close(w)
+    assert p.wait(timeout=120) == 1
+    assert not img.exists()
+    assert not [x for x in tmp_path.iterdir() if ".domufs-" in x.name], "temporary file left"
+
+
 # ---------------------------------------------------------------- refusals
 
 def test_refuses_mounted_target(domufs, loops, tmp_path):
@@ -617,6 +634,49 @@ def test_refuses_existing_filesystem_without_force(domufs, loops, tmp_path):
     res = commit(domufs, cache, tpl, dev, "--force")
     assert res.returncode == 0, str(res)
     fsck(dev)
+
+
+def test_tar_export_makes_the_target_checks(domufs, loops, tmp_path):
+    """--format writes a new file: the checks of an image target apply to an
+    existing OUT, and one that is not a regular file is refused."""
+    tpl = small_template(tmp_path)
+    cache = domufs.cache_dir()
+    img = tmp_path / "old.img"
+    assert commit(domufs, cache, tpl, img).returncode == 0
+    before = F.sha256_file(os.fsencode(str(img)))
+    res = commit(domufs, cache, tpl, img, "--format", "tar")
+    assert res.returncode == 1
+    assert_one_error_line(res, img, "ext2/ext3/ext4 filesystem", "--force")
+    assert F.sha256_file(os.fsencode(str(img))) == before
+
+    # an image backing a mounted loop device: refused even with --force
+    dev = loops.attach(img)
+    mnt = loops.mount(dev)
+    res = commit(domufs, cache, tpl, img, "--force", "--format", "tar")
+    assert res.returncode == 1
+    assert_one_error_line(res, img, "in use")
+    loops.umount(mnt)
+    # a block device, and a FIFO: never replaced by a file
+    res = commit(domufs, cache, tpl, dev, "--force", "--format", "tar")
+    assert res.returncode == 1
+    assert_one_error_line(res, dev, "not a regular file")
+    assert stat.S_ISBLK(os.stat(dev).st_mode)
+    loops.detach(dev)
+    assert F.sha256_file(os.fsencode(str(img))) == before
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    res = commit(domufs, cache, tpl, fifo, "--format", "tar.gz")
+    assert res.returncode == 1
+    assert_one_error_line(res, fifo, "not a regular file")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert not [x for x in tmp_path.iterdir() if ".domufs-" in x.name]
+
+    # an existing tarball is replaced; an image with --force too
+    out = tmp_path / "out.tar"
+    assert commit(domufs, cache, tpl, out, "--format", "tar").returncode == 0
+    assert commit(domufs, cache, tpl, out, "--format", "tar").returncode == 0
+    assert commit(domufs, cache, tpl, img, "--force", "--format", "tar").returncode == 0
+    assert tarfile.is_tarfile(img)
 
 
 def test_refuses_too_small_target(data_template, domufs, loops, tmp_path):
@@ -677,7 +737,8 @@ def test_progress_json_lines(bigdir_archive, domufs, tmp_path):
     objs = [json.loads(line) for line in res.stderr.splitlines()]
     assert objs and objs[-1]["phase"] == "done", res.stderr
     for o in objs:
-        assert {"phase", "entries", "entries_total", "bytes", "bytes_total"} <= set(o)
+        assert {"phase", "entries", "entries_total", "bytes", "bytes_total", "elapsed", "rate",
+                "eta"} <= set(o), o
     assert "write" in {o["phase"] for o in objs}
 
 

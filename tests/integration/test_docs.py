@@ -119,6 +119,40 @@ def test_man_page_synopsis_and_sections(cmd):
     assert f"\n.TH DOMUFS\\-{roff.upper()} 1 " in text
 
 
+VALUE_OPTION = {"mount": "--domain", "index": "--cache-dir", "commit": "--domain",
+                "diff": "--domain", "xl-config": "--domain", "wait": "--timeout",
+                "seed-iso": "--domain"}
+
+
+@pytest.mark.parametrize("cmd", SUBCOMMANDS)
+def test_usage_errors_are_one_line_naming_the_option(cmd):
+    for args, named in ((["--bogus"], "unknown option '--bogus'"),
+                        (["--bogus=1", "x"], "unknown option '--bogus'"),
+                        (["-Z"], "unknown option '-Z'"),
+                        (["--help=x"], "option '--help' takes no value"),
+                        ([VALUE_OPTION[cmd]], f"option '{VALUE_OPTION[cmd]}' needs a value")):
+        r = run(domufs(), cmd, *args)
+        lines = r.stderr.splitlines()
+        assert r.returncode == 2, f"domufs {cmd} {args}: {r.returncode}"
+        assert len(lines) == 1, f"domufs {cmd} {args}: {r.stderr}"
+        assert lines[0] == f"domufs: {named} (see 'domufs {cmd} --help')", lines[0]
+
+
+def test_options_may_follow_the_operands(tmp_path):
+    tpl = tmp_path / "t.tar"
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "hostname").write_text("t\n")
+    subprocess.run(["tar", "-C", root, "-cf", tpl, "."], check=True)
+    cache = tmp_path / "cache"
+    r = run(domufs(), "index", tpl, "--cache-dir", cache)
+    assert r.returncode == 0, r.stderr
+    assert any(p.suffix == ".idx" for p in cache.iterdir())
+    # "--" ends the options: what follows is an operand even if it looks like one
+    r = run(domufs(), "index", "--cache-dir", cache, "--", "--rebuild")
+    assert r.returncode == 1 and r.stderr.startswith("domufs: --rebuild: "), r.stderr
+
+
 def test_main_page_lists_every_command():
     raw = (DOC / "domufs.1").read_text()
     text = roff_text(raw)

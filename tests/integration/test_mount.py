@@ -15,6 +15,7 @@ import sys
 import tarfile
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -78,6 +79,72 @@ def test_writes_fail_with_erofs(archive, domufs):
     assert not wrong, "\n".join(wrong)
     after = F.snapshot(m.path)
     assert F.compare_trees(before, after, include_root=True) == []
+
+
+def test_fsync_and_rw_option_on_a_read_only_mount(archive, domufs):
+    """fsync of a file read through a read-only mount succeeds; -o rw
+    cannot make the mount writable (the daemon survives both)."""
+    m = domufs.mount(archive("pax-none"), opts="rw")
+    entry = next(x for x in F.mounts() if x[0] == str(m.path))
+    assert "ro" in entry[3].split(","), entry
+    fd = os.open(m.b(b"etc/hostname"), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+    with pytest.raises(OSError) as e:
+        os.open(m.b(b"etc/hostname"), os.O_WRONLY | os.O_APPEND)
+    assert e.value.errno == errno.EROFS
+    assert open(m.b(b"etc/hostname"), "rb").read() == b"template\n"
+    assert m.proc.poll() is None, m.stderr()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP],
+                         ids=["TERM", "INT", "HUP"])
+@pytest.mark.parametrize("foreground", [True, False], ids=["foreground", "background"])
+def test_signal_unmounts_a_relative_mountpoint(foreground, sig, archive, domufs, tmp_path):
+    """The daemon leaves for / when it goes to the background; a mountpoint
+    given relative to the caller's directory is still unmounted by a signal."""
+    mp = domufs.mountpoint()
+    rel = os.path.relpath(mp, tmp_path)
+    args = [domufs.binary, "mount", "--cache-dir", str(domufs.cache_dir())]
+    if foreground:
+        args.append("-f")
+    args += [str(archive("pax-none")), rel]
+    domufs.bg_mounts.append((Path(mp), []))  # teardown unmounts whatever is left
+    p = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not F.is_mountpoint(mp) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert F.is_mountpoint(mp)
+    if not foreground:
+        assert p.wait(timeout=30) == 0
+    pids = pids_mentioning(rel)
+    assert pids
+    for pid in pids:
+        os.kill(pid, sig)
+    for pid in pids:
+        assert wait_pid_gone(pid, 30)
+    if foreground:
+        assert p.wait(timeout=30) == 0
+    assert not F.is_mountpoint(mp), "left mounted"
+    assert b"failed to unmount" not in p.stderr.read()
+
+
+def test_ready_fd_must_be_open(archive, domufs):
+    mp = domufs.mountpoint()
+    domufs.bg_mounts.append((Path(mp), []))  # teardown unmounts whatever is left
+    for bad in ["", "x", "-1", "99"]:
+        res = domufs.run("mount", "--ready-fd", bad, archive("pax-none"), mp)
+        assert res.returncode == 2, str(res)
+        assert_one_error_line(res, "--ready-fd")
+        assert not F.is_mountpoint(mp)
+    # fd 1 in the background: "ready" still reaches the caller's stdout
+    res = domufs.run("mount", "--cache-dir", domufs.cache_dir(), "--ready-fd", "1",
+                     archive("pax-none"), mp)
+    assert res.returncode == 0 and res.stdout == "ready\n", str(res)
+    assert fusermount_u(mp).returncode == 0
 
 
 # ---------------------------------------------------------------- options and daemon modes

@@ -165,6 +165,13 @@ def test_out_is_replaced_atomically(domufs, tmp_path):
     first = extract(out)
     seed(domufs, PROFILES / "banquo.cfg", out)
     assert extract(out) == first
+    # a FIFO (or a device) is not replaced by a file
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    r = domufs.run("seed-iso", "--domain", PROFILES / "banquo.cfg", fifo)
+    assert r.returncode == 1, str(r)
+    assert len(r.errors()) == 1 and "not a regular file" in r.errors()[0], str(r)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
 
 
 def test_errors_have_their_exit_status(domufs, tmp_path):

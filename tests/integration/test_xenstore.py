@@ -509,13 +509,19 @@ def test_commit_proceeds_without_xenstore(domufs, image, tmp_path):
     assert time.monotonic() - t0 < 30
 
 
-def test_tar_export_is_not_checked(domufs, xenstored, image, tmp_path):
+def test_tar_export_refuses_an_attached_disk(domufs, xenstored, image, tmp_path):
+    """--format replaces OUT by a new file: the running domain would keep its
+    old disk until it restarts, then boot a tarball. Refused, as for an image."""
     tpl, img = image
     xenstored.add_domain("banquo", 3)
     out = tmp_path / "out.tar"
     xenstored.add_disk("qdisk", 3, 51712, f"aio:{out}")
     out.write_bytes(b"")
     res = commit(domufs, tpl, out, xenstored.env, "--format", "tar")
+    assert res.returncode == 1, str(res)
+    assert_one_error_line(res, out, "attached to running domain banquo")
+    assert out.read_bytes() == b""
+    res = commit(domufs, tpl, tmp_path / "other.tar", xenstored.env, "--format", "tar")
     assert res.returncode == 0, str(res)
 
 

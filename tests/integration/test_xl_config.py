@@ -181,6 +181,13 @@ def test_output_file_is_replaced_atomically(domufs, tmp_path):
     assert len(r.errors()) == 1 and "no/x.cfg" in r.errors()[0], str(r)
     r = domufs.run("xl-config", "--domain", PROFILES / "banquo.cfg", "-o", tmp_path)
     assert r.returncode == 1 and "is a directory" in r.stderr, str(r)
+    # a FIFO (or a device, or /dev/stdout) is not replaced by a file
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    r = domufs.run("xl-config", "--domain", PROFILES / "banquo.cfg", "-o", fifo)
+    assert r.returncode == 1, str(r)
+    assert len(r.errors()) == 1 and "not a regular file" in r.errors()[0], str(r)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
 
 
 def test_errors_have_their_exit_status(domufs, tmp_path):

@@ -300,6 +300,12 @@ static void a_syntax_error_is_libxlutils_line(void **state)
 	refused("name = 'a'\nmemory = 3 -\n", 2,
 		"config parsing error near `-': lexical error");
 	refused("name = 'a'\n\nx = 'unterminated\n", 3, "config parsing error");
+	/* a value left out: libxlutil numbers the line's end one line low */
+	refused("name = \n", 1, "config parsing error near <newline>");
+	refused("name = 'a'\nmemory = 512\nvcpus = \nx = 1\n", 3,
+		"config parsing error near <newline>");
+	refused("name = 'a'\nvcpus =", 2,
+		"config parsing error near <newline>");
 }
 
 static void a_missing_name_is_refused(void **state)
