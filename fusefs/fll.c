@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -1372,6 +1373,42 @@ static bool abort_mount(const char *real, dev_t dev)
 	return umount2(real, MNT_FORCE | MNT_DETACH) == 0;
 }
 
+/*
+ * fuse_session_new() with what libfuse prints on stderr held back: when it
+ * fails, its first line (an unknown -o option, say) goes into @why for the
+ * one error line; when it succeeds, the text is passed on (-d's banner).
+ * The process has one thread yet.
+ */
+static struct fuse_session *
+session_new(struct fuse_args *args, struct fll_ctx *ctx, char *why, size_t size)
+{
+	_cleanup_close_ int saved = dup(STDERR_FILENO);
+	_cleanup_close_ int log = memfd_create("domufs-fuse-log", MFD_CLOEXEC);
+	struct fuse_session *se;
+	char buf[1024], *line;
+	ssize_t n;
+
+	why[0] = '\0';
+	if (saved < 0 || log < 0 ||
+	    (fflush(stderr), dup2(log, STDERR_FILENO)) < 0)
+		return fuse_session_new(args, &fll_ops, sizeof(fll_ops), ctx);
+	se = fuse_session_new(args, &fll_ops, sizeof(fll_ops), ctx);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	n = pread(log, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return se;
+	if (se) {
+		(void)!write(STDERR_FILENO, buf, (size_t)n);
+		return se;
+	}
+	buf[n] = '\0';
+	line = buf + (strncmp(buf, "fuse: ", 6) ? 0 : 6);
+	line[strcspn(line, "\n")] = '\0';
+	snprintf(why, size, "%.200s", line);
+	return NULL;
+}
+
 static int write_ready(int fd)
 {
 	static const char msg[] = "ready\n";
@@ -1514,6 +1551,7 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	_cleanup_free_ char *optstr = NULL;
+	char why[256];
 	_cleanup_free_ char *fsname = NULL;
 	struct fuse_session *se = NULL;
 	_cleanup_free_ char *real = NULL;
@@ -1560,11 +1598,16 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 		r = dm_err_set(err, ENOMEM, "out of memory");
 		goto out_args;
 	}
-	se = fuse_session_new(&args, &fll_ops, sizeof(fll_ops), &ctx);
+	se = session_new(&args, &ctx, why, sizeof(why));
 	ctx.se = se;
 	if (!se) {
-		r = dm_err_set(err, EINVAL, "mount %s: bad FUSE options '%s'",
-			       opts->mountpoint, optstr);
+		if (why[0])
+			r = dm_err_set(err, EINVAL, "mount %s: %s",
+				       opts->mountpoint, why);
+		else
+			r = dm_err_set(err, EINVAL,
+				       "mount %s: bad FUSE options '%s'",
+				       opts->mountpoint, optstr);
 		goto out_args;
 	}
 	if (fuse_set_signal_handlers(se) != 0) {

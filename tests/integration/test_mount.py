@@ -132,6 +132,17 @@ def test_signal_unmounts_a_relative_mountpoint(foreground, sig, archive, domufs,
     assert b"failed to unmount" not in p.stderr.read()
 
 
+def test_unknown_fuse_option_is_one_line(archive, domufs):
+    mp = domufs.mountpoint()
+    domufs.bg_mounts.append((Path(mp), []))
+    res = domufs.mount_bg(archive("pax-none"), mp, opts="bogusopt")
+    assert res.returncode == 1, str(res)
+    errors = res.errors()  # (the template's own warnings aside)
+    assert len(errors) == 1 and errors[0].startswith("domufs: "), str(res)
+    assert all(w in errors[0] for w in (str(mp), "unknown option", "bogusopt")), str(res)
+    assert not F.is_mountpoint(mp)
+
+
 def test_ready_fd_must_be_open(archive, domufs):
     mp = domufs.mountpoint()
     domufs.bg_mounts.append((Path(mp), []))  # teardown unmounts whatever is left
