@@ -183,6 +183,33 @@ static bool src_is(int dirfd, const char *key, const char *abs)
 	return n == (ssize_t)len && !memcmp(buf, abs, len);
 }
 
+/*
+ * Opens and flock()s the lock file @name, created if missing; the fd or
+ * -errno. A lock file is removed by whoever holds it (a failed build, an
+ * entry removed): one taken after its removal is let go and taken again
+ * from the name, so that two builders never hold locks on two files.
+ */
+static int lock_entry(int dirfd, const char *name)
+{
+	for (;;) {
+		_cleanup_close_ int fd =
+			openat(dirfd, name,
+			       O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+		struct stat held, named;
+
+		if (fd < 0)
+			return -errno;
+		while (flock(fd, LOCK_EX) < 0)
+			if (errno != EINTR)
+				return -errno;
+		if (fstat(fd, &held) < 0)
+			return -errno;
+		if (fstatat(dirfd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    named.st_dev == held.st_dev && named.st_ino == held.st_ino)
+			return TAKE_FD(fd);
+	}
+}
+
 /* Removes entry @key unless another process holds its lock. */
 static void remove_entry(int dirfd, const char *key)
 {
@@ -358,15 +385,10 @@ int tmpl_index_open(const char *path, const struct tmpl_open_opts *opts,
 	}
 
 	snprintf(lockname, sizeof(lockname), "%s.lock", key);
-	lock_fd = openat(dirfd, lockname,
-			 O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	lock_fd = lock_entry(dirfd, lockname);
 	if (lock_fd < 0)
-		return dm_err_set(err, errno, "cache %s: %s", opts->cache_dir,
-				  strerror(errno));
-	while (flock(lock_fd, LOCK_EX) < 0)
-		if (errno != EINTR)
-			return dm_err_set(err, errno, "cache %s: lock: %s",
-					  opts->cache_dir, strerror(errno));
+		return dm_err_set(err, -lock_fd, "cache %s: lock: %s",
+				  opts->cache_dir, strerror(-lock_fd));
 	/* Another process may have built it while we waited. */
 	if (!(opts->flags & TMPL_OPEN_REBUILD)) {
 		r = try_open(dirfd, key, tpl_fd, &st, verify, &idx, &why);
@@ -376,8 +398,11 @@ int tmpl_index_open(const char *path, const struct tmpl_open_opts *opts,
 	abs = realpath(path, NULL);
 	r = build_entry(dirfd, opts->cache_dir, key, tpl_fd, &st, path, abs,
 			opts, err);
-	if (r < 0)
+	if (r < 0) {
+		/* no entry: no lock file left behind either (see lock_entry) */
+		unlinkat(dirfd, lockname, 0);
 		return r;
+	}
 	built = true;
 	prune_replaced(dirfd, key, &st, abs);
 	r = try_open(dirfd, key, tpl_fd, &st, false, &idx, &why);

@@ -303,6 +303,8 @@ def test_broken_archive_fails_cleanly(case, domufs, tmp_path):
     _check_error(domufs.index(tpl, cache), tpl, where)
     # a failed index must not leave a cache entry that a second run trusts
     _check_error(domufs.index(tpl, cache), tpl, where)
+    # nor anything else: its lock file goes too
+    assert os.listdir(cache) == [], os.listdir(cache)
 
     mp = domufs.mountpoint()
     res = domufs.mount_bg(tpl, mp, cache_dir=cache)
