@@ -99,6 +99,25 @@ static int list(struct ovl_view *v, uint64_t ino, struct entry **ret,
 }
 
 /* Whole content of a node (regular: data; symlink: target). */
+/* Reads @size bytes of @ino at @off, fewer at its end; how many, or -errno. */
+static ssize_t read_full(struct ovl_view *v, uint64_t ino, char *buf,
+			 size_t size, uint64_t off)
+{
+	size_t got = 0;
+
+	while (got < size) {
+		ssize_t n =
+			ovl_view_read(v, ino, buf + got, size - got, off + got);
+
+		if (n < 0)
+			return n;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
 static int content(struct ovl_view *v, const struct stat *st, char **ret,
 		   size_t *ret_len)
 {
@@ -115,22 +134,10 @@ static int content(struct ovl_view *v, const struct stat *st, char **ret,
 	buf = malloc(size + 1);
 	if (!buf)
 		return -ENOMEM;
-	if (S_ISLNK(st->st_mode)) {
+	if (S_ISLNK(st->st_mode))
 		n = ovl_view_readlink(v, st->st_ino, buf, size);
-	} else {
-		size_t got = 0;
-
-		n = 0;
-		while (got < size) {
-			n = ovl_view_read(v, st->st_ino, buf + got, size - got,
-					  got);
-			if (n <= 0)
-				break;
-			got += (size_t)n;
-		}
-		if (n >= 0)
-			n = (ssize_t)got;
-	}
+	else
+		n = read_full(v, st->st_ino, buf, size, 0);
 	if (n < 0) {
 		free(buf);
 		return (int)n;
@@ -139,6 +146,49 @@ static int content(struct ovl_view *v, const struct stat *st, char **ret,
 	*ret = buf;
 	*ret_len = (size_t)n;
 	return 0;
+}
+
+/* Whether @st is a regular file too large to hold whole (compared by chunks). */
+static bool too_big(const struct stat *st)
+{
+	return st && S_ISREG(st->st_mode) && (uint64_t)st->st_size > MAX_TEXT;
+}
+
+/*
+ * For a file too large to hold: 1 when @a (of the base) and @b (of the
+ * view; either may be NULL or not a regular file) hold the same bytes, 0
+ * when not, -errno.
+ */
+static int same_data(struct walk *w, const struct stat *a, const struct stat *b)
+{
+	enum { CHUNK = 1u << 20 };
+	_cleanup_free_ char *ba = NULL, *bb = NULL;
+	uint64_t size, off = 0;
+
+	if (!a || !b || !S_ISREG(a->st_mode) || !S_ISREG(b->st_mode) ||
+	    a->st_size != b->st_size)
+		return 0;
+	size = (uint64_t)a->st_size;
+	ba = malloc(CHUNK);
+	bb = malloc(CHUNK);
+	if (!ba || !bb)
+		return -ENOMEM;
+	while (off < size) {
+		size_t want = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
+		ssize_t na = read_full(w->base, a->st_ino, ba, want, off);
+		ssize_t nb = read_full(w->view, b->st_ino, bb, want, off);
+
+		if (na < 0)
+			return (int)na;
+		if (nb < 0)
+			return (int)nb;
+		if (na != nb || memcmp(ba, bb, (size_t)na) != 0)
+			return 0;
+		if ((size_t)na < want)
+			break; /* both ended early: the same */
+		off += want;
+	}
+	return 1;
 }
 
 static const char *kind(mode_t m)
@@ -230,7 +280,7 @@ static int compare(struct walk *w, const char *path, const struct stat *a,
 	_cleanup_free_ char *ca = NULL;
 	_cleanup_free_ char *cb = NULL;
 	size_t la = 0, lb = 0;
-	bool changed = false;
+	bool changed = false, data_changed, binary;
 	int r = 0, h;
 
 	r = header(w, &out, path);
@@ -284,14 +334,24 @@ static int compare(struct walk *w, const char *path, const struct stat *a,
 		r = h < 0 ? h : 0;
 		changed = true;
 	}
-	if (r == 0 && a)
-		r = content(w->base, a, &ca, &la);
-	if (r == 0 && b)
-		r = content(w->view, b, &cb, &lb);
-	if (r == 0 && (la != lb || (la && memcmp(ca, cb, la) != 0))) {
+	if (r == 0 && (too_big(a) || too_big(b))) {
+		/* compared a chunk at a time, shown as binary (as git does) */
+		r = same_data(w, a, b);
+		data_changed = r == 0;
+		binary = true;
+		r = r < 0 ? r : 0;
+	} else {
+		if (r == 0 && a)
+			r = content(w->base, a, &ca, &la);
+		if (r == 0 && b)
+			r = content(w->view, b, &cb, &lb);
+		data_changed = la != lb || (la && memcmp(ca, cb, la) != 0);
+		binary = (ca && !dif_is_text(ca, la)) ||
+			 (cb && !dif_is_text(cb, lb));
+	}
+	if (r == 0 && data_changed) {
 		changed = true;
-		if ((ca && !dif_is_text(ca, la)) ||
-		    (cb && !dif_is_text(cb, lb))) {
+		if (binary) {
 			r = dif_buf_printf(
 				&out, "Binary files %s%s and %s%s differ\n",
 				a ? "a/" : "/dev/null", a ? path : "",
@@ -313,7 +373,7 @@ static int compare(struct walk *w, const char *path, const struct stat *a,
 	if (r == 0 && changed) {
 		const char *label = label_of(w, path);
 
-		if (label && !(la != lb || (la && memcmp(ca, cb, la))))
+		if (label && !data_changed)
 			r = dif_buf_printf(&out, "# %s\n", label);
 		if (r == 0)
 			r = emit(w, &out);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/hash.h"
+#include "common/io.h"
 #include "image/img-internal.h"
 
 /* 16 bytes that depend only on @what and @seed. */
@@ -199,7 +200,7 @@ int img_commit(struct ovl_view *v, const char *target,
 		r = img_mbr_encode(mbr, fs_offset / 512,
 				   (total - fs_offset) / 512, disk_id);
 		if (r == 0)
-			r = img_pwrite_all(t.fd, mbr, sizeof(mbr), 0);
+			r = dm_pwrite_all(t.fd, mbr, sizeof(mbr), 0);
 		if (r < 0) {
 			r = dm_err_set(err, -r,
 				       "%s: writing the partition table: %s",

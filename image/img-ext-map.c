@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/io.h"
 #include "image/img-ext.h"
 
 #define B IMG_BLOCK_SIZE
@@ -69,7 +70,7 @@ int img_ext_wb_flush(struct img_builder *b)
 	if (!b->wb_len)
 		return 0;
 	off = b->fs_offset + (uint64_t)b->wb_blk * B;
-	r = img_pwrite_all(b->fd, b->wb, b->wb_len, off);
+	r = dm_pwrite_all(b->fd, b->wb, b->wb_len, off);
 	if (r < 0) {
 		b->wb_len = 0;
 		return dm_err_set(b->err, -r, "%s: writing: %s", b->what,

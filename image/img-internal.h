@@ -233,9 +233,6 @@ int img_target_commit(struct img_target *t, struct dm_err *err);
 /* Closes; removes a temporary file that was not committed. */
 void img_target_close(struct img_target *t);
 
-/* Writes exactly @len bytes at @off; 0 or -errno. */
-int img_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
-
 /* ---- the filesystem builder (img-ext.c) */
 
 struct img_build_opts {

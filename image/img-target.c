@@ -22,6 +22,7 @@
 
 #include "common/atomic.h"
 #include "common/cleanup.h"
+#include "common/io.h"
 #include "common/path.h"
 #include "common/sysfs.h"
 #include "image/img-internal.h"
@@ -71,27 +72,6 @@ const char *img_probe_signature(const uint8_t *buf, size_t len)
 	if (at(buf, len, 510, mbr, 2))
 		return "a partition table or boot sector";
 	return NULL;
-}
-
-int img_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
 }
 
 static int read_probe(int fd, uint8_t *buf, size_t *len)
@@ -352,7 +332,7 @@ static int zero_range(int fd, uint64_t off, uint64_t len, uint64_t dev_size)
 		len = dev_size - off;
 	while (len > 0) {
 		size_t n = len > sizeof(zeros) ? sizeof(zeros) : (size_t)len;
-		int r = img_pwrite_all(fd, zeros, n, off);
+		int r = dm_pwrite_all(fd, zeros, n, off);
 
 		if (r < 0)
 			return r;

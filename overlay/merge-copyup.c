@@ -17,6 +17,7 @@
 
 #include "common/array.h"
 #include "common/cleanup.h"
+#include "common/io.h"
 
 /* --- copy-up --- */
 
@@ -275,6 +276,7 @@ static int copy_data(struct ovl_merge *m, uint32_t lower, uint64_t len_all,
 		     uint64_t size, int dst)
 {
 	_cleanup_free_ char *buf = NULL;
+	bool by_range = true; /* until copy_file_range() says it cannot */
 	uint64_t off = 0;
 
 	while (off < len_all) {
@@ -292,9 +294,18 @@ static int copy_data(struct ovl_merge *m, uint32_t lower, uint64_t len_all,
 			uint64_t left = len;
 
 			while (left) {
-				ssize_t n = copy_file_range(sfd, &in, dst, &out,
-							    left, 0);
+				ssize_t n = by_range ?
+						    copy_file_range(sfd, &in,
+								    dst, &out,
+								    left, 0) :
+						    0;
 
+				if (n < 0 && errno != EXDEV &&
+				    errno != EINVAL && errno != EOPNOTSUPP &&
+				    errno != ENOSYS)
+					return -errno; /* ENOSPC, EIO, ... */
+				if (n < 0)
+					by_range = false; /* another fs */
 				if (n <= 0) {
 					if (!buf) {
 						buf = malloc(1 << 20);
@@ -307,9 +318,10 @@ static int copy_data(struct ovl_merge *m, uint32_t lower, uint64_t len_all,
 						  in);
 					if (n <= 0)
 						return n < 0 ? -errno : -EIO;
-					if (pwrite(dst, buf, (size_t)n, out) !=
-					    n)
-						return -errno ? -errno : -EIO;
+					r = dm_pwrite_all(dst, buf, (size_t)n,
+							  (uint64_t)out);
+					if (r < 0)
+						return r;
 					in += n;
 					out += n;
 				}

@@ -1298,3 +1298,49 @@ def test_large_sequential_write_with_write_behind(ovl):
     ovl.remount()
     assert os.stat(p(b"etc/big-seq")).st_size == len(expect)
     assert file_hash(p(b"etc/big-seq")) == want
+
+
+def test_diff_shows_a_file_over_64_mib_as_binary_and_goes_on(archive, domufs, tmp_path):
+    """A file too large to diff as text is compared a chunk at a time and
+    shown as binary; the paths after it are still listed (exit 1)."""
+    tpl = archive("pax-none")
+    ovl = tmp_path / "o"
+    ovl.mkdir()
+    m = domufs.mount(tpl, extra=["--overlay", str(ovl)])
+    with open(m.b(b"aaa-big"), "wb") as f:  # listed before etc/
+        f.truncate(70 << 20)
+        f.seek(33 << 20)
+        f.write(b"x")
+    with open(m.b(b"etc/hostname"), "ab") as f:
+        f.write(b"more\n")
+    assert m.unmount() == []
+    r = domufs.run("diff", "--cache-dir", m.cache_dir, "--overlay", ovl, tpl)
+    assert r.returncode == 1, str(r)
+    assert "Binary files /dev/null and b/aaa-big differ\n" in r.stdout, r.stdout
+    assert "+more\n" in r.stdout, r.stdout
+    assert r.stdout.index("aaa-big") < r.stdout.index("etc/hostname")
+
+
+def test_diff_compares_large_template_files_by_content(domufs, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("same", "changed"):
+        with open(src / name, "wb") as f:
+            f.truncate(80 << 20)
+            f.seek(70 << 20)
+            f.write(b"tail")
+    tpl = tmp_path / "big.tar"
+    subprocess.run(["tar", "--sparse", "-C", src, "-cf", tpl, "."], check=True)
+    ovl = tmp_path / "o"
+    ovl.mkdir()
+    m = domufs.mount(tpl, extra=["--overlay", str(ovl)])
+    os.chmod(m.b(b"same"), 0o600)  # copied up, bytes unchanged
+    with open(m.b(b"changed"), "r+b") as f:
+        f.seek(75 << 20)
+        f.write(b"!")
+    assert m.unmount() == []
+    r = domufs.run("diff", "--cache-dir", m.cache_dir, "--overlay", ovl, tpl)
+    assert r.returncode == 1, str(r)
+    assert "Binary files a/changed and b/changed differ\n" in r.stdout, r.stdout
+    assert "b/same" in r.stdout and "new mode 0600" in r.stdout, r.stdout
+    assert "Binary files a/same" not in r.stdout, r.stdout

@@ -333,15 +333,28 @@ def test_sigterm_during_writes_exits_and_loses_nothing_synced(crash_template, do
 
 # ---------------------------------------------------------------- full overlay filesystem
 
-def test_full_overlay_filesystem_gives_enospc(archive, extracted, domufs, tmp_path):
-    tpl = archive("pax-none")
-    big = read(os.path.join(extracted(tpl), "usr/lib/big.bin"))
+def _small_fs(tmp_path):
+    """A 2 MiB tmpfs for the overlay directory (the test skips without one)."""
     ovl_dir = tmp_path / "small-fs"
     ovl_dir.mkdir()
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(ovl_dir)],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    return ovl_dir
+
+
+def _unmount_all(domufs, ovl_dir):
+    for m in domufs.mounts:
+        if not m.finished:
+            m.unmount()
+    subprocess.run(["umount", "-l", str(ovl_dir)])
+
+
+def test_full_overlay_filesystem_gives_enospc(archive, extracted, domufs, tmp_path):
+    tpl = archive("pax-none")
+    big = read(os.path.join(extracted(tpl), "usr/lib/big.bin"))
+    ovl_dir = _small_fs(tmp_path)
     try:
         o = Ovl(domufs, tpl, ovl_dir)
         write_file(o.p(b"etc/keep-a"), b"A" * 10000)
@@ -407,10 +420,7 @@ def test_full_overlay_filesystem_gives_enospc(archive, extracted, domufs, tmp_pa
         assert not os.path.lexists(o.p(b"filler"))
         o.unmount()
     finally:
-        for m in domufs.mounts:
-            if not m.finished:
-                m.unmount()
-        subprocess.run(["umount", "-l", str(ovl_dir)])
+        _unmount_all(domufs, ovl_dir)
 
 
 # ---------------------------------------------------------------- symlink escapes
@@ -827,3 +837,25 @@ def test_a_large_file_removed_is_freed_in_the_background(archive, domufs, tmp_pa
     assert freed() >= size * 9 // 10, f"{freed() >> 20} MiB freed of {size >> 20} MiB while mounted"
     o.unmount()
     assert freed() >= size * 9 // 10, f"{freed() >> 20} MiB freed of {size >> 20} MiB"
+
+
+def test_copy_up_that_half_fits_gives_enospc(archive, extracted, domufs, tmp_path):
+    """A copy-up into an overlay with room for part of the file: ENOSPC (not
+    the EXDEV that made it fall back from copy_file_range to write)."""
+    tpl = archive("pax-none")
+    big = read(os.path.join(extracted(tpl), "usr/lib/big.bin"))
+    ovl_dir = _small_fs(tmp_path)
+    try:
+        o = Ovl(domufs, tpl, ovl_dir)
+        free = os.statvfs(ovl_dir).f_bavail * os.statvfs(ovl_dir).f_frsize
+        assert free > len(big)
+        write_file(o.p(b"etc/room"), b"R" * (free - len(big) // 2))
+        for attempt in range(2):
+            with pytest.raises(OSError) as e:
+                with open(o.p(b"usr/lib/big.bin"), "r+b") as f:
+                    f.write(b"XX")
+            assert e.value.errno == errno.ENOSPC, f"attempt {attempt}: {e.value}"
+            assert read(o.p(b"usr/lib/big.bin")) == big
+        o.unmount()
+    finally:
+        _unmount_all(domufs, ovl_dir)
