@@ -18,6 +18,14 @@
 #include "overlay/upper.h"
 
 #define NO_LOWER UINT32_MAX
+/*
+ * Inode numbers: a template node's is its id + 1; an entry only the
+ * overlay has gets MG_UPPER_INO_BASE + its upper inode number (below the
+ * fix layer's OVL_FX_INO_BASE), or failing that one counted from
+ * above the template's (next_ino).
+ */
+#define MG_UPPER_INO_BASE (UINT64_C(1) << 61)
+#define MG_UPPER_INO_SPAN (UINT64_C(1) << 60)
 
 struct alias {
 	struct mnode *node; /* whose name this is */

@@ -287,6 +287,23 @@ void mg_template_child(struct child *c, uint32_t lower)
 	c->shadowed = true;
 }
 
+/*
+ * The inode number of an entry only the overlay has: from its upper
+ * file's, so that it is the same in every mount (as the template's are),
+ * unless that one is too large or a node still holds it (the upper
+ * filesystem reused the number of a file the kernel has not forgotten):
+ * then the next of this mount's own.
+ */
+static uint64_t upper_only_ino(struct ovl_merge *m, const struct child *c)
+{
+	uint64_t ino = MG_UPPER_INO_BASE + (uint64_t)c->ust.st_ino;
+
+	if (c->upper && (uint64_t)c->ust.st_ino < MG_UPPER_INO_SPAN &&
+	    !mg_find_ino(m, ino))
+		return ino;
+	return m->next_ino++;
+}
+
 /* The node for a resolved child, created on first sight. */
 struct mnode *mg_child_node(struct ovl_merge *m, struct mnode *p,
 			    const char *name, const struct child *c)
@@ -299,7 +316,7 @@ struct mnode *mg_child_node(struct ovl_merge *m, struct mnode *p,
 		n = m->by_lower[c->lower];
 	if (!n) {
 		uint64_t ino = c->lower != NO_LOWER ? (uint64_t)c->lower + 1 :
-						      m->next_ino++;
+						      upper_only_ino(m, c);
 
 		n = mg_node_new(m, ino, c->lower);
 		if (!n)
