@@ -14,10 +14,12 @@
  * are never reused during a mount; a commit maps them to ext2 inode numbers
  * of its own (one per view inode, so hardlinks stay one inode).
  *
- * With an upper layer, nodes that exist only there get numbers above the
- * template's, handed out for the life of the mount; a template file that
- * is copied up keeps its number (the upper copy records its origin), so
- * hardlinks and st_ino survive copy-up and remounts.
+ * With an upper layer, nodes that exist only there get 2^61 plus their
+ * upper file's inode number (the same in every mount; one above the
+ * template's, for this mount only, should the upper filesystem reuse a
+ * number still held); a template file that is copied up keeps its number
+ * (the upper copy records its origin), so hardlinks and st_ino survive
+ * copy-up and remounts.
  *
  * Thread safety: every call may run concurrently. A read-only view takes
  * no lock at all. A writable view serializes namespace and metadata
