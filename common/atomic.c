@@ -21,26 +21,66 @@ mode_t dm_file_mode(void)
 	return 0666 & ~mask;
 }
 
-int dm_atomic_create(const char *path, mode_t mode, char *tmp, size_t size,
-		     struct dm_err *err)
+/*
+ * The file a replacement of @path replaces: @path itself, or where the
+ * symbolic link @path leads (the link stays, as with cp or tee: renaming
+ * over it would put a file in place of the link, of /dev/stdout even).
+ * Refuses a link to nothing and anything not a regular file (a device, a
+ * FIFO, a directory), which a rename would replace by a file.
+ */
+static int target_of(const char *path, char **ret, struct dm_err *err)
 {
-	_cleanup_free_ char *d1 = strdup(path), *d2 = strdup(path);
-	struct stat st;
-	int fd, r;
+	struct stat st = { 0 };
+	char *real;
 
-	tmp[0] = '\0';
-	if (!d1 || !d2)
-		return dm_err_set(err, ENOMEM, "%s: %s", path,
-				  strerror(ENOMEM));
-	/*
-	 * The rename would put a file in place of a device, a FIFO or a
-	 * directory's name (or of /dev/stdout, a link to one): refused.
-	 */
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+	*ret = NULL;
+	if (lstat(path, &st) < 0) {
+		if (errno != ENOENT)
+			return dm_err_set(err, errno, "%s: %s", path,
+					  strerror(errno));
+		real = strdup(path); /* a new file */
+	} else if (S_ISLNK(st.st_mode)) {
+		/* (a pipe behind /dev/stdout has no path: stat() tells) */
+		if (stat(path, &st) < 0)
+			return dm_err_set(
+				err, errno, "%s: a symbolic link to %s", path,
+				errno == ENOENT ? "nothing" : strerror(errno));
+		real = S_ISREG(st.st_mode) ? realpath(path, NULL) : NULL;
+		if (!real && S_ISREG(st.st_mode))
+			return dm_err_set(err, errno, "%s: %s", path,
+					  strerror(errno));
+	} else {
+		real = strdup(path);
+	}
+	if (st.st_mode && !S_ISREG(st.st_mode)) {
+		free(real);
 		return dm_err_set(err, EINVAL,
 				  "%s: not a regular file (it would be "
 				  "replaced by one)",
 				  path);
+	}
+	if (!real)
+		return dm_err_set(err, ENOMEM, "%s: %s", path,
+				  strerror(ENOMEM));
+	*ret = real;
+	return 0;
+}
+
+int dm_atomic_create(const char *path, mode_t mode, char *tmp, size_t size,
+		     struct dm_err *err)
+{
+	_cleanup_free_ char *real = NULL, *d1 = NULL, *d2 = NULL;
+	int fd, r;
+
+	tmp[0] = '\0';
+	r = target_of(path, &real, err);
+	if (r < 0)
+		return r;
+	d1 = strdup(real);
+	d2 = strdup(real);
+	if (!d1 || !d2)
+		return dm_err_set(err, ENOMEM, "%s: %s", path,
+				  strerror(ENOMEM));
 	r = snprintf(tmp, size, "%s/.%s.domufs-XXXXXX", dirname(d1),
 		     basename(d2));
 	if (r < 0 || (size_t)r >= size) {
@@ -66,18 +106,22 @@ int dm_atomic_create(const char *path, mode_t mode, char *tmp, size_t size,
 
 int dm_atomic_commit(int fd, char *tmp, const char *path, struct dm_err *err)
 {
-	_cleanup_free_ char *d = NULL;
+	_cleanup_free_ char *real = NULL, *d = NULL;
 	_cleanup_close_ int dfd = -1;
+	int r;
 
 	if (fsync(fd) < 0)
 		return dm_err_set(err, errno, "%s: syncing: %s", path,
 				  strerror(errno));
-	if (rename(tmp, path) < 0)
+	r = target_of(path, &real, err); /* what dm_atomic_create() found */
+	if (r < 0)
+		return r;
+	if (rename(tmp, real) < 0)
 		return dm_err_set(err, errno, "%s: renaming %s into place: %s",
 				  path, tmp, strerror(errno));
 	tmp[0] = '\0';
 	/* the new name itself lasts once the directory is synced */
-	d = strdup(path);
+	d = strdup(real);
 	if (d) {
 		dfd = open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd >= 0)

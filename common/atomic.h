@@ -18,8 +18,10 @@ mode_t dm_file_mode(void);
 
 /*
  * Creates the temporary for @path with permission bits @mode; its name
- * goes into @tmp (@size bytes). An existing @path that is not a regular
- * file (after symbolic links) is refused with -EINVAL. Returns the fd (O_CLOEXEC) or -errno; on
+ * goes into @tmp (@size bytes). A symbolic link @path is followed: the
+ * file it leads to is replaced, the link stays. An existing @path that is
+ * not a regular file (a device, a FIFO, /dev/stdout on a pipe or a
+ * terminal) is refused with -EINVAL, and so is a link to nothing. Returns the fd (O_CLOEXEC) or -errno; on
  * error @tmp is the empty string and nothing is left behind.
  */
 int dm_atomic_create(const char *path, mode_t mode, char *tmp, size_t size,

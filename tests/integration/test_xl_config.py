@@ -13,6 +13,7 @@ the errors: usage (2), a disk-less profile without --target (1).
 import os
 import re
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -188,6 +189,26 @@ def test_output_file_is_replaced_atomically(domufs, tmp_path):
     assert r.returncode == 1, str(r)
     assert len(r.errors()) == 1 and "not a regular file" in r.errors()[0], str(r)
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    # a symbolic link is followed: the file it leads to is replaced, the link stays
+    real, link = tmp_path / "real.cfg", tmp_path / "link.cfg"
+    real.write_text("old\n")
+    link.symlink_to("real.cfg")
+    r = domufs.run("xl-config", "--domain", PROFILES / "banquo.cfg", "-o", link)
+    assert r.returncode == 0, str(r)
+    assert link.is_symlink() and os.readlink(link) == "real.cfg"
+    assert 'name = "banquo"' in real.read_text()
+    # /dev/stdout on a file: that file gets the config, /dev/stdout stays a link
+    with open(tmp_path / "so.txt", "wb") as so:
+        p = subprocess.run([domufs.binary, "xl-config", "--domain", PROFILES / "banquo.cfg",
+                            "-o", "/dev/stdout"], stdout=so, stderr=subprocess.PIPE)
+    assert p.returncode == 0, p.stderr
+    assert os.path.islink("/dev/stdout")
+    assert 'name = "banquo"' in (tmp_path / "so.txt").read_text()
+    dangling = tmp_path / "dangling.cfg"
+    dangling.symlink_to("nowhere")
+    r = domufs.run("xl-config", "--domain", PROFILES / "banquo.cfg", "-o", dangling)
+    assert r.returncode == 1 and "symbolic link to nothing" in r.stderr, str(r)
+    assert not (tmp_path / "nowhere").exists()
 
 
 def test_errors_have_their_exit_status(domufs, tmp_path):
