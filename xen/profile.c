@@ -642,6 +642,9 @@ static int load_boot(struct loader *L)
 		if (r < 0)
 			return r;
 	}
+	/* a PV domain with no kernel of dom0's boots through PyGRUB (xlcfg.c) */
+	if (!p->bootloader && !p->kernel && !p->hvm)
+		p->pygrub = true;
 	r = get_long(L, "memory", &p->memory);
 	if (r < 0)
 		return r;

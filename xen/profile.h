@@ -46,7 +46,9 @@ struct xen_profile {
 	size_t n_vifs;
 	char *bootloader; /* `bootloader` ("pygrub", "/usr/bin/pygrub"), or
 			     NULL */
-	bool pygrub; /* the bootloader is PyGRUB: the kernel is in the domU */
+	bool pygrub; /* the bootloader is PyGRUB, named or implied (a PV
+			domain with no bootloader and no kernel, which
+			xl-config gives PyGRUB): the kernel is in the domU */
 	bool hvm; /* `type = "hvm"` (or the older `builder = "hvm"`): a fully
 		     virtualized guest, its console the emulated ttyS0 */
 	char *kernel; /* `kernel`, `ramdisk`, `extra`, `root`, `cmdline`: as

@@ -295,6 +295,29 @@ static void a_missing_file_is_refused_naming_it(void **state)
 			 -EISDIR);
 }
 
+/* What xl-config gives PyGRUB (no bootloader, no kernel, PV) the fixups do too. */
+static void no_kernel_and_no_bootloader_means_pygrub(void **state)
+{
+	static const struct {
+		const char *text;
+		bool pygrub;
+	} cases[] = {
+		{ "name = 'a'\n", true },
+		{ "name = 'a'\nbootloader = 'pygrub'\n", true },
+		{ "name = 'a'\nkernel = '/boot/vmlinuz'\n", false },
+		{ "name = 'a'\ntype = 'hvm'\n", false },
+		{ "name = 'a'\nbootloader = '/usr/bin/pvgrub'\n", false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct xen_profile *p = load_ok(write_profile(cases[i].text));
+
+		if (p->pygrub != cases[i].pygrub)
+			fail_msg("%s: pygrub %d", cases[i].text, p->pygrub);
+		xen_profile_free(p);
+	}
+}
+
 static void a_syntax_error_is_libxlutils_line(void **state)
 {
 	refused("name = 'a'\nmemory = 3 -\n", 2,
@@ -522,6 +545,7 @@ int main(void)
 		cmocka_unit_test(a_last_comment_without_newline_parses),
 		cmocka_unit_test(a_missing_file_is_refused_naming_it),
 		cmocka_unit_test(a_syntax_error_is_libxlutils_line),
+		cmocka_unit_test(no_kernel_and_no_bootloader_means_pygrub),
 		cmocka_unit_test(a_missing_name_is_refused),
 		cmocka_unit_test(a_bad_mac_is_refused),
 		cmocka_unit_test(a_bad_ipv4_is_refused_wherever_it_is),
