@@ -19,6 +19,7 @@
 
 #include "common/cleanup.h"
 #include "common/hash.h"
+#include "xen/profile-internal.h"
 #include "xen/profile.h"
 #include "xen/xlcfg.h"
 
@@ -100,37 +101,22 @@ static void put_comment_text(FILE *f, const char *s)
 /* ---- The xl keys passed through -------------------------------------------- */
 
 /*
- * Scalar xl keys that describe the domain rather than its boot or devices,
- * copied as written: the profile may be the domain's own xl config.
+ * The xl keys xl-config writes itself, from what the profile says (the
+ * profile's own values of these are read through the profile): every other
+ * xl key of the profile is copied as it is.
  */
-static const char *const pass_keys[] = {
-	"type",
-	"builder",
-	"uuid",
-	"maxmem",
-	"maxvcpus",
-	"cpus",
-	"cpus_soft",
-	"cpu_weight",
-	"cpu_cap",
-	"pool",
-	"on_poweroff",
-	"on_reboot",
-	"on_watchdog",
-	"on_crash",
-	"on_soft_reset",
-	"localtime",
-	"rtc_timeoffset",
-	"max_grant_frames",
-	"max_maptrack_frames",
-	"max_event_channels",
-	"e820_host",
-	"nomigrate",
-	"driver_domain",
-	"seclabel",
-	"claim_mode",
-	"bootloader_args",
+static const char *const own_keys[] = {
+	"name",	  "memory",  "vcpus", "disk", "vif",	 "bootloader",
+	"kernel", "ramdisk", "extra", "root", "cmdline",
 };
+
+static bool is_own_key(const char *key)
+{
+	for (size_t i = 0; i < DM_ARRAY_SIZE(own_keys); i++)
+		if (!strcmp(own_keys[i], key))
+			return true;
+	return false;
+}
 
 static bool all_digits(const char *s)
 {
@@ -172,41 +158,86 @@ static char *read_text(const char *path, size_t *ret_len)
 	return TAKE_PTR(data);
 }
 
+static void put_value(FILE *f, const char *v)
+{
+	if (all_digits(v))
+		fputs(v, f);
+	else
+		put_str(f, v);
+}
+
 /*
- * The pass_keys the profile sets to a single value, one line each. A
- * profile that cannot be read again (it was loaded a moment ago) or a value
- * xl could not read back adds nothing.
+ * Copies the xl keys of the profile at @path that xl-config does not write
+ * itself (type, uuid, on_crash, pci, vnc, serial, boot, ...: the profile
+ * may be the domain's own xl config), in the profile's order, scalars and
+ * lists alike. A value xl could not read back (a control character) is
+ * left out with a comment saying so. Whether the profile sets `boot`.
  */
-static void put_passthrough(FILE *f, const char *path)
+static bool put_passthrough(FILE *f, const char *path)
 {
 	_cleanup_free_ char *data = NULL, *report_buf = NULL;
 	size_t len = 0, report_len = 0;
+	struct xen_scan scan = { 0 };
+	bool boot = false;
 	XLU_Config *cfg;
 	FILE *report;
 
 	if (!path || !(data = read_text(path, &len)))
-		return;
+		return false;
 	report = open_memstream(&report_buf, &report_len);
 	if (!report)
-		return;
+		return false;
 	cfg = xlu_cfg_init(report, path);
-	if (cfg && !xlu_cfg_readdata(cfg, data, (int)len)) {
-		for (size_t i = 0; i < DM_ARRAY_SIZE(pass_keys); i++) {
-			const char *v = NULL;
+	if (!cfg || xlu_cfg_readdata(cfg, data, (int)len) ||
+	    xen_scan(data, len, &scan) < 0)
+		goto out;
+	for (size_t i = 0; i < scan.n; i++) {
+		const char *key = scan.a[i].key, *v = NULL;
+		XLU_ConfigList *list = NULL;
+		bool seen = false, bad = false;
+		int n = 0;
 
-			if (xlu_cfg_get_string(cfg, pass_keys[i], &v, 1) ||
-			    !v || has_control(v))
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = !strcmp(scan.a[k].key, key);
+		if (seen || is_own_key(key) || !xen_key_is_xl(key))
+			continue;
+		if (!xlu_cfg_get_string(cfg, key, &v, 1) && v) {
+			if (has_control(v)) {
+				fprintf(f,
+					"# %s: left out (its value has a control character)\n",
+					key);
 				continue;
-			fprintf(f, "%s = ", pass_keys[i]);
-			if (all_digits(v))
-				fputs(v, f);
-			else
-				put_str(f, v);
+			}
+			fprintf(f, "%s = ", key);
+			put_value(f, v);
 			fputc('\n', f);
+		} else if (!xlu_cfg_get_list(cfg, key, &list, &n, 1)) {
+			for (int k = 0; k < n && !bad; k++) {
+				v = xlu_cfg_get_listitem(list, k);
+				bad = !v || has_control(v);
+			}
+			if (bad) {
+				fprintf(f,
+					"# %s: left out (an item has a control character)\n",
+					key);
+				continue;
+			}
+			fprintf(f, "%s = [", key);
+			for (int k = 0; k < n; k++) {
+				fputs(k ? ", " : " ", f);
+				put_str(f, xlu_cfg_get_listitem(list, k));
+			}
+			fputs(n ? " ]\n" : "]\n", f);
+		} else {
+			continue;
 		}
+		boot |= !strcmp(key, "boot");
 	}
+out:
+	xen_scan_free(&scan);
 	xlu_cfg_destroy(cfg);
 	fclose(report);
+	return boot;
 }
 
 /* ---- Boot ------------------------------------------------------------------ */
@@ -269,16 +300,17 @@ static void put_extra(FILE *f, const struct xen_profile *p, const char *vdev,
 }
 
 static void put_boot(FILE *f, const struct xen_profile *p, const char *vdev,
-		     bool partitioned)
+		     bool partitioned, bool profile_boot)
 {
 	if (p->hvm && !p->kernel) {
 		/* xl runs no bootloader for HVM: the firmware boots the disk */
 		fputs("# HVM: the firmware boots the disk, which needs a boot "
 		      "loader of its own\n"
 		      "# (domufs commit installs none; use kernel= for a "
-		      "direct kernel boot)\n"
-		      "boot = \"c\"\n",
+		      "direct kernel boot)\n",
 		      f);
+		if (!profile_boot) /* the profile's order stays */
+			fputs("boot = \"c\"\n", f);
 		return;
 	}
 	if (p->bootloader || !p->kernel) {
@@ -478,6 +510,7 @@ int xen_xlcfg_render(const struct xen_profile *p,
 	char *buf = NULL;
 	size_t len = 0;
 	long r = root_disk(p);
+	bool profile_boot;
 	FILE *f;
 	int rc;
 
@@ -492,8 +525,9 @@ int xen_xlcfg_render(const struct xen_profile *p,
 		p->memory > 0 ? p->memory : (long)DEFAULT_MEMORY_MIB);
 	fprintf(f, "vcpus = %ld\n",
 		p->vcpus > 0 ? p->vcpus : (long)DEFAULT_VCPUS);
-	put_passthrough(f, p->path);
-	put_boot(f, p, r >= 0 ? p->disks[r].vdev : "xvda", o->partitioned);
+	profile_boot = put_passthrough(f, p->path);
+	put_boot(f, p, r >= 0 ? p->disks[r].vdev : "xvda", o->partitioned,
+		 profile_boot);
 	rc = put_disks(f, p, o, err);
 	if (rc < 0) {
 		fclose(f);

@@ -232,3 +232,28 @@ def test_errors_have_their_exit_status(domufs, tmp_path):
         "format=raw, vdev=xvda, access=rw, backendtype=phy, target=/dev/vg/diskless"]
     r = domufs.run("xl-config", "--domain", tmp_path / "missing.cfg")
     assert r.returncode == 1 and "missing.cfg" in r.stderr, str(r)
+
+
+def test_every_xl_key_of_the_profile_is_kept(domufs, tmp_path):
+    """The keys xl-config does not write itself are copied, lists too, in the
+    profile's order; an HVM profile's own boot order stays."""
+    prof = tmp_path / "hvm.cfg"
+    prof.write_text('name = "h"\ntype = "hvm"\nvnc = 1\nserial = "pty"\n'
+                    "pci = [ '0000:03:00.0', '0000:03:00.1' ]\nviridian = 1\n"
+                    'boot = "d"\nrtc_timeoffset = "-3600"\non_crash = "restart"\n'
+                    "disk = [ 'phy:/dev/vg/h,xvda,w' ]\nhostname = \"hh\"\n")
+    r = domufs.run("xl-config", "--domain", prof)
+    assert r.returncode == 0 and r.stderr == "", str(r)
+    lines = [line for line in r.stdout.splitlines() if not line.startswith("#")]
+    want = ['type = "hvm"', "vnc = 1", 'serial = "pty"',
+            'pci = [ "0000:03:00.0", "0000:03:00.1" ]', "viridian = 1", 'boot = "d"',
+            'rtc_timeoffset = "-3600"', 'on_crash = "restart"']
+    got = [line for line in lines if line.split(" =")[0] in {w.split(" =")[0] for w in want}]
+    assert got == want, r.stdout
+    assert "hostname" not in "\n".join(lines)  # domufs's own: a comment only
+    # and the output reads back as the same domain
+    out = tmp_path / "out.cfg"
+    assert domufs.run("xl-config", "--domain", prof, "-o", out).returncode == 0
+    again = domufs.run("xl-config", "--domain", out)
+    assert again.returncode == 0, str(again)
+    assert [x for x in again.stdout.splitlines() if not x.startswith("#")] == lines
