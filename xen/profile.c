@@ -704,12 +704,24 @@ static void warn_unknown_keys(struct loader *L)
 
 		for (size_t k = 0; ours[k] && !known; k++)
 			known = !strcmp(ours[k], key);
-		for (size_t k = 0; k < i && !seen; k++)
-			seen = !strcmp(L->scan.a[k].key, key);
+		size_t prev = i;
+
+		for (size_t k = 0; k < i; k++)
+			if (!strcmp(L->scan.a[k].key, key)) {
+				seen = true;
+				prev = k;
+			}
 		if (!known && !seen)
 			dm_warn(L->warn, L->warn_ctx,
 				"%s:%d: unknown key `%s' ignored", L->path,
 				L->scan.a[i].line, key);
+		/* as in xl, the last `=` counts: say so (`+=` adds) */
+		if (seen && !L->scan.a[i].add)
+			dm_warn(L->warn, L->warn_ctx,
+				"%s:%d: `%s' set again: the value of line %d "
+				"is not used",
+				L->path, L->scan.a[i].line, key,
+				L->scan.a[prev].line);
 	}
 }
 

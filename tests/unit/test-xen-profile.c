@@ -202,6 +202,26 @@ static void unknown_keys_are_warned_about_once_with_their_line(void **state)
 	xen_profile_free(p);
 }
 
+static void a_key_set_twice_is_warned_about(void **state)
+{
+	struct xen_profile *p = load_ok(write_profile(
+		"name = 'a'\nhostname = 'one'\n"
+		"ssh_authorized_keys = [ 'ssh-ed25519 AAAAC3Nza k' ]\n"
+		"hostname = 'two'\nssh_authorized_keys = [ ]\n"
+		"vif = [ 'bridge=b' ]\nvif += [ 'bridge=c' ]\n"));
+
+	/* the last `=` counts, as in xl; `+=` adds without a word */
+	assert_string_equal(p->hostname, "two");
+	assert_int_equal(p->n_ssh_authorized_keys, 0);
+	assert_int_equal(p->n_vifs, 2);
+	assert_int_equal(n_warnings, 2);
+	assert_non_null(strstr(warnings, "t.cfg:4: `hostname' set again: the "
+					 "value of line 2 is not used"));
+	assert_non_null(strstr(warnings, "t.cfg:5: `ssh_authorized_keys' set "
+					 "again: the value of line 3"));
+	xen_profile_free(p);
+}
+
 static void an_ip_without_netmask_assumes_24_with_a_warning(void **state)
 {
 	struct xen_profile *p =
@@ -546,6 +566,7 @@ int main(void)
 		cmocka_unit_test(a_missing_file_is_refused_naming_it),
 		cmocka_unit_test(a_syntax_error_is_libxlutils_line),
 		cmocka_unit_test(no_kernel_and_no_bootloader_means_pygrub),
+		cmocka_unit_test(a_key_set_twice_is_warned_about),
 		cmocka_unit_test(a_missing_name_is_refused),
 		cmocka_unit_test(a_bad_mac_is_refused),
 		cmocka_unit_test(a_bad_ipv4_is_refused_wherever_it_is),
