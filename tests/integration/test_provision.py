@@ -147,7 +147,9 @@ def test_one_bad_profile_fails_that_domain_only(site, default_template):
     r = provision(*base_args(site, default_template), "banquo", "fleance", "macduff", "duncan")
     assert r.returncode == 1, r.stderr
     lines = r.stderr.splitlines()
-    assert any(re.match(r"^provision: fleance: domufs commit failed", ln) for ln in lines), r.stderr
+    # refused before anything is created for it
+    assert any(re.match(r"^provision: fleance: .*fleance.cfg: refused by domufs xl-config", ln)
+               for ln in lines), r.stderr
     assert any(ln.startswith("domufs: ") and "fleance.cfg" in ln for ln in lines), r.stderr
     assert f"provision: duncan: no profile {site['profiles'] / 'duncan.cfg'}" in lines, r.stderr
     assert lines[-1] == "provision: 2 of 4 domains provisioned; failed: fleance duncan", r.stderr
@@ -159,6 +161,33 @@ def test_one_bad_profile_fails_that_domain_only(site, default_template):
     assert not (site["images"] / "fleance.img").exists()
     assert not (site["xl"] / "fleance.cfg").exists()
     assert sorted(p.name for p in site["images"].iterdir()) == ["banquo.img", "macduff.img"]
+
+
+def test_profiles_are_checked_before_anything_is_created(site, default_template):
+    """A profile that names another domain, one without a template, one whose
+    template is missing, one that does not load: failed before lvcreate or
+    commit, with --dry-run too."""
+    host, mac, ip = DOMAINS["banquo"]
+    (site["profiles"] / "other.cfg").write_text(profile_text("banquo", host, mac, ip))
+    (site["profiles"] / "notmpl.cfg").write_text(profile_text("notmpl", "notmpl", mac, ip))
+    (site["profiles"] / "gone.cfg").write_text(
+        profile_text("gone", "gone", mac, ip, 'template = "/nonexistent/t.tar"\n'))
+    (site["profiles"] / "bad.cfg").write_text(profile_text("bad", "bad", "zz", ip))
+    common = ["--profiles", site["profiles"], "--cache-dir", site["cache"], "--xl-dir", site["xl"]]
+    for extra in (["--image-dir", site["images"]],
+                  ["--vg", "scotland", "--size", "4G", "--dry-run"],
+                  ["--image-dir", site["images"], "--dry-run"]):
+        r = provision(*common, *extra, "other", "notmpl", "gone", "bad")
+        assert r.returncode == 1, r.stderr
+        err = r.stderr
+        assert 'provision: other: ' in err and 'name = "banquo", not other' in err, err
+        assert "provision: notmpl: " in err and "no `template' key, and no --template" in err
+        assert "provision: gone: " in err and "template /nonexistent/t.tar: no such file" in err
+        assert "provision: bad: " in err and "refused by domufs xl-config" in err, err
+        assert err.splitlines()[-1] == \
+            "provision: 0 of 4 domains provisioned; failed: other notmpl gone bad", err
+        assert r.stdout == "", r.stdout  # no lvcreate, commit or xl create for any
+        assert not site["images"].exists() and not site["xl"].exists()
 
 
 def test_existing_image_needs_force(site, default_template):
