@@ -372,6 +372,20 @@ static int wipe(int fd, uint64_t dev_size, uint64_t fs_offset)
 	return r;
 }
 
+/*
+ * The permission bits of a new image file: an existing one's, else 0600
+ * less the umask. A domain's root holds its /etc/shadow and SSH keys: not
+ * for every user to read, as a disk of a running domain is not.
+ */
+static mode_t image_mode(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+		return st.st_mode & 07777;
+	return 0600 & dm_file_mode();
+}
+
 int img_target_prepare(struct img_target *t, uint64_t size, uint64_t fs_offset,
 		       struct dm_err *err)
 {
@@ -384,7 +398,7 @@ int img_target_prepare(struct img_target *t, uint64_t size, uint64_t fs_offset,
 					  strerror(-r));
 		return 0;
 	}
-	r = dm_atomic_create(t->path, dm_file_mode(), t->tmp_path,
+	r = dm_atomic_create(t->path, image_mode(t->path), t->tmp_path,
 			     sizeof(t->tmp_path), err);
 	if (r < 0)
 		return r;

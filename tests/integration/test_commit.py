@@ -636,6 +636,17 @@ def test_refuses_existing_filesystem_without_force(domufs, loops, tmp_path):
     fsck(dev)
 
 
+def test_new_image_is_private_and_a_replaced_one_keeps_its_mode(domufs, tmp_path):
+    tpl = small_template(tmp_path)
+    cache = domufs.cache_dir()
+    img = tmp_path / "mode.img"
+    assert commit(domufs, cache, tpl, img).returncode == 0
+    assert stat.S_IMODE(img.stat().st_mode) == 0o600
+    img.chmod(0o640)
+    assert commit(domufs, cache, tpl, img, "--force").returncode == 0
+    assert stat.S_IMODE(img.stat().st_mode) == 0o640
+
+
 def test_tar_export_makes_the_target_checks(domufs, loops, tmp_path):
     """--format writes a new file: the checks of an image target apply to an
     existing OUT, and one that is not a regular file is refused."""
