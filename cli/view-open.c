@@ -75,7 +75,10 @@ int cli_view_open(const struct cli_view_opts *o, struct cli_view *ret)
 	}
 	to.cache_dir = cache_dir;
 	if (tmpl_index_open(tpl, &to, &ret->tmpl, &err) < 0) {
-		cli_error("%s", err.msg);
+		if (tpl != o->template_path) /* the profile's `template` */
+			cli_error("%s: template %s", o->domain_path, err.msg);
+		else
+			cli_error("%s", err.msg);
 		cli_view_close(ret);
 		return CLI_EXIT_RUNTIME;
 	}

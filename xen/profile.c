@@ -651,6 +651,26 @@ static int load_boot(struct loader *L)
 	return get_long(L, "vcpus", &p->vcpus);
 }
 
+/*
+ * A relative `template` or `overlay` is taken from the profile's directory
+ * (as the profile is found, so the same wherever the command runs: the
+ * systemd unit runs in /).
+ */
+static int beside_profile(struct loader *L, char **value)
+{
+	const char *slash = strrchr(L->path, '/');
+	char *joined;
+
+	if (!*value || (*value)[0] == '/' || !slash)
+		return 0;
+	if (asprintf(&joined, "%.*s/%s", (int)(slash - L->path), L->path,
+		     *value) < 0)
+		return dm_err_set(L->err, ENOMEM, "out of memory");
+	free(*value);
+	*value = joined;
+	return 0;
+}
+
 static int build_fix_view(struct loader *L)
 {
 	struct xen_profile *p = L->p;
@@ -798,6 +818,8 @@ int xen_profile_load(const char *path, struct xen_profile **ret,
 	    (r = check_hostname_needed(&L)) < 0 ||
 	    (r = dup_string(&L, "template", &L.p->template_path)) < 0 ||
 	    (r = dup_string(&L, "overlay", &L.p->overlay_dir)) < 0 ||
+	    (r = beside_profile(&L, &L.p->template_path)) < 0 ||
+	    (r = beside_profile(&L, &L.p->overlay_dir)) < 0 ||
 	    (r = build_fix_view(&L)) < 0)
 		goto out;
 	*ret = TAKE_PTR(L.p);

@@ -202,6 +202,21 @@ static void unknown_keys_are_warned_about_once_with_their_line(void **state)
 	xen_profile_free(p);
 }
 
+static void relative_template_and_overlay_are_beside_the_profile(void **state)
+{
+	const char *path = write_profile("name = 'a'\ntemplate = 't/x.tar'\n"
+					 "overlay = '/abs/ov'\n");
+	struct xen_profile *p = load_ok(path);
+	const char *slash = strrchr(path, '/');
+	char want[4096];
+
+	assert_non_null(slash);
+	snprintf(want, sizeof(want), "%.*s/t/x.tar", (int)(slash - path), path);
+	assert_string_equal(p->template_path, want);
+	assert_string_equal(p->overlay_dir, "/abs/ov");
+	xen_profile_free(p);
+}
+
 static void a_key_set_twice_is_warned_about(void **state)
 {
 	struct xen_profile *p = load_ok(write_profile(
@@ -567,6 +582,8 @@ int main(void)
 		cmocka_unit_test(a_syntax_error_is_libxlutils_line),
 		cmocka_unit_test(no_kernel_and_no_bootloader_means_pygrub),
 		cmocka_unit_test(a_key_set_twice_is_warned_about),
+		cmocka_unit_test(
+			relative_template_and_overlay_are_beside_the_profile),
 		cmocka_unit_test(a_missing_name_is_refused),
 		cmocka_unit_test(a_bad_mac_is_refused),
 		cmocka_unit_test(a_bad_ipv4_is_refused_wherever_it_is),
