@@ -132,8 +132,10 @@ int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
 		arg = argv[optind - 1];
 	if (!strncmp(arg, "--", 2) && arg[2]) {
 		n = long_option(longopts, arg, &lo, &len);
-		if (optopt && !(lo && !lo->flag && lo->val == optopt))
-			n = 0, arg = "";
+		if (optopt && !(lo && !lo->flag && lo->val == optopt)) {
+			n = 0;
+			arg = "";
+		}
 	} else {
 		arg = "";
 	}

@@ -21,8 +21,9 @@ mode_t dm_file_mode(void);
  * goes into @tmp (@size bytes). A symbolic link @path is followed: the
  * file it leads to is replaced, the link stays. An existing @path that is
  * not a regular file (a device, a FIFO, /dev/stdout on a pipe or a
- * terminal) is refused with -EINVAL, and so is a link to nothing. Returns the fd (O_CLOEXEC) or -errno; on
- * error @tmp is the empty string and nothing is left behind.
+ * terminal) is refused with -EINVAL, and so is a link to nothing. Returns
+ * the fd (O_CLOEXEC) or -errno; on error @tmp is the empty string and
+ * nothing is left behind.
  */
 int dm_atomic_create(const char *path, mode_t mode, char *tmp, size_t size,
 		     struct dm_err *err);

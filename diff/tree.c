@@ -98,7 +98,6 @@ static int list(struct ovl_view *v, uint64_t ino, struct entry **ret,
 	return 0;
 }
 
-/* Whole content of a node (regular: data; symlink: target). */
 /* Reads @size bytes of @ino at @off, fewer at its end; how many, or -errno. */
 static ssize_t read_full(struct ovl_view *v, uint64_t ino, char *buf,
 			 size_t size, uint64_t off)
@@ -118,6 +117,7 @@ static ssize_t read_full(struct ovl_view *v, uint64_t ino, char *buf,
 	return (ssize_t)got;
 }
 
+/* Whole content of a node (regular: data; symlink: target). */
 static int content(struct ovl_view *v, const struct stat *st, char **ret,
 		   size_t *ret_len)
 {

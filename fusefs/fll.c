@@ -1389,8 +1389,10 @@ session_new(struct fuse_args *args, struct fll_ctx *ctx, char *why, size_t size)
 	ssize_t n;
 
 	why[0] = '\0';
-	if (saved < 0 || log < 0 ||
-	    (fflush(stderr), dup2(log, STDERR_FILENO)) < 0)
+	if (saved < 0 || log < 0)
+		return fuse_session_new(args, &fll_ops, sizeof(fll_ops), ctx);
+	fflush(stderr);
+	if (dup2(log, STDERR_FILENO) < 0)
 		return fuse_session_new(args, &fll_ops, sizeof(fll_ops), ctx);
 	se = fuse_session_new(args, &fll_ops, sizeof(fll_ops), ctx);
 	fflush(stderr);

@@ -200,6 +200,12 @@ struct img_target {
 	int fd; /* O_EXCL block device, or the temporary image file */
 	char tmp_path[4096]; /* image files: the temporary beside the target */
 	uint64_t device_size; /* block devices */
+	/*
+	 * Image files: the new file's permission bits, the replaced one's,
+	 * else 0600 less the umask (a domain's root holds its /etc/shadow and
+	 * SSH keys: not for every user to read).
+	 */
+	mode_t mode;
 };
 
 /*

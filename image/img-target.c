@@ -278,6 +278,7 @@ int img_target_open(const char *path, const struct img_commit_opts *o,
 
 	memset(ret, 0, sizeof(*ret));
 	ret->fd = -1;
+	ret->mode = 0600 & dm_file_mode();
 	if (strlen(path) >= sizeof(ret->path) - 32)
 		return dm_err_set(err, ENAMETOOLONG, "%s: name too long", path);
 	strcpy(ret->path, path);
@@ -288,8 +289,10 @@ int img_target_open(const char *path, const struct img_commit_opts *o,
 		return 0; /* a new image file */
 	}
 	ret->exists = true;
-	if (S_ISREG(st.st_mode))
+	if (S_ISREG(st.st_mode)) {
+		ret->mode = st.st_mode & 07777;
 		return check_file(path, &st, o, err);
+	}
 	if (!S_ISBLK(st.st_mode))
 		return dm_err_set(err, EINVAL,
 				  "%s: not a regular file or block device",
@@ -372,20 +375,6 @@ static int wipe(int fd, uint64_t dev_size, uint64_t fs_offset)
 	return r;
 }
 
-/*
- * The permission bits of a new image file: an existing one's, else 0600
- * less the umask. A domain's root holds its /etc/shadow and SSH keys: not
- * for every user to read, as a disk of a running domain is not.
- */
-static mode_t image_mode(const char *path)
-{
-	struct stat st;
-
-	if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-		return st.st_mode & 07777;
-	return 0600 & dm_file_mode();
-}
-
 int img_target_prepare(struct img_target *t, uint64_t size, uint64_t fs_offset,
 		       struct dm_err *err)
 {
@@ -398,8 +387,8 @@ int img_target_prepare(struct img_target *t, uint64_t size, uint64_t fs_offset,
 					  strerror(-r));
 		return 0;
 	}
-	r = dm_atomic_create(t->path, image_mode(t->path), t->tmp_path,
-			     sizeof(t->tmp_path), err);
+	r = dm_atomic_create(t->path, t->mode, t->tmp_path, sizeof(t->tmp_path),
+			     err);
 	if (r < 0)
 		return r;
 	t->fd = r;

@@ -294,12 +294,11 @@ static int copy_data(struct ovl_merge *m, uint32_t lower, uint64_t len_all,
 			uint64_t left = len;
 
 			while (left) {
-				ssize_t n = by_range ?
-						    copy_file_range(sfd, &in,
-								    dst, &out,
-								    left, 0) :
-						    0;
+				ssize_t n = 0;
 
+				if (by_range)
+					n = copy_file_range(sfd, &in, dst, &out,
+							    left, 0);
 				if (n < 0 && errno != EXDEV &&
 				    errno != EINVAL && errno != EOPNOTSUPP &&
 				    errno != ENOSYS)

@@ -789,11 +789,10 @@ int xen_profile_load(const char *path, struct xen_profile **ret,
 		char line[768];
 		const char *why = report_line(&L, 0, line, sizeof(line));
 
-		if (why)
+		if (why) {
 			fix_newline_line(path, line, sizeof(line));
-		if (why)
 			r = dm_err_set(err, e, "%s", why);
-		else
+		} else
 			r = dm_err_set(err, e, "%s: cannot parse: %s", path,
 				       strerror(e));
 		goto out;
