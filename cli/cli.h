@@ -85,7 +85,14 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* The warning sink handed to library modules. */
 void cli_warn(void *ctx, const char *msg);
-/* --cache-dir or the default; writes into buf. */
-int cli_cache_dir(const char *opt, char *buf, size_t size);
+/*
+ * Opens template @path through the cache @cache_opt (--cache-dir; NULL: the
+ * default) with TMPL_OPEN_* @flags. A build that SIGINT, SIGTERM or SIGHUP
+ * interrupts cleans up before the signal takes its course. Reports errors
+ * itself (naming @profile when the template came from it); returns an exit
+ * status.
+ */
+int cli_template_open(const char *path, const char *cache_opt, unsigned flags,
+		      const char *profile, struct tmpl_index **ret);
 
 #endif

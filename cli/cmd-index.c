@@ -28,12 +28,10 @@ int cli_cmd_index(int argc, char **argv)
 		{ 0 },
 	};
 	const char *cache_opt = NULL;
-	char cache_dir[PATH_MAX];
-	struct tmpl_open_opts o = { .warn = cli_warn };
+	unsigned flags = 0;
 	struct tmpl_index *idx = NULL;
 	struct tmpl_info info;
-	struct dm_err err = { 0 };
-	int c;
+	int c, r;
 
 	while ((c = cli_getopt("index", argc, argv, "h", longopts)) != -1) {
 		switch (c) {
@@ -41,7 +39,7 @@ int cli_cmd_index(int argc, char **argv)
 			cache_opt = optarg;
 			break;
 		case 'R':
-			o.flags |= TMPL_OPEN_REBUILD;
+			flags |= TMPL_OPEN_REBUILD;
 			break;
 		case 'h':
 			fputs(help, stdout);
@@ -52,15 +50,9 @@ int cli_cmd_index(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return cli_usage_error("index", "expected one TEMPLATE");
-	if (cli_cache_dir(cache_opt, cache_dir, sizeof(cache_dir)) < 0)
-		return cli_usage_error("index",
-				       "cache directory name too long");
-	o.cache_dir = cache_dir;
-	o.flags |= TMPL_OPEN_VERIFY;
-	if (tmpl_index_open(argv[optind], &o, &idx, &err) < 0) {
-		cli_error("%s", err.msg);
-		return CLI_EXIT_RUNTIME;
-	}
+	r = cli_template_open(argv[optind], cache_opt, flags, NULL, &idx);
+	if (r != CLI_EXIT_OK)
+		return r;
 	tmpl_index_info(idx, &info);
 	printf("%s: %llu entries, %llu bytes, %s in %.3f s (cache %s)\n",
 	       argv[optind], (unsigned long long)info.entries,

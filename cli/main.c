@@ -161,17 +161,6 @@ void cli_warn(void *ctx, const char *msg)
 	fprintf(stderr, "domufs: warning: %s\n", msg);
 }
 
-int cli_cache_dir(const char *opt, char *buf, size_t size)
-{
-	if (opt) {
-		if (strlen(opt) >= size)
-			return -1;
-		strcpy(buf, opt);
-		return 0;
-	}
-	return tmpl_cache_default_dir(buf, size) < 0 ? -1 : 0;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct {

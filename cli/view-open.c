@@ -3,11 +3,15 @@
  * Opens the view every subcommand reads: the template through its cache,
  * then the layers above it. Reports errors itself (the CLI's job).
  */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "common/cleanup.h"
 #include "overlay/layer.h"
 #include "overlay/view.h"
 #include "fixups/fix.h"
@@ -29,16 +33,84 @@ void cli_view_opt(int opt, const char *arg, struct cli_view_opts *vo)
 	}
 }
 
+/* The signal that interrupted an index build (0: none); see below. */
+static volatile sig_atomic_t open_signal;
+
+static void on_open_signal(int sig)
+{
+	open_signal = sig;
+}
+
+int cli_template_open(const char *path, const char *cache_opt, unsigned flags,
+		      const char *profile, struct tmpl_index **ret)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa = { .sa_handler = on_open_signal };
+	struct sigaction old[DM_ARRAY_SIZE(sigs)];
+	bool caught[DM_ARRAY_SIZE(sigs)] = { false };
+	struct tmpl_open_opts to = { .flags = flags,
+				     .warn = cli_warn,
+				     .cancel = &open_signal };
+	struct dm_err err = { 0 };
+	char cache_dir[PATH_MAX];
+	int r, sig;
+
+	if (cache_opt && !*cache_opt) {
+		cli_error("--cache-dir: empty directory name");
+		return CLI_EXIT_USAGE;
+	}
+	if (cache_opt && strlen(cache_opt) >= sizeof(cache_dir)) {
+		cli_error("--cache-dir: name too long");
+		return CLI_EXIT_USAGE;
+	}
+	if (cache_opt)
+		strcpy(cache_dir, cache_opt);
+	else if (tmpl_cache_default_dir(cache_dir, sizeof(cache_dir)) < 0) {
+		cli_error(
+			"no cache directory: HOME is not set and this user has no home directory (give --cache-dir DIR or set XDG_CACHE_HOME)");
+		return CLI_EXIT_RUNTIME;
+	}
+	to.cache_dir = cache_dir;
+
+	/*
+	 * A signal that would end the process stops a build instead, which
+	 * removes what it wrote; then the signal does what it would have done
+	 * (the caller's handler, or the end of the process). Signals ignored
+	 * (nohup) stay ignored.
+	 */
+	open_signal = 0;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < DM_ARRAY_SIZE(sigs); i++) {
+		sigaction(sigs[i], NULL, &old[i]);
+		if (old[i].sa_handler != SIG_IGN)
+			caught[i] = sigaction(sigs[i], &sa, NULL) == 0;
+	}
+	r = tmpl_index_open(path, &to, ret, &err);
+	for (size_t i = 0; i < DM_ARRAY_SIZE(sigs); i++)
+		if (caught[i])
+			sigaction(sigs[i], &old[i], NULL);
+	sig = open_signal;
+	if (r < 0) {
+		if (profile) /* the profile's `template` */
+			cli_error("%s: template %s", profile, err.msg);
+		else
+			cli_error("%s", err.msg);
+	}
+	if (sig)
+		raise(sig);
+	if (r < 0)
+		return CLI_EXIT_RUNTIME;
+	return CLI_EXIT_OK;
+}
+
 int cli_view_open(const struct cli_view_opts *o, struct cli_view *ret)
 {
-	struct tmpl_open_opts to = { .warn = cli_warn, .flags = o->tmpl_flags };
 	struct ovl_view_opts vo = { .upper_dir = o->overlay_dir,
 				    .fs_type = o->fs_type,
 				    .partitioned = o->partitioned };
 	struct fix_profile fp;
 	struct ovl_layer lower;
 	struct dm_err err = { 0 };
-	char cache_dir[4096];
 	const char *tpl = o->template_path;
 	int r;
 
@@ -68,19 +140,12 @@ int cli_view_open(const struct cli_view_opts *o, struct cli_view *ret)
 		return CLI_EXIT_USAGE;
 	}
 	ret->template_path = tpl;
-	if (cli_cache_dir(o->cache_dir, cache_dir, sizeof(cache_dir)) < 0) {
-		cli_error("cache directory name too long");
+	r = cli_template_open(tpl, o->cache_dir, o->tmpl_flags,
+			      tpl != o->template_path ? o->domain_path : NULL,
+			      &ret->tmpl);
+	if (r != CLI_EXIT_OK) {
 		cli_view_close(ret);
-		return CLI_EXIT_USAGE;
-	}
-	to.cache_dir = cache_dir;
-	if (tmpl_index_open(tpl, &to, &ret->tmpl, &err) < 0) {
-		if (tpl != o->template_path) /* the profile's `template` */
-			cli_error("%s: template %s", o->domain_path, err.msg);
-		else
-			cli_error("%s", err.msg);
-		cli_view_close(ret);
-		return CLI_EXIT_RUNTIME;
+		return r;
 	}
 	ovl_layer_template(ret->tmpl, &lower);
 	r = ovl_view_new(&lower, &vo, &ret->view, &err);

@@ -64,6 +64,8 @@ struct builder {
 	const char *name;
 	dm_warn_fn warn;
 	void *warn_ctx;
+	const volatile sig_atomic_t *cancel; /* may be NULL */
+	const char *cache_dir; /* for messages */
 	struct dm_err *err;
 	struct archive *a;
 	bool in_place;
@@ -686,6 +688,22 @@ static int write_all(int fd, const void *buf, size_t len)
  * Reads the member's data blocks, recording where each run lives. @member:
  * its name as the archive spells it, for messages.
  */
+/* A failed write of the cache (a full disk, mostly): -errno, @err set. */
+static int cache_write_fail(struct builder *b, int r)
+{
+	return dm_err_set(b->err, -r, "%s: writing the cache %s: %s", b->name,
+			  b->cache_dir, strerror(-r));
+}
+
+/* -ECANCELED, @err set, once the caller asked the build to stop. */
+static int cancelled(struct builder *b)
+{
+	if (!b->cancel || !*b->cancel)
+		return 0;
+	return dm_err_set(b->err, ECANCELED, "%s: indexing interrupted",
+			  b->name);
+}
+
 static int read_data(struct builder *b, uint32_t id, struct archive_entry *e,
 		     const char *member)
 {
@@ -709,8 +727,11 @@ static int read_data(struct builder *b, uint32_t id, struct archive_entry *e,
 		const void *buf;
 		size_t len;
 		la_int64_t off;
-		int r = archive_read_data_block(b->a, &buf, &len, &off);
+		int r = cancelled(b);
 
+		if (r < 0)
+			return r;
+		r = archive_read_data_block(b->a, &buf, &len, &off);
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
@@ -727,9 +748,7 @@ static int read_data(struct builder *b, uint32_t id, struct archive_entry *e,
 		} else {
 			r = dm_seqw_write(b->data_w, buf, len);
 			if (r < 0)
-				return dm_err_set(b->err, -r,
-						  "%s: writing the cache: %s",
-						  b->name, strerror(-r));
+				return cache_write_fail(b, r);
 			r = ext_add(n, (uint64_t)off, len, b->data_pos);
 			b->data_pos += len;
 		}
@@ -1232,8 +1251,7 @@ static int serialize(struct builder *b, int idx_fd, const struct stat *st,
 	memcpy(file, &h, sizeof(h));
 	r = write_all(idx_fd, file, off);
 	if (r < 0) {
-		dm_err_set(b->err, -r, "%s: writing the cache index: %s",
-			   b->name, strerror(-r));
+		cache_write_fail(b, r);
 		goto out_free;
 	}
 	ret->in_place = b->in_place;
@@ -1275,13 +1293,18 @@ uint64_t tmpl_header_checksum(const struct tmpl_dheader *h)
 }
 
 int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
-	       int data_fd, uint64_t build_id, dm_warn_fn warn, void *warn_ctx,
-	       struct tmpl_build_result *ret, struct dm_err *err)
+	       int data_fd, uint64_t build_id,
+	       const struct tmpl_open_opts *opts, struct tmpl_build_result *ret,
+	       struct dm_err *err)
 {
+	dm_warn_fn warn = opts->warn;
+	void *warn_ctx = opts->warn_ctx;
 	struct builder b = {
 		.name = name,
 		.warn = warn,
 		.warn_ctx = warn_ctx,
+		.cancel = opts->cancel,
+		.cache_dir = opts->cache_dir,
 		.err = err,
 		.data_fd = data_fd,
 		.tpl_fd = tpl_fd,
@@ -1320,6 +1343,9 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 		goto out_free;
 	}
 	for (;;) {
+		r = cancelled(&b);
+		if (r < 0)
+			goto out_free;
 		r = archive_read_next_header(b.a, &e);
 		if (r == ARCHIVE_EOF) {
 			/*
@@ -1375,9 +1401,7 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 					r = dm_seqw_write(b.data_w, pad,
 							  sizeof(pad));
 				if (r < 0) {
-					dm_err_set(err, -r,
-						   "%s: writing the cache: %s",
-						   name, strerror(-r));
+					cache_write_fail(&b, r);
 					goto out_free;
 				}
 				b.data_pos = sizeof(pad);
@@ -1426,8 +1450,7 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 	if (b.data_w) {
 		r = dm_seqw_finish(b.data_w);
 		if (r < 0) {
-			dm_err_set(err, -r, "%s: writing the cache: %s", name,
-				   strerror(-r));
+			cache_write_fail(&b, r);
 			goto out_free;
 		}
 	}

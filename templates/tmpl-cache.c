@@ -14,6 +14,17 @@
  * format) and those recorded for the same path (the template replaced by
  * another file). An entry whose lock another process holds is left alone;
  * mounts that have an entry open keep reading it after its removal.
+ *
+ * An entry found is checked whole (its checksum, a millisecond for a Debian
+ * root) before it is used; one that fails, or that is not a regular file,
+ * is built again. Temporary files are only written under the entry's lock,
+ * so whoever takes a lock removes those that an interrupted build (a killed
+ * process) left of entries nobody is building. Cache files are readable by
+ * others only when the template is: the data file holds its contents.
+ *
+ * On a file system that keeps whole seconds, a template rewritten within
+ * the second it was indexed in keeps its identity; an entry built that
+ * close to the template's last change is used once and not kept.
  */
 #include "templates/tmpl-internal.h"
 #include "templates/tmpl.h"
@@ -57,7 +68,10 @@ int tmpl_cache_default_dir(char *buf, size_t size)
 		if (!home || *home != '/') {
 			struct passwd *pw = getpwuid(geteuid());
 
-			home = pw ? pw->pw_dir : "/tmp";
+			/* never a shared directory such as /tmp */
+			if (!pw || !pw->pw_dir || pw->pw_dir[0] != '/')
+				return -ENOENT;
+			home = pw->pw_dir;
 		}
 		n = snprintf(buf, size, "%s/.cache/domufs", home);
 	}
@@ -109,28 +123,78 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Opens the entry if complete and fresh; -ENOENT or -ESTALE otherwise. */
-static int try_open(int dirfd, const char *key, int tpl_fd,
+/*
+ * Opens cache file @name for reading: the fd; -ESTALE (*ret_why set) when
+ * it is there but no regular file (a FIFO must not hang the open), to be
+ * built again; or -errno.
+ */
+static int open_cached(int dirfd, const char *name, const char **ret_why)
+{
+	int fd = openat(dirfd, name,
+			O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	struct stat st;
+
+	if (fd < 0) {
+		if (errno != ELOOP)
+			return -errno;
+		*ret_why = "a symbolic link, not a cache file";
+		return -ESTALE;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int r = S_ISDIR(st.st_mode) ? -EISDIR : -ESTALE;
+
+		close(fd);
+		*ret_why = "not a regular file";
+		return r;
+	}
+	return fd;
+}
+
+/* open_cached()'s failure @r on @dir/@name: kept when the entry is only to
+ * be built again, else set in @err. */
+static int open_failed(const char *dir, const char *name, int r,
+		       struct dm_err *err)
+{
+	if (r == -ENOENT || r == -ESTALE)
+		return r;
+	return dm_err_set(err, -r, "cache %s/%s: %s", dir, name, strerror(-r));
+}
+
+/*
+ * Opens the entry if complete and fresh: 0. -ENOENT or -ESTALE (*ret_why
+ * set) when it is to be built; another -errno with @err naming the file
+ * otherwise.
+ */
+static int try_open(int dirfd, const char *dir, const char *key, int tpl_fd,
 		    const struct stat *st, bool verify, struct tmpl_index **ret,
-		    const char **ret_why)
+		    const char **ret_why, struct dm_err *err)
 {
 	char name[64];
 	_cleanup_close_ int idx_fd = -1;
 	_cleanup_close_ int data_fd = -1;
+	int r;
 
 	snprintf(name, sizeof(name), "%s.idx", key);
-	idx_fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	idx_fd = open_cached(dirfd, name, ret_why);
 	if (idx_fd < 0)
-		return -errno;
+		return open_failed(dir, name, idx_fd, err);
 	snprintf(name, sizeof(name), "%s.data", key);
-	data_fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (data_fd < 0 && errno != ENOENT)
-		return -errno;
-	return tmpl_index_map(idx_fd, data_fd, tpl_fd, st, verify, ret,
-			      ret_why);
+	data_fd = open_cached(dirfd, name, ret_why);
+	/* no data file: an uncompressed .tar (the index says whether) */
+	if (data_fd < 0 && data_fd != -ENOENT)
+		return open_failed(dir, name, data_fd, err);
+	r = tmpl_index_map(idx_fd, data_fd, tpl_fd, st, verify, ret, ret_why);
+	if (r == 0)
+		return 0;
+	snprintf(name, sizeof(name), "%s.idx", key);
+	return open_failed(dir, name, r, err);
 }
 
-static int tmp_create(int dirfd, const char *key, const char *what,
+/*
+ * Creates an empty temporary file for @key's @what, mode @mode; the fd
+ * (name in @ret_name) or -errno. Only the holder of @key's lock does.
+ */
+static int tmp_create(int dirfd, const char *key, const char *what, mode_t mode,
 		      char *ret_name, size_t size)
 {
 	uint64_t rnd;
@@ -144,7 +208,7 @@ static int tmp_create(int dirfd, const char *key, const char *what,
 			 rnd);
 		fd = openat(dirfd, ret_name,
 			    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-			    0644);
+			    mode);
 		if (fd >= 0 || errno != EEXIST)
 			return fd >= 0 ? fd : -errno;
 	}
@@ -152,11 +216,11 @@ static int tmp_create(int dirfd, const char *key, const char *what,
 }
 
 /* KEY.src: @abs, written under a temporary name and renamed; best effort. */
-static void write_src(int dirfd, const char *key, const char *abs)
+static void write_src(int dirfd, const char *key, const char *abs, mode_t mode)
 {
 	char tmp[128], name[64];
 	_cleanup_close_ int fd =
-		tmp_create(dirfd, key, "src", tmp, sizeof(tmp));
+		tmp_create(dirfd, key, "src", mode, tmp, sizeof(tmp));
 	size_t len = strlen(abs);
 
 	if (fd < 0)
@@ -188,9 +252,13 @@ static bool src_is(int dirfd, const char *key, const char *abs)
  * -errno. A lock file is removed by whoever holds it (a failed build, an
  * entry removed): one taken after its removal is let go and taken again
  * from the name, so that two builders never hold locks on two files.
+ * Before waiting for another holder, says so through @opts's warn.
  */
-static int lock_entry(int dirfd, const char *name)
+static int lock_entry(int dirfd, const char *name, const char *tpl,
+		      const struct tmpl_open_opts *opts)
 {
+	bool told = false;
+
 	for (;;) {
 		_cleanup_close_ int fd =
 			openat(dirfd, name,
@@ -199,9 +267,18 @@ static int lock_entry(int dirfd, const char *name)
 
 		if (fd < 0)
 			return -errno;
-		while (flock(fd, LOCK_EX) < 0)
-			if (errno != EINTR)
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			if (errno != EWOULDBLOCK)
 				return -errno;
+			if (!told)
+				dm_warn(opts->warn, opts->warn_ctx,
+					"%s: waiting for another process building its index in %s",
+					tpl, opts->cache_dir);
+			told = true;
+			while (flock(fd, LOCK_EX) < 0)
+				if (errno != EINTR)
+					return -errno;
+		}
 		if (fstat(fd, &held) < 0)
 			return -errno;
 		if (fstatat(dirfd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -210,10 +287,33 @@ static int lock_entry(int dirfd, const char *name)
 	}
 }
 
+/* A directory stream of @dirfd's own, read from its start. */
+static DIR *opendir_at(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+	if (!d && fd >= 0)
+		close(fd);
+	return d;
+}
+
+/* Removes entry @key's files but its lock; the caller holds the lock. */
+static void unlink_entry(int dirfd, const char *key)
+{
+	static const char *const exts[] = { "idx", "data", "src" };
+	char name[64];
+
+	/* the index first: without it, the rest is no entry */
+	for (size_t i = 0; i < DM_ARRAY_SIZE(exts); i++) {
+		snprintf(name, sizeof(name), "%s.%s", key, exts[i]);
+		unlinkat(dirfd, name, 0);
+	}
+}
+
 /* Removes entry @key unless another process holds its lock. */
 static void remove_entry(int dirfd, const char *key)
 {
-	static const char *const exts[] = { "idx", "data", "src" };
 	char name[64];
 	_cleanup_close_ int lock_fd = -1;
 
@@ -221,15 +321,45 @@ static void remove_entry(int dirfd, const char *key)
 	lock_fd = openat(dirfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (lock_fd >= 0 && flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
 		return; /* being built */
-	/* the index first: without it, the rest is no entry */
-	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
-		snprintf(name, sizeof(name), "%s.%s", key, exts[i]);
+	unlink_entry(dirfd, key);
+	if (lock_fd >= 0)
 		unlinkat(dirfd, name, 0);
+}
+
+/*
+ * Removes the temporary files (".KEY.WHAT.RANDOM.tmp") that builds killed
+ * on the way left: those of @own_key, whose lock the caller holds, and of
+ * any other entry whose lock nobody holds (taken while removing).
+ */
+static void sweep_tmp(int dirfd, const char *own_key)
+{
+	DIR *d = opendir_at(dirfd);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+		size_t len = strlen(n);
+		char key[17], lockname[64];
+		_cleanup_close_ int lock_fd = -1;
+
+		if (n[0] != '.' || len < 22 || strcmp(n + len - 4, ".tmp") ||
+		    strspn(n + 1, "0123456789abcdef") != 16 || n[17] != '.')
+			continue;
+		memcpy(key, n + 1, 16);
+		key[16] = '\0';
+		if (strcmp(key, own_key)) {
+			snprintf(lockname, sizeof(lockname), "%s.lock", key);
+			lock_fd = openat(dirfd, lockname,
+					 O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			if (lock_fd >= 0 &&
+			    flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
+				continue; /* being built */
+		}
+		unlinkat(dirfd, n, 0);
 	}
-	if (lock_fd >= 0) {
-		snprintf(name, sizeof(name), "%s.lock", key);
-		unlinkat(dirfd, name, 0);
-	}
+	closedir(d);
 }
 
 /*
@@ -240,13 +370,11 @@ static void remove_entry(int dirfd, const char *key)
 static void prune_replaced(int dirfd, const char *key, const struct stat *st,
 			   const char *abs)
 {
-	_cleanup_close_ int fd = dup(dirfd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	DIR *d = opendir_at(dirfd);
 	struct dirent *de;
 
 	if (!d)
 		return;
-	fd = -1; /* the DIR owns it */
 	while ((de = readdir(d))) {
 		struct tmpl_dheader h;
 		char victim[17];
@@ -275,54 +403,80 @@ static void prune_replaced(int dirfd, const char *key, const struct stat *st,
 	closedir(d);
 }
 
+/* @r (-errno) for cache file @dir/@name, set in @err. */
+static int file_fail(struct dm_err *err, const char *dir, const char *name,
+		     int r)
+{
+	return dm_err_set(err, -r, "cache %s/%s: %s", dir, name, strerror(-r));
+}
+
+/* Whether @a and @b are the same version of one file. */
+static bool same_identity(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	       a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
 static int build_entry(int dirfd, const char *dir, const char *key, int tpl_fd,
 		       const struct stat *st, const char *path, const char *abs,
 		       const struct tmpl_open_opts *opts, struct dm_err *err)
 {
+	/* the data file holds the template's contents: no more readers */
+	mode_t mode = 0600 | (st->st_mode & S_IROTH ? 0044 : 0);
 	char idx_tmp[128], data_tmp[128], name[64];
 	_cleanup_close_ int idx_fd = -1;
 	_cleanup_close_ int data_fd = -1;
 	struct tmpl_build_result res = { 0 };
+	struct stat after;
 	uint64_t build_id;
 	int r;
 
 	if (getrandom(&build_id, sizeof(build_id), 0) != sizeof(build_id))
 		build_id = identity_key(st) ^ (uint64_t)getpid();
-	idx_fd = tmp_create(dirfd, key, "idx", idx_tmp, sizeof(idx_tmp));
+	data_tmp[0] = '\0';
+	idx_fd = tmp_create(dirfd, key, "idx", mode, idx_tmp, sizeof(idx_tmp));
 	if (idx_fd < 0)
 		return dm_err_set(err, -idx_fd, "cache %s: %s", dir,
 				  strerror(-idx_fd));
-	data_fd = tmp_create(dirfd, key, "data", data_tmp, sizeof(data_tmp));
+	data_fd = tmp_create(dirfd, key, "data", mode, data_tmp,
+			     sizeof(data_tmp));
 	if (data_fd < 0) {
 		r = dm_err_set(err, -data_fd, "cache %s: %s", dir,
 			       strerror(-data_fd));
+		data_tmp[0] = '\0';
 		goto out_unlink;
 	}
-	r = tmpl_build(tpl_fd, st, path, idx_fd, data_fd, build_id, opts->warn,
-		       opts->warn_ctx, &res, err);
+	r = tmpl_build(tpl_fd, st, path, idx_fd, data_fd, build_id, opts, &res,
+		       err);
 	if (r < 0)
 		goto out_unlink;
+	if (fstat(tpl_fd, &after) == 0 && !same_identity(st, &after)) {
+		r = dm_err_set(err, EAGAIN,
+			       "%s: changed while it was being indexed", path);
+		goto out_unlink;
+	}
 	snprintf(name, sizeof(name), "%s.data", key);
 	if (res.in_place) {
 		unlinkat(dirfd, data_tmp, 0);
 		data_tmp[0] = '\0';
 		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT) {
-			r = dm_err_set(err, errno, "cache %s: %s", dir,
-				       strerror(errno));
+			r = file_fail(err, dir, name, -errno);
 			goto out_unlink;
 		}
 	} else if (renameat(dirfd, data_tmp, dirfd, name) < 0) {
-		r = dm_err_set(err, errno, "cache %s: %s", dir,
-			       strerror(errno));
+		r = file_fail(err, dir, name, -errno);
 		goto out_unlink;
 	} else
 		data_tmp[0] = '\0';
 	if (abs)
-		write_src(dirfd, key, abs);
+		write_src(dirfd, key, abs, mode);
 	snprintf(name, sizeof(name), "%s.idx", key);
 	if (renameat(dirfd, idx_tmp, dirfd, name) < 0) {
-		r = dm_err_set(err, errno, "cache %s: %s", dir,
-			       strerror(errno));
+		r = file_fail(err, dir, name, -errno);
 		goto out_unlink;
 	}
 	return 0;
@@ -334,6 +488,17 @@ out_unlink:
 	return r;
 }
 
+/*
+ * Whether the template's identity may be shared by a rewrite: on a file
+ * system of whole seconds (no nanoseconds in either time), a change within
+ * the second of @wall (when it was looked at) or the one before keeps it.
+ */
+static bool identity_racy(const struct stat *st, const struct timespec *wall)
+{
+	return st->st_mtim.tv_nsec == 0 && st->st_ctim.tv_nsec == 0 &&
+	       st->st_ctim.tv_sec >= wall->tv_sec - 1;
+}
+
 int tmpl_index_open(const char *path, const struct tmpl_open_opts *opts,
 		    struct tmpl_index **ret, struct dm_err *err)
 {
@@ -341,12 +506,12 @@ int tmpl_index_open(const char *path, const struct tmpl_open_opts *opts,
 	_cleanup_close_ int dirfd = -1;
 	_cleanup_close_ int lock_fd = -1;
 	struct tmpl_index *idx = NULL;
-	bool verify = opts->flags & TMPL_OPEN_VERIFY;
 	const char *why = NULL;
 	_cleanup_free_ char *abs = NULL;
 	char key[32], lockname[64], index_path[PATH_MAX];
 	double t0 = now();
 	bool built = false;
+	struct timespec wall;
 	struct stat st;
 	int r;
 
@@ -356,6 +521,7 @@ int tmpl_index_open(const char *path, const struct tmpl_open_opts *opts,
 		return dm_err_set(err, errno, "%s: %s", path, strerror(errno));
 	if (fstat(tpl_fd, &st) < 0)
 		return dm_err_set(err, errno, "%s: %s", path, strerror(errno));
+	clock_gettime(CLOCK_REALTIME, &wall);
 	if (S_ISDIR(st.st_mode))
 		return dm_err_set(err, EISDIR,
 				  "%s: is a directory, not a template tarball",
@@ -376,25 +542,28 @@ int tmpl_index_open(const char *path, const struct tmpl_open_opts *opts,
 		 key);
 
 	if (!(opts->flags & TMPL_OPEN_REBUILD)) {
-		r = try_open(dirfd, key, tpl_fd, &st, verify, &idx, &why);
+		r = try_open(dirfd, opts->cache_dir, key, tpl_fd, &st, true,
+			     &idx, &why, err);
 		if (r == 0)
 			goto out_ok;
 		if (r != -ENOENT && r != -ESTALE)
-			return dm_err_set(err, -r, "cache %s: %s", index_path,
-					  strerror(-r));
+			return r;
 	}
 
 	snprintf(lockname, sizeof(lockname), "%s.lock", key);
-	lock_fd = lock_entry(dirfd, lockname);
+	lock_fd = lock_entry(dirfd, lockname, path, opts);
 	if (lock_fd < 0)
-		return dm_err_set(err, -lock_fd, "cache %s: lock: %s",
-				  opts->cache_dir, strerror(-lock_fd));
+		return file_fail(err, opts->cache_dir, lockname, lock_fd);
 	/* Another process may have built it while we waited. */
 	if (!(opts->flags & TMPL_OPEN_REBUILD)) {
-		r = try_open(dirfd, key, tpl_fd, &st, verify, &idx, &why);
+		r = try_open(dirfd, opts->cache_dir, key, tpl_fd, &st, true,
+			     &idx, &why, err);
 		if (r == 0)
 			goto out_ok;
+		if (r != -ENOENT && r != -ESTALE)
+			return r;
 	}
+	sweep_tmp(dirfd, key);
 	abs = realpath(path, NULL);
 	r = build_entry(dirfd, opts->cache_dir, key, tpl_fd, &st, path, abs,
 			opts, err);
@@ -405,11 +574,19 @@ int tmpl_index_open(const char *path, const struct tmpl_open_opts *opts,
 	}
 	built = true;
 	prune_replaced(dirfd, key, &st, abs);
-	r = try_open(dirfd, key, tpl_fd, &st, false, &idx, &why);
-	if (r < 0)
+	r = try_open(dirfd, opts->cache_dir, key, tpl_fd, &st, false, &idx,
+		     &why, err);
+	if (r == -ENOENT || r == -ESTALE)
 		return dm_err_set(err, -r,
 				  "cache %s: freshly built index unusable: %s",
 				  index_path, why ? why : strerror(-r));
+	if (r < 0)
+		return r;
+	/* used by this open only: the files stay open after the unlink */
+	if (identity_racy(&st, &wall)) {
+		unlink_entry(dirfd, key);
+		unlinkat(dirfd, lockname, 0);
+	}
 out_ok:
 	/* The lock is held only while building; lock_fd closes on return. */
 	tmpl_index_set_info(idx, built, now() - t0, index_path);

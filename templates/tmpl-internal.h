@@ -10,6 +10,7 @@
 
 #include "common/err.h"
 #include "templates/tmpl-format.h"
+#include "templates/tmpl.h"
 
 struct tmpl_build_result {
 	bool in_place;
@@ -21,11 +22,13 @@ struct tmpl_build_result {
  * Reads the archive on @tpl_fd (positioned anywhere; read from offset 0)
  * and writes a complete index to @idx_fd and, for compressed archives,
  * member data to @data_fd. @st is the template's stat, recorded as its
- * identity; @name is used in messages. Returns 0 or -errno with @err set.
+ * identity; @name is used in messages; @opts's warn and cancel are used.
+ * Returns 0 or -errno with @err set (-ECANCELED once *opts->cancel is set).
  */
 int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
-	       int data_fd, uint64_t build_id, dm_warn_fn warn, void *warn_ctx,
-	       struct tmpl_build_result *ret, struct dm_err *err);
+	       int data_fd, uint64_t build_id,
+	       const struct tmpl_open_opts *opts, struct tmpl_build_result *ret,
+	       struct dm_err *err);
 
 /*
  * Converts libarchive's ACL of an entry to a system.posix_acl_* value

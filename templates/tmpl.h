@@ -14,6 +14,7 @@
 #ifndef TMPL_H
 #define TMPL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,9 +28,7 @@
 struct tmpl_index;
 
 enum {
-	TMPL_OPEN_VERIFY = 1
-			   << 0, /* checksum the whole cached index and data */
-	TMPL_OPEN_REBUILD = 1 << 1, /* ignore an existing cache entry */
+	TMPL_OPEN_REBUILD = 1 << 0, /* ignore an existing cache entry */
 };
 
 struct tmpl_open_opts {
@@ -37,6 +36,12 @@ struct tmpl_open_opts {
 	unsigned flags; /* TMPL_OPEN_* */
 	dm_warn_fn warn; /* hostile or odd members; may be NULL */
 	void *warn_ctx;
+	/*
+	 * May be NULL; once *cancel is nonzero, a build in progress stops,
+	 * removes what it wrote and fails with -ECANCELED (a signal handler
+	 * sets it: an interrupted index leaves nothing behind).
+	 */
+	const volatile sig_atomic_t *cancel;
 };
 
 struct tmpl_info {

@@ -423,7 +423,7 @@ static void changed_template_is_reindexed(void **state)
 	tmpl_index_info(idx, &info);
 	assert_true(info.built);
 	tmpl_index_free(idx);
-	idx = open_idx(f, TMPL_OPEN_VERIFY, &err);
+	idx = open_idx(f, 0, &err);
 	assert_non_null(idx);
 	tmpl_index_info(idx, &info);
 	assert_false(info.built);
@@ -461,7 +461,7 @@ static void damaged_cache_is_rebuilt(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, "\xff", 1, 300), 1);
 	close(fd);
-	idx = open_idx(f, TMPL_OPEN_VERIFY, &err);
+	idx = open_idx(f, 0, &err);
 	assert_non_null(idx);
 	tmpl_index_info(idx, &info);
 	assert_true(info.built);
