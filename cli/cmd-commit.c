@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -179,6 +180,14 @@ static int check_xen_target(void *ctx, const char *target, struct dm_err *err)
 	return xen_xs_check_target(target, err);
 }
 
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 static void fmt_mib(char *buf, size_t size, uint64_t bytes)
 {
 	snprintf(buf, size, "%.1f MiB", (double)bytes / (1 << 20));
@@ -339,6 +348,13 @@ int cli_cmd_commit(int argc, char **argv)
 	r = cli_view_open(&vo, &cv);
 	if (r != CLI_EXIT_OK)
 		return r;
+	/* (a tarball may replace its own template: the next version) */
+	if (!format && same_file(target, cv.template_path)) {
+		cli_error("%s: is the template: a filesystem would replace it",
+			  target);
+		cli_view_close(&cv);
+		return CLI_EXIT_RUNTIME;
+	}
 	o.progress = on_progress;
 	o.progress_ctx = &ui;
 	o.check_target = check_xen_target;
@@ -348,6 +364,10 @@ int cli_cmd_commit(int argc, char **argv)
 		r = img_commit(cv.view, target, &o, &res, &err);
 	cli_view_close(&cv);
 	progress_end(&ui, &res, r == 0);
+	if (r == -ECANCELED) {
+		cli_error("%s: commit cancelled (nothing written)", target);
+		return CLI_EXIT_RUNTIME;
+	}
 	if (r < 0) {
 		cli_error("%s", err.msg[0] ? err.msg : strerror(-r));
 		return CLI_EXIT_RUNTIME;

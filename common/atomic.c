@@ -5,10 +5,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -66,42 +69,135 @@ static int target_of(const char *path, char **ret, struct dm_err *err)
 	return 0;
 }
 
+/*
+ * The temporary's name beside @real: ".NAME.domufs-XXXXXX", or
+ * ".domufs-XXXXXX" where NAME is too long for that to fit NAME_MAX.
+ */
+static int tmp_name(const char *real, char *tmp, size_t size)
+{
+	_cleanup_free_ char *d1 = strdup(real), *d2 = strdup(real);
+	const char *base;
+	int r;
+
+	if (!d1 || !d2)
+		return -ENOMEM;
+	base = basename(d2);
+	if (strlen(base) + sizeof(".domufs-XXXXXX") > NAME_MAX)
+		base = "";
+	r = snprintf(tmp, size, "%s/.%s%sdomufs-XXXXXX", dirname(d1), base,
+		     *base ? "." : "");
+	return r < 0 || (size_t)r >= size ? -ENAMETOOLONG : 0;
+}
+
+/*
+ * What of the file @real it replaces the new file @fd keeps: its owner and
+ * group (where this process may give them), permission bits and ACL. Best
+ * effort: a new file stays as it was made.
+ */
+static void keep_attributes(int fd, const char *real)
+{
+	struct stat st;
+	char acl[4096];
+	ssize_t n;
+
+	if (stat(real, &st) < 0)
+		return;
+	(void)fchown(fd, st.st_uid, st.st_gid);
+	(void)fchmod(fd, st.st_mode & 07777);
+	n = getxattr(real, "system.posix_acl_access", acl, sizeof(acl));
+	if (n > 0)
+		(void)fsetxattr(fd, "system.posix_acl_access", acl, (size_t)n,
+				0);
+}
+
 int dm_atomic_create(const char *path, mode_t mode, char *tmp, size_t size,
 		     struct dm_err *err)
 {
-	_cleanup_free_ char *real = NULL, *d1 = NULL, *d2 = NULL;
+	_cleanup_free_ char *real = NULL, *d = NULL;
 	int fd, r;
 
 	tmp[0] = '\0';
 	r = target_of(path, &real, err);
 	if (r < 0)
 		return r;
-	d1 = strdup(real);
-	d2 = strdup(real);
-	if (!d1 || !d2)
+	d = strdup(real);
+	if (!d)
 		return dm_err_set(err, ENOMEM, "%s: %s", path,
 				  strerror(ENOMEM));
-	r = snprintf(tmp, size, "%s/.%s.domufs-XXXXXX", dirname(d1),
-		     basename(d2));
-	if (r < 0 || (size_t)r >= size) {
-		tmp[0] = '\0';
-		return dm_err_set(err, ENAMETOOLONG, "%s: name too long", path);
-	}
-	fd = mkostemp(tmp, O_CLOEXEC);
+	/* no name until it is complete: a killed writer leaves nothing */
+	fd = open(dirname(d), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return dm_err_set(err, errno,
+				  "%s: creating a temporary file: %s", path,
+				  strerror(errno));
 	if (fd < 0) {
-		r = errno;
-		tmp[0] = '\0';
-		return dm_err_set(err, r, "%s: creating a temporary file: %s",
-				  path, strerror(r));
+		/* a file system without O_TMPFILE: a named temporary */
+		r = tmp_name(real, tmp, size);
+		if (r < 0)
+			return dm_err_set(err, -r, "%s: %s", path,
+					  strerror(-r));
+		fd = mkostemp(tmp, O_CLOEXEC);
+		if (fd < 0) {
+			r = errno;
+			tmp[0] = '\0';
+			return dm_err_set(err, r,
+					  "%s: creating a temporary file: %s",
+					  path, strerror(r));
+		}
 	}
 	if (fchmod(fd, mode & 07777) < 0) {
 		r = errno;
 		close(fd);
-		unlink(tmp);
+		if (tmp[0])
+			unlink(tmp);
 		tmp[0] = '\0';
 		return dm_err_set(err, r, "%s: %s", path, strerror(r));
 	}
+	keep_attributes(fd, real);
 	return fd;
+}
+
+/* Replaces the trailing "XXXXXX" of @tmp by random letters and digits. */
+static void fill_x(char *tmp)
+{
+	static const char set[] = "abcdefghijklmnopqrstuvwxyz"
+				  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	unsigned char rnd[6];
+	char *x = tmp + strlen(tmp) - 6;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			rnd[i] = (unsigned char)(rand() ^ getpid());
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		x[i] = set[rnd[i] % (sizeof(set) - 1)];
+}
+
+/*
+ * Gives the unnamed temporary @fd a name (linkat() fails on a name taken) beside @real, into @tmp: through
+ * /proc/self/fd (any user), or AT_EMPTY_PATH (privileged) without /proc.
+ */
+static int link_tmpfile(int fd, const char *real, char *tmp, size_t size)
+{
+	char proc[64];
+	int r;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	for (int tries = 0; tries < 100; tries++) {
+		r = tmp_name(real, tmp, size);
+		if (r < 0)
+			return r;
+		fill_x(tmp);
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) ==
+			    0 ||
+		    (errno == ENOENT &&
+		     linkat(fd, "", AT_FDCWD, tmp, AT_EMPTY_PATH) == 0))
+			return 0;
+		if (errno != EEXIST)
+			break;
+	}
+	r = -errno;
+	tmp[0] = '\0';
+	return r;
 }
 
 int dm_atomic_commit(int fd, char *tmp, const char *path, struct dm_err *err)
@@ -116,6 +212,13 @@ int dm_atomic_commit(int fd, char *tmp, const char *path, struct dm_err *err)
 	r = target_of(path, &real, err); /* what dm_atomic_create() found */
 	if (r < 0)
 		return r;
+	if (!tmp[0]) {
+		r = link_tmpfile(fd, real, tmp, PATH_MAX);
+		if (r < 0)
+			return dm_err_set(err, -r,
+					  "%s: naming the new file: %s", path,
+					  strerror(-r));
+	}
 	if (rename(tmp, real) < 0)
 		return dm_err_set(err, errno, "%s: renaming %s into place: %s",
 				  path, tmp, strerror(errno));

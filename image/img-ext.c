@@ -673,8 +673,15 @@ int img_ext_build(struct ovl_view *v, const struct img_plan *plan,
 		.fs_offset = o->fs_offset,
 		.wb_cap = WB_BYTES,
 	};
+	char proc[64];
+	const char *dev = t->block_device ? t->path : t->tmp_path;
 	int r;
 
+	if (!dev[0]) {
+		/* a temporary without a name yet (O_TMPFILE): through its fd */
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t->fd);
+		dev = proc;
+	}
 	initialize_ext2_error_table();
 	snprintf(b.what, sizeof(b.what), "%s", t->path);
 	b.wb = aligned_alloc(B, WB_BYTES);
@@ -683,7 +690,7 @@ int img_ext_build(struct ovl_view *v, const struct img_plan *plan,
 	b.progress.phase = "write";
 	b.progress.entries_total = plan->nnodes;
 	b.progress.bytes_total = plan->bytes;
-	r = create_fs(&b, t->block_device ? t->path : t->tmp_path);
+	r = create_fs(&b, dev);
 	for (size_t i = 0; r == 0 && i < plan->nnodes; i++) {
 		r = write_node(&b, i, t->path);
 		b.progress.entries++;

@@ -1436,8 +1436,15 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 		}
 	}
 	if (first) {
-		/* An archive with no member at all. */
-		b.in_place = true;
+		/*
+		 * No member at all: zero blocks first, as a file system image
+		 * or a disk begins (given as TEMPLATE by mistake, or in a
+		 * script with its operands swapped). No root comes that way.
+		 */
+		r = dm_err_set(err, EINVAL,
+			       "%s: not a tar archive (no member before its end-of-archive blocks)",
+			       name);
+		goto out_free;
 	}
 	/* what follows the end marker is read without keeping it */
 	if (b.src)

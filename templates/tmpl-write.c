@@ -77,8 +77,9 @@ int tmpl_writer_open(const char *path, enum tmpl_compression c, unsigned flags,
 		return dm_err_set(err, ENOMEM, "%s: %s", path,
 				  strerror(ENOMEM));
 	}
-	w->fd = dm_atomic_create(path, dm_file_mode(), w->tmp, sizeof(w->tmp),
-				 err);
+	/* 0600 when new: a domain's tree holds its /etc/shadow, as an image */
+	w->fd = dm_atomic_create(path, 0600 & dm_file_mode(), w->tmp,
+				 sizeof(w->tmp), err);
 	if (w->fd < 0) {
 		r = w->fd;
 		tmpl_writer_free(w);
