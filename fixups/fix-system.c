@@ -23,6 +23,88 @@ static bool ext_type(struct fix_span t)
 	       fix_span_eq(t, "ext4") || fix_span_eq(t, "auto");
 }
 
+static bool span_prefix(struct fix_span s, const char *pfx)
+{
+	size_t n = strlen(pfx);
+
+	return s.n > n && !memcmp(s.p, pfx, n);
+}
+
+/* Is @opt one of the comma-separated options in @opts? */
+static bool has_option(struct fix_span opts, const char *opt)
+{
+	size_t n = strlen(opt);
+	const char *p = opts.p, *end = opts.p + opts.n;
+
+	while (p < end) {
+		const char *c = memchr(p, ',', (size_t)(end - p));
+		size_t l = c ? (size_t)(c - p) : (size_t)(end - p);
+
+		if (l == n && !memcmp(p, opt, n))
+			return true;
+		p += l + 1;
+	}
+	return false;
+}
+
+/*
+ * "/dev/xvdb", or on a classic xenified kernel "/dev/sdb1" of a profile
+ * disk "sdb": a vbd of this domain, which the guest will have.
+ */
+static bool own_disk(const struct fix_ctx *ctx, struct fix_span dev)
+{
+	const struct fix_profile *prof = ctx->profile;
+	struct fix_span name = { dev.p + 5, dev.n - 5 };
+
+	if (span_prefix(name, "xvd"))
+		return true;
+	/* pvops blkfront names every vbd xvdX: an sdX node never exists */
+	if (!ctx->facts || !ctx->facts->classic_xen_kernel)
+		return false;
+	for (size_t i = 0; prof && i < prof->n_disks; i++) {
+		size_t vl = strlen(prof->disks[i]), k;
+
+		if (!vl || vl > name.n || memcmp(name.p, prof->disks[i], vl))
+			continue;
+		for (k = vl; k < name.n && isdigit((unsigned char)name.p[k]);)
+			k++;
+		if (k == name.n)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A line mounting (or swapping on) a local disk of the machine the
+ * template was made on: by UUID or label, or by a disk or volume name the
+ * domU will not have (xvd* and the profile's own disks stay). The commit writes the whole tree into one
+ * filesystem on the domain's root disk, so such a line could only fail,
+ * and systemd would start in emergency mode. "noauto" lines never fail.
+ */
+static bool foreign_disk_line(const struct fix_ctx *ctx, struct fix_span *f,
+			      size_t nf)
+{
+	static const char *const tags[] = { "UUID=", "LABEL=", "PARTUUID=",
+					    "PARTLABEL=", NULL };
+	static const char *const disks[] = { "/dev/sd",	     "/dev/hd",
+					     "/dev/vd",	     "/dev/nvme",
+					     "/dev/md",	     "/dev/disk/",
+					     "/dev/mapper/", NULL };
+
+	if (nf >= 4 && has_option(f[3], "noauto"))
+		return false;
+	for (size_t i = 0; tags[i]; i++)
+		if (span_prefix(f[0], tags[i]))
+			return true;
+	if (!span_prefix(f[0], "/dev/") || own_disk(ctx, f[0]))
+		return false;
+	for (size_t i = 0; disks[i]; i++)
+		if (span_prefix(f[0], disks[i]))
+			return true;
+	/* /dev/VolGroup00/LogVol01: a logical volume (RHEL's installs) */
+	return memchr(f[0].p + 5, '/', f[0].n - 5) != NULL;
+}
+
 int fix_edit_fstab(const struct fix_ctx *ctx, const char *arg, const char *in,
 		   size_t len, struct fix_buf *out)
 {
@@ -69,6 +151,12 @@ int fix_edit_fstab(const struct fix_ctx *ctx, const char *arg, const char *in,
 			else
 				fix_buf_puts(out, "0");
 			fix_buf_puts(out, "\t1\n");
+			continue;
+		}
+		if (foreign_disk_line(ctx, f, nf)) {
+			fix_buf_puts(out, "# domufs: disabled, a disk the domU "
+					  "does not have:\n#");
+			fix_buf_line(out, line, ll);
 			continue;
 		}
 		have_proc |= fix_span_eq(f[1], "/proc");

@@ -35,12 +35,14 @@
  * `fixups = [ ... ]` list uses (fix_rule_name()).
  */
 enum fix_rule {
-	FIX_RULE_FSTAB, /* root device, fs type, proc/sysfs/devpts */
+	FIX_RULE_FSTAB, /* root device, fs type, proc/sysfs/devpts;
+			   other disks of the template machine off */
 	FIX_RULE_CONSOLE, /* getty on hvc0/xvc0; ttyN gettys off */
 	FIX_RULE_SECURETTY, /* console device in /etc/securetty */
 	FIX_RULE_MODULES, /* xenblk/xennet aliases; initramfs drivers */
 	FIX_RULE_UDEV, /* persistent-net rules (and generator) hidden */
-	FIX_RULE_DIRS, /* /proc /sys /dev; static /dev/xvd* without udev */
+	FIX_RULE_DIRS, /* /proc /sys /dev /run /tmp; static /dev/xvd*
+			  without udev */
 	FIX_RULE_IDENTITY, /* hostname, hosts, machine-id, SSH host keys */
 	FIX_RULE_NETWORK, /* interfaces/ifcfg/networkd/netplan, resolv.conf */
 	FIX_RULE_ACCOUNTS, /* root password hash, authorized_keys */

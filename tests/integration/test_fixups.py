@@ -56,6 +56,8 @@ KEY_MACDUFF = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDIJYNSyp/U0zH442TB9oB6jztjE
 KEY_FLEANCE = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE102NNK5GDJ8ARFmsCnPUSt4M4MsQ+nx2fyzBoNQACK "
                "fleance@example")
 
+# the fstab fixup's marker before a line it disabled (a disk the domU lacks)
+FSTAB_OFF = "# domufs: disabled, a disk the domU does not have:\n#"
 FSTAB_TAIL = ("sysfs\t/sys\tsysfs\tdefaults\t0\t0\n"
               "devpts\t/dev/pts\tdevpts\tgid=5,mode=620\t0\t0\n")
 MODPROBE_D = ("# Xen paravirtual drivers (domufs)\n"
@@ -166,7 +168,7 @@ EXPECT = {
                 "# /etc/fstab: static file system information.\n"
                 "proc /proc proc defaults 0 0\n"
                 "/dev/xvda\t/\text4\tdefaults,errors=remount-ro\t0\t1\n"
-                "/dev/sda2 none swap sw 0 0\n" + FSTAB_TAIL),
+                + FSTAB_OFF + "/dev/sda2 none swap sw 0 0\n" + FSTAB_TAIL),
             "etc/inittab": (
                 "# /etc/inittab: init(8) configuration.\n"
                 "id:2:initdefault:\n"
@@ -340,6 +342,7 @@ EXPECT = {
                 "devpts                  /dev/pts                devpts  gid=5,mode=620  0 0\n"
                 "sysfs                   /sys                    sysfs   defaults        0 0\n"
                 "proc                    /proc                   proc    defaults        0 0\n"
+                + FSTAB_OFF +
                 "LABEL=SWAP-sda2         swap                    swap    defaults        0 0\n"),
             "etc/inittab": (
                 "#\n"
@@ -985,8 +988,48 @@ def test_fstab_written_into_the_overlay_directory_is_fixed_in_the_view(domufs, t
     m = mount(domufs, tpl, profile("debian12"), overlay=ovl)
     assert read_checked(m.path, "etc/fstab") == (
         "/dev/xvda\t/\text4\terrors=remount-ro\t0\t1\n"
-        "/dev/sdb2 /home xfs defaults 0 2\n"
+        + FSTAB_OFF + "/dev/sdb2 /home xfs defaults 0 2\n"
         "proc\t/proc\tproc\tdefaults\t0\t0\n" + FSTAB_TAIL).encode()
+
+
+def test_fstab_lines_of_the_template_machines_other_disks_are_disabled(domufs, templates, tmp_path):
+    """The commit writes one filesystem: /boot, /home and swap on the
+    template machine's disks would send the domU into emergency mode. The
+    domain's own disks (xvdb), virtual filesystems and noauto lines stay."""
+    tpl = templates("debian12")
+    ovl = tmp_path / "overlay"
+    (ovl / "etc").mkdir(parents=True)
+    (ovl / "etc/fstab").write_text(
+        "UUID=0a1b2c3d-0000-4000-8000-000000000001 / ext4 errors=remount-ro 0 1\n"
+        "UUID=0a1b2c3d-0000-4000-8000-000000000002 /boot ext2 defaults 0 2\n"
+        "/dev/sda2 none swap sw 0 0\n"
+        "/dev/sda3 /home ext3 defaults 0 2\n"
+        "LABEL=SWAP-sda2 swap swap defaults 0 0\n"
+        "/dev/sr0 /media/cdrom udf,iso9660 user,noauto 0 0\n"
+        "/dev/xvdb /srv ext4 defaults 0 2\n"
+        "tmpfs /tmp tmpfs defaults 0 0\n")
+    want = ("/dev/xvda\t/\text4\terrors=remount-ro\t0\t1\n"
+            + FSTAB_OFF + "UUID=0a1b2c3d-0000-4000-8000-000000000002 /boot ext2 defaults 0 2\n"
+            + FSTAB_OFF + "/dev/sda2 none swap sw 0 0\n"
+            + FSTAB_OFF + "/dev/sda3 /home ext3 defaults 0 2\n"
+            + FSTAB_OFF + "LABEL=SWAP-sda2 swap swap defaults 0 0\n"
+            "/dev/sr0 /media/cdrom udf,iso9660 user,noauto 0 0\n"
+            "/dev/xvdb /srv ext4 defaults 0 2\n"
+            "tmpfs /tmp tmpfs defaults 0 0\n"
+            "proc\t/proc\tproc\tdefaults\t0\t0\n" + FSTAB_TAIL)
+    m = mount(domufs, tpl, profile("debian12"), overlay=ovl)
+    assert read_checked(m.path, "etc/fstab").decode() == want
+    # written back as read: the next mount changes nothing further
+    write_bytes(m.path / "etc/fstab", want.encode())
+    unmount(m)
+    m = mount(domufs, tpl, profile("debian12"), overlay=ovl)
+    assert read_checked(m.path, "etc/fstab").decode() == want
+    unmount(m)
+    r = domufs.run("diff", "--domain", profile("debian12"), "--overlay", ovl, tpl.path)
+    assert r.returncode == 1, str(r)
+    assert "fstab" in diff_labels(r.stdout).get("etc/fstab", set()), r.stdout
+    section = r.stdout.split("diff --domufs a/etc/fstab b/etc/fstab\n", 1)[1]
+    assert "+# domufs: disabled, a disk the domU does not have:\n+#/dev/sda3 /home" in section, section
 
 
 def test_a_fixed_file_deleted_through_the_mount_stays_deleted(domufs, templates, tmp_path):

@@ -161,7 +161,7 @@ static const char *content(struct run *r, const char *path)
 
 /* ---- fstab --------------------------------------------------------------- */
 
-static void fstab_debian4_root_is_xvda_ext4_and_swap_is_kept(void **state)
+static void fstab_debian4_root_is_xvda_ext4_and_old_swap_is_off(void **state)
 {
 	struct run *r = plan(tree_debian4(), FIX_RULE_FSTAB);
 
@@ -171,7 +171,8 @@ static void fstab_debian4_root_is_xvda_ext4_and_swap_is_kept(void **state)
 		"# /etc/fstab: static file system information.\n"
 		"proc /proc proc defaults 0 0\n"
 		"/dev/xvda\t/\text4\tdefaults,errors=remount-ro\t0\t1\n"
-		"/dev/sda2 none swap sw 0 0\n"
+		"# domufs: disabled, a disk the domU does not have:\n"
+		"#/dev/sda2 none swap sw 0 0\n"
 		"sysfs\t/sys\tsysfs\tdefaults\t0\t0\n"
 		"devpts\t/dev/pts\tdevpts\tgid=5,mode=620\t0\t0\n");
 	run_free(r);
@@ -274,6 +275,100 @@ static void fstab_second_root_line_is_commented_out(void **state)
 	assert_string_equal(content(r, "/etc/fstab"),
 			    "/dev/xvda\t/\text4\tdefaults\t0\t1\n"
 			    "#/dev/sdb1 / ext4 defaults 0 1\n"
+			    "proc\t/proc\tproc\tdefaults\t0\t0\n"
+			    "sysfs\t/sys\tsysfs\tdefaults\t0\t0\n"
+			    "devpts\t/dev/pts\tdevpts\tgid=5,mode=620\t0\t0\n");
+	run_free(r);
+}
+
+/* The fstab rule's marker before a line it disabled. */
+#define FSTAB_OFF "# domufs: disabled, a disk the domU does not have:\n#"
+
+/* Each of @lines is in @out as a whole line, disabled or not. */
+static void assert_fstab_lines(const char *out, const char *const *lines,
+			       bool off)
+{
+	for (size_t i = 0; lines[i]; i++) {
+		char want[256];
+
+		snprintf(want, sizeof(want), "\n%s%s\n", off ? FSTAB_OFF : "",
+			 lines[i]);
+		if (!strstr(out, want))
+			fail_msg("fstab: `%s' not %s:\n%s", lines[i],
+				 off ? "disabled" : "kept", out);
+	}
+}
+
+static void fstab_other_disks_of_the_template_are_disabled(void **state)
+{
+	static const char *const two[] = { "xvda", "xvdb" };
+	static const char *const off[] = {
+		"UUID=0a1b-0002 /boot ext2 defaults 0 2",
+		"/dev/sda2 none swap sw 0 0",
+		"/dev/sda3 /home ext3 defaults 0 2",
+		"LABEL=SWAP-sda2 swap swap defaults 0 0",
+		"PARTUUID=77-03 /var ext4 defaults 0 2",
+		"PARTLABEL=data /data ext4 defaults 0 2",
+		"/dev/disk/by-uuid/0a1b-4 /opt ext4 defaults 0 2",
+		"/dev/mapper/vg-tmp /tmp ext4 defaults 0 2",
+		"/dev/VolGroup00/LogVol01 swap swap defaults 0 0",
+		"/dev/md0 /raid ext4 defaults 0 2",
+		"/dev/nvme0n1p4 /scratch xfs defaults 0 2",
+		"/dev/vdb1 /vm ext4 defaults 0 2",
+		"/dev/hda1 /old ext3 defaults 0 2",
+		NULL
+	};
+	static const char *const kept[] = {
+		"/dev/hdc /media/cdrom iso9660 ro,user,noauto 0 0",
+		"/dev/xvdb /srv ext4 defaults 0 2",
+		"/dev/xvda2 none swap sw 0 0",
+		"tmpfs /run/shm tmpfs defaults 0 0",
+		"server:/export /mnt/nfs nfs defaults 0 0",
+		"/srv/www /var/www none bind 0 0",
+		"/swapfile none swap sw 0 0",
+		NULL
+	};
+	struct mem_tree *t = tree_debian12();
+	char in[2048] = "UUID=0a1b-0001 / ext4 errors=remount-ro 0 1\n";
+	struct run *r;
+	const char *out;
+
+	for (size_t i = 0; off[i]; i++)
+		strcat(strcat(in, off[i]), "\n");
+	for (size_t i = 0; kept[i]; i++)
+		strcat(strcat(in, kept[i]), "\n");
+	tree_file(t, "/etc/fstab", in);
+	r = run_new(t, FIX_RULE_BIT(FIX_RULE_FSTAB));
+	r->prof.disks = two;
+	r->prof.n_disks = 2;
+	run_plan(r);
+	out = content(r, "/etc/fstab");
+	assert_true(
+		!strncmp(out, "/dev/xvda\t/\text4\terrors=remount-ro\t", 35));
+	assert_fstab_lines(out, off, true);
+	assert_fstab_lines(out, kept, false);
+	run_free(r);
+}
+
+static void fstab_classic_kernel_keeps_the_profiles_sd_disks(void **state)
+{
+	static const char *const sd[] = { "sda1", "sda2" };
+	struct mem_tree *t = tree_centos5();
+	struct run *r;
+
+	tree_file(t, "/etc/fstab",
+		  "LABEL=/ / ext3 defaults 1 1\n"
+		  "/dev/sda2 swap swap defaults 0 0\n"
+		  "/dev/sdb1 /data ext3 defaults 1 2\n");
+	r = run_new(t, FIX_RULE_BIT(FIX_RULE_FSTAB));
+	r->prof.disks = sd;
+	r->prof.n_disks = 2;
+	run_plan(r);
+	assert_true(r->facts.classic_xen_kernel);
+	assert_string_equal(content(r, "/etc/fstab"),
+			    "/dev/sda1\t/\text4\tdefaults\t1\t1\n"
+			    "/dev/sda2 swap swap defaults 0 0\n" FSTAB_OFF
+			    "/dev/sdb1 /data ext3 defaults 1 2\n"
 			    "proc\t/proc\tproc\tdefaults\t0\t0\n"
 			    "sysfs\t/sys\tsysfs\tdefaults\t0\t0\n"
 			    "devpts\t/dev/pts\tdevpts\tgid=5,mode=620\t0\t0\n");
@@ -1926,7 +2021,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(
-			fstab_debian4_root_is_xvda_ext4_and_swap_is_kept),
+			fstab_debian4_root_is_xvda_ext4_and_old_swap_is_off),
+		cmocka_unit_test(
+			fstab_other_disks_of_the_template_are_disabled),
+		cmocka_unit_test(
+			fstab_classic_kernel_keeps_the_profiles_sd_disks),
 		cmocka_unit_test(fstab_busybox_partitioned_commit_mounts_xvda1),
 		cmocka_unit_test(
 			fstab_centos5_label_root_is_replaced_other_lines_kept),
