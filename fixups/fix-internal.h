@@ -257,6 +257,11 @@ int fix_plan_file(struct fix_planner *p, const char *path, int op,
 const struct fix_action *fix_plan_find(struct fix_planner *p, const char *path);
 /* HIDE @path when it exists (any type, not followed). */
 int fix_plan_hide(struct fix_planner *p, const char *path);
+/*
+ * The same for a file domufs wrote itself (it carries our marker) that the
+ * profile no longer asks for: hidden even where the overlay holds it.
+ */
+int fix_plan_hide_stale(struct fix_planner *p, const char *path);
 /* MKDIR when @path is absent. */
 int fix_plan_mkdir(struct fix_planner *p, const char *path, mode_t mode,
 		   uid_t uid, gid_t gid);

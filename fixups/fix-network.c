@@ -16,6 +16,8 @@
 #include "fixups/fix-internal.h"
 
 static const char marker[] = "# domufs:";
+/* ends the first line of an ifcfg file domufs created */
+static const char ifcfg_mark[] = "(written by domufs)";
 
 static unsigned nic_prefix(const struct fix_nic *n)
 {
@@ -242,7 +244,7 @@ int fix_edit_ifcfg(const struct fix_ctx *ctx, const char *arg, const char *in,
 	}
 #undef SET
 	if (!len)
-		fix_buf_printf(out, "# Xen vif %zu (written by domufs)\n", i);
+		fix_buf_printf(out, "# Xen vif %zu %s\n", i, ifcfg_mark);
 	fix_shell_vars(in, len, (const char *const *)set, n_set, drop_static,
 		       out);
 out:
@@ -358,6 +360,46 @@ int fix_edit_resolv(const struct fix_ctx *ctx, const char *arg, const char *in,
 
 /* ---- the rule ------------------------------------------------------------- */
 
+/*
+ * Files in @dir named @prefix* whose first line starts with @head (and
+ * contains @tail, when not NULL) that this plan does not write: domufs
+ * wrote them for a vif an earlier profile had, and the overlay kept them
+ * (written through the mount, or a template committed from a mount).
+ * Configuration for a NIC the domain no longer has: hidden.
+ */
+static int hide_stale(struct fix_planner *p, const char *dir,
+		      const char *prefix, const char *head, const char *tail)
+{
+	char **names = NULL;
+	int r = fix_list(p->rd, dir, &names);
+
+	if (r < 0)
+		return fix_absent(r) ? 0 : r;
+	for (size_t i = 0; names[i] && r >= 0; i++) {
+		_cleanup_free_ char *path = NULL, *data = NULL;
+		char *nl;
+		size_t len;
+
+		if (strncmp(names[i], prefix, strlen(prefix)))
+			continue;
+		if (asprintf(&path, "%s/%s", dir, names[i]) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		if (fix_plan_find(p, path) || !fix_has(p->rd, path, S_IFREG) ||
+		    fix_read(p->rd, path, &data, &len) < 0)
+			continue;
+		nl = memchr(data, '\n', len);
+		if (nl)
+			*nl = '\0';
+		if (!strncmp(data, head, strlen(head)) &&
+		    (!tail || strstr(data, tail)))
+			r = fix_plan_hide_stale(p, path);
+	}
+	fix_strv_free(names);
+	return r;
+}
+
 static int enable_networkd(struct fix_planner *p)
 {
 	static const char *const dirs[] = { "/lib/systemd/system",
@@ -448,6 +490,12 @@ int fix_rule_network(struct fix_planner *p)
 		case FIX_NET_NONE:
 			break;
 		}
+	if (r >= 0 && f->net == FIX_NET_IFCFG)
+		r = hide_stale(p, "/etc/sysconfig/network-scripts", "ifcfg-",
+			       "# Xen vif ", ifcfg_mark);
+	if (r >= 0 && f->net == FIX_NET_NETWORKD)
+		r = hide_stale(p, "/etc/systemd/network", "10-domufs-vif",
+			       marker, NULL);
 	if (r < 0)
 		return r;
 	/* A symlink (resolvconf, systemd-resolved) is left alone: the

@@ -459,8 +459,9 @@ int fix_plan_file(struct fix_planner *p, const char *path, int op,
 	return 0;
 }
 
-int fix_plan_hide(struct fix_planner *p, const char *path)
+static int plan_hide(struct fix_planner *p, const char *path, bool stale)
 {
+	struct fix_action *a;
 	char *real = NULL;
 	int r = fix_resolve(p->rd, path, false, &real);
 
@@ -475,8 +476,20 @@ int fix_plan_hide(struct fix_planner *p, const char *path)
 		free(real);
 		return r;
 	}
-	set_add(p, FIX_HIDE, real, &r);
+	a = set_add(p, FIX_HIDE, real, &r);
+	if (a)
+		a->stale = stale;
 	return r;
+}
+
+int fix_plan_hide(struct fix_planner *p, const char *path)
+{
+	return plan_hide(p, path, false);
+}
+
+int fix_plan_hide_stale(struct fix_planner *p, const char *path)
+{
+	return plan_hide(p, path, true);
 }
 
 /* Resolves @path's parents; *ret_absent tells whether it is absent. */

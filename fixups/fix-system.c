@@ -247,11 +247,26 @@ static void getty_command(struct fix_buf *out, const char *getty,
 		fix_buf_printf(out, "%s -L %s 115200 vt100", getty, dev);
 }
 
+/*
+ * The Xen console @dev is not: a getty there, left by an earlier profile
+ * (or carried in from a template), respawns too fast on a kernel that has
+ * only @dev (2.6.18 has xvc0, pvops hvc0). NULL for ttyS0 (HVM).
+ */
+static const char *other_xen_console(const char *dev)
+{
+	if (!strcmp(dev, "hvc0"))
+		return "xvc0";
+	if (!strcmp(dev, "xvc0"))
+		return "hvc0";
+	return NULL;
+}
+
 int fix_edit_inittab(const struct fix_ctx *ctx, const char *arg, const char *in,
 		     size_t len, struct fix_buf *out)
 {
 	const char *dev = fix_console_name(ctx),
-		   *getty = arg ? arg : "/sbin/getty";
+		   *getty = arg ? arg : "/sbin/getty",
+		   *other = other_xen_console(dev);
 	enum fix_inittab style = fix_inittab_style(in, len);
 	const char *pos = in, *line;
 	bool have = false;
@@ -261,7 +276,7 @@ int fix_edit_inittab(const struct fix_ctx *ctx, const char *arg, const char *in,
 		style = ctx->facts->inittab;
 	while (fix_line_next(&pos, in + len, &line, &ll)) {
 		struct fix_span id, process, f[16];
-		bool vt = false, ours = false;
+		bool vt = false, ours = false, stale = false;
 		size_t nf;
 
 		if (fix_line_is_comment(line, ll) ||
@@ -274,16 +289,18 @@ int fix_edit_inittab(const struct fix_ctx *ctx, const char *arg, const char *in,
 			for (size_t i = 1; i < nf; i++) {
 				vt |= is_vt(f[i]);
 				ours |= is_dev(f[i], dev);
+				stale |= other && is_dev(f[i], other);
 			}
 		}
 		/* busybox: "tty2::askfirst:-/bin/sh" runs on tty2 too */
 		if (style == FIX_INITTAB_BUSYBOX && id.n) {
 			vt |= is_vt(id);
 			ours |= is_dev(id, dev);
+			stale |= other && is_dev(id, other);
 		}
 		if (ours) {
 			have = true;
-		} else if (vt) {
+		} else if (vt || stale) {
 			fix_buf_add(out, "#", 1);
 		}
 		fix_buf_line(out, line, ll);

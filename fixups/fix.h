@@ -283,7 +283,10 @@ enum fix_kind {
 	 * @path vanishes from lookups and listings (a whiteout the fixups
 	 * own). It may be a symlink. If the file is written again through
 	 * the mount, the overlay's copy shows (fix_set_find() still returns
-	 * the action; the view decides).
+	 * the action; the view decides). With @stale, the file is one
+	 * domufs wrote (it carries our marker) for a setting the profile no
+	 * longer has: it is hidden even where the overlay holds it, until
+	 * it is written again during the mount.
 	 */
 	FIX_HIDE,
 };
@@ -299,6 +302,7 @@ struct fix_action {
 	char *target; /* SYMLINK */
 	char *data; /* CREATE: the content; not NUL-terminated */
 	size_t len;
+	bool stale; /* HIDE: our own file, left from an earlier profile */
 	/* Private to fix_edit(): which transform, and what it was planned
 	   with (a getty path, interface names...). */
 	int op;

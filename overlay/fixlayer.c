@@ -413,8 +413,10 @@ static int add_action(struct ovl_fx *fx, const struct fix_action *a)
 		 * A name the fixups hide that the overlay holds as a new
 		 * node was written again through the mount (after
 		 * ovl_fx_unhide() in an earlier mount): it stays shown.
+		 * Not a stale file of ours: the overlay got its copy from an
+		 * earlier profile's fixups, and it still carries our marker.
 		 */
-		if (a->kind == FIX_HIDE &&
+		if (a->kind == FIX_HIDE && !a->stale &&
 		    !ovl_view_from_template(fx->base, st.st_ino))
 			e->unhidden = true;
 	}

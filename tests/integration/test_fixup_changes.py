@@ -147,3 +147,86 @@ def test_a_hardlink_to_a_created_file_is_one_inode(domufs, debian12):
         if when == "live":
             m = remount(domufs, m, tpl, prof, ovl)
     unmount(m)
+
+
+# --------------------------------------------------------------------------
+# what domufs wrote for an earlier profile, kept in the overlay
+
+def private_profile(tmp_path, name, *edits):
+    """A copy of distribution profile @name with (old, new) text edits."""
+    text = profile(name).read_text()
+    for old, new in edits:
+        assert old in text, (name, old)
+        text = text.replace(old, new)
+    prof = tmp_path / profile(name).name
+    prof.write_text(text)
+    return prof
+
+
+def active_gettys(inittab: str) -> list:
+    return [x for x in inittab.splitlines()
+            if not x.lstrip().startswith("#") and "getty" in x and ("hvc0" in x or "xvc0" in x)]
+
+
+def test_a_console_change_leaves_one_xen_getty_active(domufs, templates, tmp_path):  # noqa: F811
+    """sysvinit with hvc0, inittab edited through the mount (the overlay now
+    holds the hvc0 getty), then the profile says xvc0: a 2.6.18 kernel has no
+    hvc0, and a getty there respawns too fast."""
+    tpl = templates("debian4")
+    ovl = tmp_path / "overlay"
+    ovl.mkdir()
+    prof = private_profile(tmp_path, "debian4", ('console = "xvc0"', 'console = "hvc0"'))
+    m = mount(domufs, tpl, prof, overlay=ovl)
+    inittab = read_checked(m.path, "etc/inittab").decode()
+    assert [x.split(":")[0] for x in active_gettys(inittab)] == ["hvc0"], inittab
+    with open(m.path / "etc/inittab", "a") as f:
+        f.write("# edited by the admin\n")
+    unmount(m)
+    assert "hvc0:2345:respawn" in (ovl / "etc/inittab").read_text()
+    for console, other in (("xvc0", "hvc0"), ("hvc0", "xvc0")):
+        prof.write_text(prof.read_text().replace(f'console = "{other}"', f'console = "{console}"'))
+        m = mount(domufs, tpl, prof, overlay=ovl)
+        inittab = read_checked(m.path, "etc/inittab").decode()
+        assert [x.split(":")[0] for x in active_gettys(inittab)] == [console], inittab
+        assert f"\n#{other}:2345:respawn:/sbin/getty -L {other} 115200 vt100\n" in inittab, inittab
+        assert "# edited by the admin\n" in inittab
+        # written back as read, nothing changes
+        with open(m.path / "etc/inittab", "w") as f:
+            f.write(inittab)
+        unmount(m)
+        m = mount(domufs, tpl, prof, overlay=ovl)
+        assert read_checked(m.path, "etc/inittab").decode() == inittab
+        unmount(m)
+
+
+def test_ifcfg_we_wrote_for_a_vif_the_profile_dropped_is_hidden(domufs, templates, tmp_path):  # noqa: F811
+    tpl = templates("centos5")
+    ovl = tmp_path / "overlay"
+    ovl.mkdir()
+    vif = "vif = [ 'mac=00:16:3e:00:05:0b,ip=192.0.2.5,bridge=xenbr0' ]"
+    two = "vif = [ 'mac=00:16:3e:00:05:0b,ip=192.0.2.5,bridge=xenbr0', 'mac=00:16:3e:00:05:0c' ]"
+    prof = private_profile(tmp_path, "centos5", (vif, two))
+    scripts = "etc/sysconfig/network-scripts"
+    m = mount(domufs, tpl, prof, overlay=ovl)
+    eth1 = read_checked(m.path, f"{scripts}/ifcfg-eth1").decode()
+    assert eth1.startswith("# Xen vif 1 (written by domufs)\n"), eth1
+    with open(m.path / scripts / "ifcfg-eth1", "a") as f:     # now the overlay holds it
+        f.write("MTU=1400\n")
+    with open(m.path / scripts / "ifcfg-eth9", "w") as f:     # the admin's own file stays
+        f.write("DEVICE=eth9\nONBOOT=no\n")
+    unmount(m)
+    assert (ovl / scripts / "ifcfg-eth1").is_file()
+    prof.write_text(prof.read_text().replace(two, vif))
+    m = mount(domufs, tpl, prof, overlay=ovl)
+    assert not os.path.lexists(m.path / scripts / "ifcfg-eth1")
+    names = os.listdir(m.path / scripts)
+    assert "ifcfg-eth1" not in names and "ifcfg-eth0" in names and "ifcfg-eth9" in names, names
+    unmount(m)
+    r = domufs.run("diff", "--domain", prof, "--overlay", ovl, tpl.path)
+    assert "ifcfg-eth1" not in r.stdout, r.stdout
+    # the vif back in the profile: the file shows again, edit kept
+    prof.write_text(prof.read_text().replace(vif, two))
+    m = mount(domufs, tpl, prof, overlay=ovl)
+    eth1 = read_checked(m.path, f"{scripts}/ifcfg-eth1").decode()
+    assert "MTU=1400\n" in eth1 and "HWADDR=00:16:3e:00:05:0c\n" in eth1, eth1
+    unmount(m)

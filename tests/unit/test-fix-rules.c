@@ -455,6 +455,47 @@ static void console_existing_hvc0_getty_is_not_doubled(void **state)
 	run_free(r);
 }
 
+/* The inittab of @t (taken) after the console rule with @console. */
+static void assert_inittab(struct mem_tree *t, const char *in,
+			   const char *console, const char *want)
+{
+	struct run *r;
+
+	tree_file(t, "/etc/inittab", in);
+	r = run_new(t, FIX_RULE_BIT(FIX_RULE_CONSOLE));
+	r->prof.console = console;
+	run_plan(r);
+	assert_string_equal(content(r, "/etc/inittab"), want);
+	run_free(r);
+}
+
+static void console_getty_on_the_other_xen_console_is_disabled(void **state)
+{
+	static const char hvc0[] =
+		"hvc0:2345:respawn:/sbin/getty -L hvc0 115200 vt100\n";
+	static const char xvc0[] =
+		"xvc0:2345:respawn:/sbin/getty -L xvc0 115200 vt100\n";
+	char both[256], want[512];
+
+	/* an overlay copy from when the profile said hvc0 */
+	snprintf(want, sizeof(want), "#%s%s", hvc0, xvc0);
+	assert_inittab(tree_debian4(), hvc0, "xvc0", want);
+	/* both, and the profile back on hvc0 */
+	snprintf(both, sizeof(both), "%s%s", hvc0, xvc0);
+	snprintf(want, sizeof(want), "%s#%s", hvc0, xvc0);
+	assert_inittab(tree_debian4(), both, "hvc0", want);
+	/* an HVM guest's serial console leaves both Xen gettys alone */
+	snprintf(want, sizeof(want),
+		 "%sco:2345:respawn:/sbin/getty -L ttyS0 115200 vt100\n", both);
+	assert_inittab(tree_debian4(), both, "ttyS0", want);
+	/* busybox style names the device in the id field */
+	assert_inittab(tree_busybox(),
+		       "::sysinit:/etc/init.d/rcS\nxvc0::askfirst:-/bin/sh\n",
+		       NULL,
+		       "::sysinit:/etc/init.d/rcS\n#xvc0::askfirst:-/bin/sh\n"
+		       "hvc0::respawn:/bin/getty -L hvc0 115200 vt100\n");
+}
+
 static void console_debian12_enables_serial_getty_by_symlink(void **state)
 {
 	struct run *r = plan(tree_debian12(), FIX_RULE_CONSOLE);
@@ -1149,6 +1190,70 @@ static void network_centos5_ifcfg_gets_the_profile_mac(void **state)
 		"NETMASK=255.255.255.0\n"
 		"GATEWAY=192.0.2.1\n"
 		"DNS1=192.0.2.53\n");
+	run_free(r);
+}
+
+static void assert_stale_hide(struct run *r, const char *path, bool stale)
+{
+	assert_kind(r, path, FIX_HIDE);
+	assert_int_equal(act(r, path)->stale, stale);
+}
+
+static void network_ifcfg_we_wrote_for_a_vif_now_gone_is_hidden(void **state)
+{
+	struct mem_tree *t = tree_centos5();
+	struct run *r;
+
+	/* written by an earlier profile's fixups: two vifs then, one now */
+	tree_file(t, "/etc/sysconfig/network-scripts/ifcfg-eth1",
+		  "# Xen vif 1 (written by domufs)\n"
+		  "DEVICE=eth1\nBOOTPROTO=dhcp\nONBOOT=yes\n");
+	tree_file(t, "/etc/sysconfig/network-scripts/ifcfg-eth2",
+		  "# the admin's own\nDEVICE=eth2\nONBOOT=yes\n");
+	r = plan(t, FIX_RULE_NETWORK);
+	assert_stale_hide(r, "/etc/sysconfig/network-scripts/ifcfg-eth1", true);
+	assert_no_action(r, "/etc/sysconfig/network-scripts/ifcfg-eth2");
+	assert_kind(r, "/etc/sysconfig/network-scripts/ifcfg-eth0", FIX_EDIT);
+	run_free(r);
+
+	/* the profile has both vifs again: it is ours to edit */
+	t = tree_centos5();
+	tree_file(t, "/etc/sysconfig/network-scripts/ifcfg-eth1",
+		  "# Xen vif 1 (written by domufs)\n"
+		  "DEVICE=eth1\nBOOTPROTO=dhcp\nONBOOT=yes\n");
+	r = run_new(t, FIX_RULE_BIT(FIX_RULE_NETWORK));
+	r->prof.nics = nic2;
+	r->prof.n_nics = 2;
+	run_plan(r);
+	assert_kind(r, "/etc/sysconfig/network-scripts/ifcfg-eth1", FIX_EDIT);
+	run_free(r);
+
+	/* the udev rule's hides keep the overlay's copy: not stale */
+	r = plan(tree_debian4(), FIX_RULE_UDEV);
+	assert_stale_hide(r, "/etc/udev/rules.d/z25_persistent-net.rules",
+			  false);
+	run_free(r);
+}
+
+static void
+network_networkd_file_we_wrote_for_a_vif_now_gone_is_hidden(void **state)
+{
+	struct mem_tree *t = tree_debian12();
+	struct run *r;
+
+	tree_remove(t, "/usr/sbin/ifup");
+	tree_remove(t, "/etc/network/interfaces");
+	tree_file(t, "/etc/systemd/network/10-domufs-vif1.network",
+		  "# domufs: vif 1\n[Match]\nName=enX1\n\n"
+		  "[Network]\nDHCP=yes\n");
+	tree_file(t, "/etc/systemd/network/10-domufs-vif9.network",
+		  "[Match]\nName=enX9\n");
+	r = plan(t, FIX_RULE_NETWORK);
+	assert_kind(r, "/etc/systemd/network/10-domufs-vif0.network",
+		    FIX_CREATE);
+	assert_stale_hide(r, "/etc/systemd/network/10-domufs-vif1.network",
+			  true);
+	assert_no_action(r, "/etc/systemd/network/10-domufs-vif9.network");
 	run_free(r);
 }
 
@@ -2043,6 +2148,8 @@ int main(void)
 			console_alpine_openrc_edits_its_busybox_inittab),
 		cmocka_unit_test(console_existing_hvc0_getty_is_not_doubled),
 		cmocka_unit_test(
+			console_getty_on_the_other_xen_console_is_disabled),
+		cmocka_unit_test(
 			console_debian12_enables_serial_getty_by_symlink),
 		cmocka_unit_test(console_centos7_links_to_usr_lib),
 		cmocka_unit_test(console_hvm_serial_ttys0_everywhere),
@@ -2089,6 +2196,10 @@ int main(void)
 		cmocka_unit_test(
 			network_interfaces_without_lo_get_it_after_comments),
 		cmocka_unit_test(network_centos5_ifcfg_gets_the_profile_mac),
+		cmocka_unit_test(
+			network_ifcfg_we_wrote_for_a_vif_now_gone_is_hidden),
+		cmocka_unit_test(
+			network_networkd_file_we_wrote_for_a_vif_now_gone_is_hidden),
 		cmocka_unit_test(network_centos7_ifcfg_drops_template_uuid),
 		cmocka_unit_test(network_rocky9_creates_ifcfg_enx0),
 		cmocka_unit_test(
