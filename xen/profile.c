@@ -6,6 +6,7 @@
  * It keeps line numbers to itself, so profile-check.c's scanner finds where
  * each key is. Never prints.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libxlutil.h>
@@ -321,6 +322,18 @@ static int load_disks(struct loader *L)
 	return 0;
 }
 
+/*
+ * xl passes every address of ip= to the vif script (for its antispoof
+ * rules), but the guest is configured with the first one only.
+ */
+static void warn_more_ips(struct loader *L, size_t i, const char *first)
+{
+	dm_warn(L->warn, L->warn_ctx,
+		"%s:%d: vif: ip= lists several addresses: only %s is "
+		"configured in the guest",
+		L->path, xen_scan_item_line(&L->scan, "vif", i), first);
+}
+
 static int parse_vif(struct loader *L, size_t i, const char *spec,
 		     struct xen_vif *v, unsigned netmask_prefix, int *warned)
 {
@@ -362,7 +375,7 @@ static int parse_vif(struct loader *L, size_t i, const char *spec,
 			/* xl passes a blank-separated list to the script */
 			_cleanup_free_ char *ips = strdup(val);
 			char *s2 = NULL, *ip;
-			bool first = true;
+			bool first = true, more = false;
 
 			if (!ips)
 				return dm_err_set(L->err, ENOMEM,
@@ -392,8 +405,10 @@ static int parse_vif(struct loader *L, size_t i, const char *spec,
 					return fail(L, "vif", (long)i,
 						    "bad IPv4 address `%s'",
 						    ip);
-				if (!first)
+				if (!first) {
+					more = true;
 					continue;
+				}
 				first = false;
 				free(v->ip);
 				v->ip = strdup(ip);
@@ -405,6 +420,8 @@ static int parse_vif(struct loader *L, size_t i, const char *spec,
 			if (first)
 				return fail(L, "vif", (long)i,
 					    "ip= without an address");
+			if (more)
+				warn_more_ips(L, i, v->ip);
 		} else if (!strcmp(k, "bridge")) {
 			if (!xen_check_plain(val) || !*val)
 				return fail(L, "vif", (long)i,
@@ -454,6 +471,56 @@ static int load_vifs(struct loader *L, unsigned netmask_prefix)
 		if (r < 0)
 			return r;
 	}
+	return 0;
+}
+
+/* Is @ip inside @net/@prefix? Both are checked dotted quads. */
+static bool in_subnet(const char *ip, const char *net, unsigned prefix)
+{
+	struct in_addr a, b;
+	uint32_t mask = 0;
+
+	if (prefix >= 32)
+		mask = UINT32_MAX;
+	else if (prefix)
+		mask = ~(UINT32_MAX >> prefix);
+
+	if (inet_pton(AF_INET, ip, &a) != 1 || inet_pton(AF_INET, net, &b) != 1)
+		return false;
+	return ((ntohl(a.s_addr) ^ ntohl(b.s_addr)) & mask) == 0;
+}
+
+/*
+ * A gateway the guest cannot reach, or one the fixups have nowhere to
+ * write, is the profile's mistake, not a reason to refuse it: said once.
+ * Returns 0: what it finds are warnings.
+ */
+static int check_gateway(struct loader *L)
+{
+	const struct xen_profile *p = L->p;
+	bool any_static = false;
+
+	if (!p->gateway)
+		return 0;
+	for (size_t i = 0; i < p->n_vifs; i++) {
+		if (!p->vifs[i].ip)
+			continue;
+		any_static = true;
+		if (in_subnet(p->gateway, p->vifs[i].ip, p->vifs[i].prefix))
+			return 0;
+	}
+	if (any_static)
+		dm_warn(L->warn, L->warn_ctx,
+			"%s:%d: gateway %s is outside the subnet of every vif "
+			"with ip=: the guest cannot reach it",
+			L->path, xen_scan_line(&L->scan, "gateway"),
+			p->gateway);
+	else
+		dm_warn(L->warn, L->warn_ctx,
+			"%s:%d: gateway %s is not used: no vif has ip= (DHCP "
+			"brings its own)",
+			L->path, xen_scan_line(&L->scan, "gateway"),
+			p->gateway);
 	return 0;
 }
 
@@ -813,8 +880,8 @@ int xen_profile_load(const char *path, struct xen_profile **ret,
 	    (r = load_boot(&L)) < 0 || (r = load_disks(&L)) < 0 ||
 	    (r = load_network(&L, &netmask_prefix)) < 0 ||
 	    (r = load_vifs(&L, netmask_prefix)) < 0 ||
-	    (r = load_accounts(&L)) < 0 || (r = load_fixups(&L)) < 0 ||
-	    (r = check_hostname_needed(&L)) < 0 ||
+	    (r = check_gateway(&L)) < 0 || (r = load_accounts(&L)) < 0 ||
+	    (r = load_fixups(&L)) < 0 || (r = check_hostname_needed(&L)) < 0 ||
 	    (r = dup_string(&L, "template", &L.p->template_path)) < 0 ||
 	    (r = dup_string(&L, "overlay", &L.p->overlay_dir)) < 0 ||
 	    (r = beside_profile(&L, &L.p->template_path)) < 0 ||

@@ -247,15 +247,76 @@ static void an_ip_without_netmask_assumes_24_with_a_warning(void **state)
 	assert_string_equal(p->vifs[0].ip, "192.0.2.9");
 	assert_int_equal(p->vifs[0].prefix, 24);
 	assert_int_equal(p->vifs[1].prefix, 8);
-	assert_int_equal(n_warnings, 1);
+	assert_int_equal(n_warnings, 2);
 	assert_non_null(strstr(warnings, "t.cfg:2: vif: ip=192.0.2.9 without "
 					 "netmask"));
+	assert_non_null(strstr(warnings, "t.cfg:2: vif: ip= lists several "
+					 "addresses: only 192.0.2.9 is "
+					 "configured in the guest"));
 	xen_profile_free(p);
 	p = load_ok(write_profile("name = 'a'\nnetmask = '255.255.0.0'\n"
 				  "vif = [ 'ip=192.0.2.9' ]\n"));
 	assert_int_equal(p->vifs[0].prefix, 16);
 	assert_int_equal(n_warnings, 0);
 	xen_profile_free(p);
+}
+
+/* Loads @text, expecting exactly @want as its only warning (NULL: none). */
+static void warns(const char *text, const char *want)
+{
+	struct xen_profile *p = load_ok(write_profile(text));
+
+	if (!want)
+		assert_int_equal(n_warnings, 0);
+	else if (n_warnings != 1 || !strstr(warnings, want))
+		fail_msg("want one warning `%s', got %d:\n%s", want, n_warnings,
+			 warnings);
+	xen_profile_free(p);
+}
+
+static void a_gateway_the_guest_cannot_use_is_warned_about(void **state)
+{
+	warns("name = 'a'\ngateway = '198.51.100.1'\n"
+	      "vif = [ 'ip=192.0.2.9/24', 'ip=10.0.0.1/8' ]\n",
+	      "t.cfg:2: gateway 198.51.100.1 is outside the subnet of every "
+	      "vif with ip=: the guest cannot reach it");
+	warns("name = 'a'\nvif = [ 'mac=00:16:3e:00:00:01' ]\n"
+	      "gateway = '192.0.2.1'\n",
+	      "t.cfg:3: gateway 192.0.2.1 is not used: no vif has ip= "
+	      "(DHCP brings its own)");
+	warns("name = 'a'\ngateway = '192.0.2.1'\n",
+	      "t.cfg:2: gateway 192.0.2.1 is not used: no vif has ip=");
+	/* inside one static vif's subnet, the netmask's or ip=A/N's */
+	warns("name = 'a'\ngateway = '10.1.2.3'\n"
+	      "vif = [ 'ip=192.0.2.9/24', 'ip=10.0.0.1/8' ]\n",
+	      NULL);
+	warns("name = 'a'\nnetmask = '255.255.255.128'\n"
+	      "gateway = '192.0.2.126'\nvif = [ 'ip=192.0.2.9' ]\n",
+	      NULL);
+	warns("name = 'a'\nnetmask = '255.255.255.128'\n"
+	      "gateway = '192.0.2.129'\nvif = [ 'ip=192.0.2.9' ]\n",
+	      "t.cfg:3: gateway 192.0.2.129 is outside the subnet");
+	warns("name = 'a'\ngateway = '192.0.2.9'\n"
+	      "vif = [ 'ip=192.0.2.9/32' ]\n",
+	      NULL);
+}
+
+static void several_ip_addresses_keep_the_first_with_a_warning(void **state)
+{
+	struct xen_profile *p = load_ok(write_profile(
+		"name = 'a'\nnetmask = '255.255.255.0'\n"
+		"vif = [ 'mac=00:16:3e:00:00:01',\n"
+		"        'ip=192.0.2.9 192.0.2.10 192.0.2.11' ]\n"));
+
+	assert_string_equal(p->vifs[1].ip, "192.0.2.9");
+	assert_int_equal(n_warnings, 1);
+	assert_non_null(strstr(warnings, "t.cfg:4: vif: ip= lists several "
+					 "addresses: only 192.0.2.9 is "
+					 "configured in the guest"));
+	xen_profile_free(p);
+	/* the later addresses are still checked */
+	refused("name = 'a'\nvif = [ 'ip=192.0.2.9 192.0.2.300' ]\n", 2,
+		"vif: bad IPv4 address `192.0.2.300'");
 }
 
 static void mac_is_normalized_to_lower_case_colons(void **state)
@@ -582,6 +643,10 @@ int main(void)
 		cmocka_unit_test(a_syntax_error_is_libxlutils_line),
 		cmocka_unit_test(no_kernel_and_no_bootloader_means_pygrub),
 		cmocka_unit_test(a_key_set_twice_is_warned_about),
+		cmocka_unit_test(
+			a_gateway_the_guest_cannot_use_is_warned_about),
+		cmocka_unit_test(
+			several_ip_addresses_keep_the_first_with_a_warning),
 		cmocka_unit_test(
 			relative_template_and_overlay_are_beside_the_profile),
 		cmocka_unit_test(a_missing_name_is_refused),
