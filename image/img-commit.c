@@ -149,8 +149,12 @@ int img_commit(struct ovl_view *v, const char *target,
 		total = g.blocks * IMG_BLOCK_SIZE + fs_offset;
 		computed = true;
 	}
+	/*
+	 * The partition runs to the end of the target: its last sector must
+	 * have a 32-bit number, so a target of exactly 2 TiB still fits.
+	 */
 	if (o->partition == IMG_PART_MSDOS &&
-	    (total - fs_offset) / 512 > 0xffffffffULL - 2048) {
+	    total / 512 > IMG_MBR_MAX_SECTORS) {
 		r = dm_err_set(err, EFBIG,
 			       "%s: an msdos partition table describes at most "
 			       "2 TiB",

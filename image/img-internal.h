@@ -175,6 +175,8 @@ int img_size_auto(const struct img_geom_in *in, struct img_geom *ret);
 /* ---- the MBR (img-mbr.c, pure) */
 
 #define IMG_MBR_SIZE 512u
+/* Sectors an MBR reaches: every LBA it holds fits in 32 bits (2 TiB). */
+#define IMG_MBR_MAX_SECTORS 0x100000000ULL
 
 /*
  * One bootable Linux (0x83) primary partition of @sectors 512-byte sectors

@@ -45,7 +45,7 @@ int img_mbr_encode(uint8_t out[IMG_MBR_SIZE], uint64_t start_lba,
 	if (sectors == 0 || start_lba == 0)
 		return -EINVAL;
 	if (start_lba > 0xffffffffULL || sectors > 0xffffffffULL ||
-	    start_lba + sectors > 0x100000000ULL)
+	    start_lba + sectors > IMG_MBR_MAX_SECTORS)
 		return -EFBIG;
 	memset(out, 0, IMG_MBR_SIZE);
 	put32(out + 440, disk_id);

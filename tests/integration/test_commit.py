@@ -423,6 +423,24 @@ def test_explicit_size(archive, domufs, tmp_path):
     fsck(img)
 
 
+def test_msdos_partition_fills_a_2_tib_image(domufs, loops, tmp_path):
+    """An MBR reaches sector 2^32 - 1: a 2 TiB image is one partition from
+    1 MiB to its end; a byte more is refused before anything is written."""
+    tpl = small_template(tmp_path)
+    cache = domufs.cache_dir()
+    img = tmp_path / "2t.img"
+    res = commit(domufs, cache, tpl, img, "--partition", "msdos", "--size",
+                 str((2 << 40) + 512))
+    assert res.returncode == 1
+    assert_one_error_line(res, img, "at most 2 TiB")
+    assert not img.exists()
+    res = commit(domufs, cache, tpl, img, "--partition", "msdos", "--size", "2T")
+    assert res.returncode == 0, str(res)
+    e = parse_mbr(img)
+    assert (e["start"], e["sectors"]) == (2048, (1 << 32) - 2048), e
+    fsck(img, PART_OFFSET, loops)
+
+
 # ---------------------------------------------------------------- block devices
 
 @pytest.mark.parametrize("part", ["none", "msdos"])
