@@ -195,6 +195,13 @@ int img_mbr_encode(uint8_t out[IMG_MBR_SIZE], uint64_t start_lba,
  */
 const char *img_probe_signature(const uint8_t *buf, size_t len);
 
+/*
+ * Names a tar archive or a gzip, zstd, xz or bzip2 stream at the start of
+ * @buf (at least 262 bytes for tar), or NULL. Pure. An image target is
+ * refused for these too: a template named as the target by mistake.
+ */
+const char *img_probe_archive(const uint8_t *buf, size_t len);
+
 struct img_target {
 	char path[4096];
 	bool block_device;
@@ -212,8 +219,8 @@ struct img_target {
 
 /*
  * Inspects @path before anything is written: what it is, whether it is
- * mounted or in use, whether it holds a signature (refused unless
- * @o->force), what @o->check_target says. Opens a block device O_EXCL.
+ * mounted or in use, whether it holds a signature or an archive (refused
+ * unless @o->force), what @o->check_target says. Opens a block device O_EXCL.
  */
 int img_target_open(const char *path, const struct img_commit_opts *o,
 		    struct img_target *ret, struct dm_err *err);

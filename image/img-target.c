@@ -74,6 +74,26 @@ const char *img_probe_signature(const uint8_t *buf, size_t len)
 	return NULL;
 }
 
+const char *img_probe_archive(const uint8_t *buf, size_t len)
+{
+	static const uint8_t gzip[] = { 0x1f, 0x8b };
+	static const uint8_t zstd[] = { 0x28, 0xb5, 0x2f, 0xfd };
+	static const uint8_t xz[] = { 0xfd, '7', 'z', 'X', 'Z', 0x00 };
+
+	if (at(buf, len, 257, "ustar", 5))
+		return "a tar archive";
+	if (at(buf, len, 0, gzip, sizeof(gzip)))
+		return "gzip-compressed data";
+	if (at(buf, len, 0, zstd, sizeof(zstd)))
+		return "zstd-compressed data";
+	if (at(buf, len, 0, xz, sizeof(xz)))
+		return "xz-compressed data";
+	if (at(buf, len, 0, "BZh", 3) && len > 3 && buf[3] >= '1' &&
+	    buf[3] <= '9')
+		return "bzip2-compressed data";
+	return NULL;
+}
+
 static int read_probe(int fd, uint8_t *buf, size_t *len)
 {
 	size_t o = 0;
@@ -208,7 +228,12 @@ static int check_target(const char *path, const struct img_commit_opts *o,
 	return o->check_target ? o->check_target(o->check_ctx, path, err) : 0;
 }
 
-static int check_signature(const char *path, int fd, bool force,
+/*
+ * Refuses (unless @force) a target holding a signature; with @archives
+ * also one holding a tarball or a compressed stream (an image target
+ * named where the template was meant: a tarball export replaces one).
+ */
+static int check_signature(const char *path, int fd, bool force, bool archives,
 			   struct dm_err *err)
 {
 	_cleanup_free_ uint8_t *buf = malloc(PROBE_LEN);
@@ -222,6 +247,8 @@ static int check_signature(const char *path, int fd, bool force,
 	if (r < 0)
 		return dm_err_set(err, -r, "%s: %s", path, strerror(-r));
 	what = img_probe_signature(buf, len);
+	if (!what && archives)
+		what = img_probe_archive(buf, len);
 	if (what && !force)
 		return dm_err_set(err, EEXIST,
 				  "%s: holds %s; use --force to overwrite it",
@@ -229,9 +256,13 @@ static int check_signature(const char *path, int fd, bool force,
 	return 0;
 }
 
-/* The refusals for an existing regular file @path (@st: its stat). */
+/*
+ * The refusals for an existing regular file @path (@st: its stat);
+ * @archives: see check_signature().
+ */
 static int check_file(const char *path, const struct stat *st,
-		      const struct img_commit_opts *o, struct dm_err *err)
+		      const struct img_commit_opts *o, bool archives,
+		      struct dm_err *err)
 {
 	_cleanup_close_ int fd = -1;
 	char where[PATH_MAX], loop[64];
@@ -248,7 +279,7 @@ static int check_file(const char *path, const struct stat *st,
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return dm_err_set(err, errno, "%s: %s", path, strerror(errno));
-	return check_signature(path, fd, o->force, err);
+	return check_signature(path, fd, o->force, archives, err);
 }
 
 int img_target_check_file(const char *path, const struct img_commit_opts *o,
@@ -266,7 +297,7 @@ int img_target_check_file(const char *path, const struct img_commit_opts *o,
 				  "%s: not a regular file (a tarball is "
 				  "written as a new file)",
 				  path);
-	return check_file(path, &st, o, err);
+	return check_file(path, &st, o, false, err);
 }
 
 int img_target_open(const char *path, const struct img_commit_opts *o,
@@ -291,7 +322,7 @@ int img_target_open(const char *path, const struct img_commit_opts *o,
 	ret->exists = true;
 	if (S_ISREG(st.st_mode)) {
 		ret->mode = st.st_mode & 07777;
-		return check_file(path, &st, o, err);
+		return check_file(path, &st, o, true, err);
 	}
 	if (!S_ISBLK(st.st_mode))
 		return dm_err_set(err, EINVAL,
@@ -319,7 +350,7 @@ int img_target_open(const char *path, const struct img_commit_opts *o,
 		return dm_err_set(err, -r, "%s: reading its size: %s", path,
 				  strerror(-r));
 	}
-	r = check_signature(path, ret->fd, o->force, err);
+	r = check_signature(path, ret->fd, o->force, true, err);
 	if (r < 0)
 		img_target_close(ret);
 	return r;

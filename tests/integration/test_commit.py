@@ -656,6 +656,34 @@ def test_refuses_existing_filesystem_without_force(domufs, loops, tmp_path):
     fsck(dev)
 
 
+@pytest.mark.parametrize("kind,what", [
+    ("tar", "a tar archive"), ("tar.gz", "gzip-compressed data"),
+    ("tar.zst", "zstd-compressed data"), ("tar.xz", "xz-compressed data"),
+    ("tar.bz2", "bzip2-compressed data")])
+def test_refuses_a_template_as_image_target_without_force(kind, what, domufs, tmp_path):
+    """`domufs commit ext4.img tpl.tar.zst`, arguments swapped in a script:
+    the template is not overwritten without --force."""
+    tpl = small_template(tmp_path)
+    cache = domufs.cache_dir()
+    target = tmp_path / f"tpl.{kind}"
+    if kind == "tar.zst":
+        sh("zstd", "-q", tpl, "-o", target)
+    else:
+        mode = "w" if kind == "tar" else "w:" + kind.split(".")[1]
+        with tarfile.open(target, mode) as t:
+            t.add(tpl, "small.tar")
+    before = F.sha256_file(os.fsencode(str(target)))
+    res = commit(domufs, cache, tpl, target)
+    assert res.returncode == 1
+    assert_one_error_line(res, target, what, "--force")
+    assert F.sha256_file(os.fsencode(str(target))) == before
+    assert not [x for x in tmp_path.iterdir() if ".domufs-" in x.name]
+    # a tarball export replaces a tarball, as it always did
+    assert commit(domufs, cache, tpl, target, "--format", "tar").returncode == 0
+    assert commit(domufs, cache, tpl, target, "--force").returncode == 0
+    fsck(target)
+
+
 def test_new_image_is_private_and_a_replaced_one_keeps_its_mode(domufs, tmp_path):
     tpl = small_template(tmp_path)
     cache = domufs.cache_dir()

@@ -110,6 +110,40 @@ static void probe_finds_filesystems_and_partition_tables(void **state)
 	assert_null(img_probe_signature(buf, 4096));
 }
 
+static void probe_finds_archives_and_compressed_streams(void **state)
+{
+	static const uint8_t zstd[] = { 0x28, 0xb5, 0x2f, 0xfd };
+	static const uint8_t xz[] = { 0xfd, '7', 'z', 'X', 'Z', 0 };
+	static uint8_t buf[4096];
+
+	assert_null(img_probe_archive(buf, sizeof(buf)));
+	memcpy(buf + 257, "ustar\0\x30\x30", 8); /* POSIX: "ustar\0" "00" */
+	assert_string_equal(img_probe_archive(buf, sizeof(buf)),
+			    "a tar archive");
+	memcpy(buf + 257, "ustar  ", 8); /* GNU */
+	assert_string_equal(img_probe_archive(buf, sizeof(buf)),
+			    "a tar archive");
+	memset(buf, 0, sizeof(buf));
+	buf[0] = 0x1f;
+	buf[1] = 0x8b;
+	assert_string_equal(img_probe_archive(buf, sizeof(buf)),
+			    "gzip-compressed data");
+	memcpy(buf, zstd, sizeof(zstd));
+	assert_string_equal(img_probe_archive(buf, sizeof(buf)),
+			    "zstd-compressed data");
+	memcpy(buf, xz, sizeof(xz));
+	assert_string_equal(img_probe_archive(buf, sizeof(buf)),
+			    "xz-compressed data");
+	memcpy(buf, "BZh9", 4);
+	assert_string_equal(img_probe_archive(buf, sizeof(buf)),
+			    "bzip2-compressed data");
+	memcpy(buf, "BZhx", 4);
+	assert_null(img_probe_archive(buf, sizeof(buf)));
+	/* a short file is probed as far as it goes */
+	memcpy(buf, "BZh1", 4);
+	assert_null(img_probe_archive(buf, 3));
+}
+
 static void size_suffixes_are_powers_of_1024(void **state)
 {
 	uint64_t v;
@@ -162,6 +196,7 @@ int main(void)
 		cmocka_unit_test(chs_saturates_past_1024_cylinders),
 		cmocka_unit_test(mbr_refuses_what_it_cannot_describe),
 		cmocka_unit_test(probe_finds_filesystems_and_partition_tables),
+		cmocka_unit_test(probe_finds_archives_and_compressed_streams),
 		cmocka_unit_test(size_suffixes_are_powers_of_1024),
 		cmocka_unit_test(uuids_are_parsed_in_8_4_4_4_12_form),
 	};
