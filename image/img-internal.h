@@ -196,6 +196,13 @@ int img_mbr_encode(uint8_t out[IMG_MBR_SIZE], uint64_t start_lba,
 const char *img_probe_signature(const uint8_t *buf, size_t len);
 
 /*
+ * Names a signature kept at the end of a target of @size bytes: an md RAID
+ * 0.90 or 1.0 superblock, a GPT backup header. @buf holds the target's
+ * last @len bytes (128 KiB reach every one). Pure.
+ */
+const char *img_probe_tail(const uint8_t *buf, size_t len, uint64_t size);
+
+/*
  * Names a tar archive or a gzip, zstd, xz or bzip2 stream at the start of
  * @buf (at least 262 bytes for tar), or NULL. Pure. An image target is
  * refused for these too: a template named as the target by mistake.

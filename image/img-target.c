@@ -28,6 +28,7 @@
 #include "image/img-internal.h"
 
 #define PROBE_LEN (72u * 1024u)
+#define TAIL_LEN (128u * 1024u) /* md 0.90 sits up to 128 KiB from the end */
 
 static bool at(const uint8_t *buf, size_t len, size_t off, const void *magic,
 	       size_t mlen)
@@ -94,12 +95,49 @@ const char *img_probe_archive(const uint8_t *buf, size_t len)
 	return NULL;
 }
 
-static int read_probe(int fd, uint8_t *buf, size_t *len)
+/* True when the last @len bytes of a @size-byte target, @buf, hold @magic. */
+static bool at_end(const uint8_t *buf, size_t len, uint64_t size, uint64_t pos,
+		   const void *magic, size_t mlen)
+{
+	return pos >= size - len &&
+	       at(buf, len, pos - (size - len), magic, mlen);
+}
+
+const char *img_probe_tail(const uint8_t *buf, size_t len, uint64_t size)
+{
+	static const uint8_t md_le[] = { 0xfc, 0x4e, 0x2b, 0xa9 };
+	static const uint8_t md_be[] = { 0xa9, 0x2b, 0x4e, 0xfc };
+	uint64_t sectors = size / 512;
+
+	if (len > size)
+		return NULL;
+	/* 0.90: in the last 64 KiB-aligned 64 KiB; host byte order */
+	if (size >= (128u << 10)) {
+		uint64_t pos = (size & ~(uint64_t)0xffff) - 0x10000;
+
+		if (at_end(buf, len, size, pos, md_le, 4) ||
+		    at_end(buf, len, size, pos, md_be, 4))
+			return "a RAID member";
+	}
+	/* 1.0: 8 to 12 KiB from the end, 4 KiB-aligned; little-endian */
+	if (sectors >= 24 &&
+	    at_end(buf, len, size, ((sectors - 16) & ~(uint64_t)7) * 512, md_le,
+		   4))
+		return "a RAID member";
+	if (sectors >= 2 &&
+	    at_end(buf, len, size, (sectors - 1) * 512, "EFI PART", 8))
+		return "a GPT partition table (backup header)";
+	return NULL;
+}
+
+/* Reads up to @want bytes at @off; the count read in *@len. */
+static int read_probe(int fd, uint8_t *buf, size_t want, uint64_t off,
+		      size_t *len)
 {
 	size_t o = 0;
 
-	while (o < PROBE_LEN) {
-		ssize_t n = pread(fd, buf + o, PROBE_LEN - o, (off_t)o);
+	while (o < want) {
+		ssize_t n = pread(fd, buf + o, want - o, (off_t)(off + o));
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -228,27 +266,45 @@ static int check_target(const char *path, const struct img_commit_opts *o,
 	return o->check_target ? o->check_target(o->check_ctx, path, err) : 0;
 }
 
-/*
- * Refuses (unless @force) a target holding a signature; with @archives
- * also one holding a tarball or a compressed stream (an image target
- * named where the template was meant: a tarball export replaces one).
- */
-static int check_signature(const char *path, int fd, bool force, bool archives,
-			   struct dm_err *err)
+/* What the first PROBE_LEN and the last TAIL_LEN bytes of @fd show. */
+static int probe(int fd, uint64_t size, bool archives, const char **ret)
 {
-	_cleanup_free_ uint8_t *buf = malloc(PROBE_LEN);
-	const char *what;
-	size_t len = 0;
+	_cleanup_free_ uint8_t *buf = malloc(TAIL_LEN);
+	size_t len = 0, tail = size < TAIL_LEN ? (size_t)size : TAIL_LEN;
 	int r;
 
 	if (!buf)
 		return -ENOMEM;
-	r = read_probe(fd, buf, &len);
+	r = read_probe(fd, buf, PROBE_LEN, 0, &len);
+	if (r < 0)
+		return r;
+	*ret = img_probe_signature(buf, len);
+	if (!*ret && archives)
+		*ret = img_probe_archive(buf, len);
+	if (*ret)
+		return 0;
+	r = read_probe(fd, buf, tail, size - tail, &len);
+	if (r < 0)
+		return r;
+	*ret = len == tail ? img_probe_tail(buf, len, size) : NULL;
+	return 0;
+}
+
+/*
+ * Refuses (unless @force) a @size-byte target holding a signature at its
+ * start or end; with @archives also one holding a tarball or a compressed
+ * stream (an image target named where the template was meant: a tarball
+ * export replaces one).
+ */
+static int check_signature(const char *path, int fd, uint64_t size, bool force,
+			   bool archives, struct dm_err *err)
+{
+	const char *what = NULL;
+	int r;
+
+	r = probe(fd, size, archives, &what);
 	if (r < 0)
 		return dm_err_set(err, -r, "%s: %s", path, strerror(-r));
-	what = img_probe_signature(buf, len);
-	if (!what && archives)
-		what = img_probe_archive(buf, len);
 	if (what && !force)
 		return dm_err_set(err, EEXIST,
 				  "%s: holds %s; use --force to overwrite it",
@@ -279,7 +335,8 @@ static int check_file(const char *path, const struct stat *st,
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return dm_err_set(err, errno, "%s: %s", path, strerror(errno));
-	return check_signature(path, fd, o->force, archives, err);
+	return check_signature(path, fd, (uint64_t)st->st_size, o->force,
+			       archives, err);
 }
 
 int img_target_check_file(const char *path, const struct img_commit_opts *o,
@@ -350,7 +407,8 @@ int img_target_open(const char *path, const struct img_commit_opts *o,
 		return dm_err_set(err, -r, "%s: reading its size: %s", path,
 				  strerror(-r));
 	}
-	r = check_signature(path, ret->fd, o->force, true, err);
+	r = check_signature(path, ret->fd, ret->device_size, o->force, true,
+			    err);
 	if (r < 0)
 		img_target_close(ret);
 	return r;

@@ -684,6 +684,49 @@ def test_refuses_a_template_as_image_target_without_force(kind, what, domufs, tm
     fsck(target)
 
 
+def _md_090(size):
+    return (size & ~0xffff) - 0x10000
+
+
+def _md_10(size):
+    return ((size // 512 - 16) & ~7) * 512
+
+
+@pytest.mark.parametrize("where,magic,what", [
+    (_md_090, b"\xfc\x4e\x2b\xa9", "RAID member"),
+    (_md_10, b"\xfc\x4e\x2b\xa9", "RAID member"),
+    (lambda size: size - 512, b"EFI PART", "GPT partition table")])
+def test_refuses_signature_at_the_end_without_force(where, magic, what, domufs, loops,
+                                                    tmp_path):
+    """md 0.90 and 1.0 superblocks and the GPT backup header live near the
+    end of the device, beyond the probe of its start."""
+    tpl = small_template(tmp_path)
+    cache = domufs.cache_dir()
+    size = (64 << 20) + (20 << 10)  # not 64 KiB-aligned: every place differs
+    backing = tmp_path / "disk"
+    with open(backing, "wb") as f:
+        f.truncate(size)
+        f.seek(where(size))
+        f.write(magic)
+    before = F.sha256_file(os.fsencode(str(backing)))
+    res = commit(domufs, cache, tpl, backing)
+    assert res.returncode == 1
+    assert_one_error_line(res, backing, what, "--force")
+    dev = loops.attach(backing)
+    res = commit(domufs, cache, tpl, dev)
+    assert res.returncode == 1
+    assert_one_error_line(res, dev, what, "--force")
+    loops.detach(dev)
+    assert F.sha256_file(os.fsencode(str(backing))) == before
+    dev = loops.attach(backing)
+    res = commit(domufs, cache, tpl, dev, "--force")
+    assert res.returncode == 0, str(res)
+    with open(dev, "rb") as f:
+        f.seek(where(size))
+        assert f.read(len(magic)) != magic, "the old signature was not wiped"
+    fsck(dev)
+
+
 def test_new_image_is_private_and_a_replaced_one_keeps_its_mode(domufs, tmp_path):
     tpl = small_template(tmp_path)
     cache = domufs.cache_dir()

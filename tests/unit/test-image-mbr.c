@@ -144,6 +144,35 @@ static void probe_finds_archives_and_compressed_streams(void **state)
 	assert_null(img_probe_archive(buf, 3));
 }
 
+static void probe_finds_raid_and_gpt_backup_at_the_end(void **state)
+{
+	static const uint8_t md[] = { 0xfc, 0x4e, 0x2b, 0xa9 };
+	static uint8_t buf[128 * 1024];
+	/* 0.90 at 100 MiB - 64 KiB; 1.0 at the end - 11.5 KiB (4 KiB-aligned) */
+	uint64_t size = (100ull << 20) + (36 << 10) + 7 * 512;
+	uint64_t base = size - sizeof(buf);
+
+	assert_null(img_probe_tail(buf, sizeof(buf), size));
+	memcpy(buf + (100ull << 20) - (64 << 10) - base, md, 4);
+	assert_string_equal(img_probe_tail(buf, sizeof(buf), size),
+			    "a RAID member");
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf + sizeof(buf) - 23 * 512, md, 4);
+	assert_string_equal(img_probe_tail(buf, sizeof(buf), size),
+			    "a RAID member");
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf + sizeof(buf) - 512, "EFI PART", 8);
+	assert_string_equal(img_probe_tail(buf, sizeof(buf), size),
+			    "a GPT partition table (backup header)");
+	/* only where each belongs */
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf + sizeof(buf) - (8 << 10), md, 4);
+	memcpy(buf + sizeof(buf) - 1024, "EFI PART", 8);
+	assert_null(img_probe_tail(buf, sizeof(buf), size));
+	/* a target shorter than the buffer is not misread */
+	assert_null(img_probe_tail(buf, sizeof(buf), 4096));
+}
+
 static void size_suffixes_are_powers_of_1024(void **state)
 {
 	uint64_t v;
@@ -197,6 +226,7 @@ int main(void)
 		cmocka_unit_test(mbr_refuses_what_it_cannot_describe),
 		cmocka_unit_test(probe_finds_filesystems_and_partition_tables),
 		cmocka_unit_test(probe_finds_archives_and_compressed_streams),
+		cmocka_unit_test(probe_finds_raid_and_gpt_backup_at_the_end),
 		cmocka_unit_test(size_suffixes_are_powers_of_1024),
 		cmocka_unit_test(uuids_are_parsed_in_8_4_4_4_12_form),
 	};
