@@ -31,6 +31,5 @@ bool dm_loop_backing(dev_t rdev, struct stat *ret)
 
 	snprintf(p, sizeof(p), "/sys/dev/block/%u:%u/loop/backing_file",
 		 major(rdev), minor(rdev));
-	return dm_read_line(p, file, sizeof(file)) == 0 &&
-	       stat(file, ret) == 0 && S_ISREG(ret->st_mode);
+	return dm_read_line(p, file, sizeof(file)) == 0 && stat(file, ret) == 0;
 }

@@ -13,7 +13,8 @@ int dm_read_line(const char *path, char *buf, size_t size);
 
 /*
  * The backing file of the loop device @rdev, stat()ed into *ret: true when
- * @rdev is a loop device backed by a regular file.
+ * @rdev is a loop device and its backing file (a regular file, or a block
+ * device such as another loop device) exists. Callers check its type.
  */
 bool dm_loop_backing(dev_t rdev, struct stat *ret);
 

@@ -225,22 +225,62 @@ static void closedirp(DIR **d)
 		closedir(*d);
 }
 
+/* True when the loop device @rdev is backed by @st (a file or a device). */
+static bool loop_backed_by(dev_t rdev, const struct stat *st)
+{
+	struct stat bst;
+
+	if (!dm_loop_backing(rdev, &bst))
+		return false;
+	if (S_ISBLK(st->st_mode))
+		return S_ISBLK(bst.st_mode) && bst.st_rdev == st->st_rdev;
+	return S_ISREG(bst.st_mode) && bst.st_dev == st->st_dev &&
+	       bst.st_ino == st->st_ino;
+}
+
 /*
- * An image file that backs a loop device which is mounted: 1 and the loop
- * device's name in @loop, the mountpoint in @where.
+ * Whether the loop device /dev/@name (@rdev) is in use: 1 with its
+ * mountpoint in @where, or "" when something else holds it exclusively.
  */
-static int find_loop_mount(const struct stat *st, char *loop, size_t lsize,
-			   char *where, size_t wsize)
+static int loop_in_use(const char *name, dev_t rdev, char *where, size_t wsize)
+{
+	char dev[64];
+	int fd;
+
+	if (find_mount(rdev, where, wsize))
+		return 1;
+	snprintf(dev, sizeof(dev), "/dev/%.32s", name);
+	fd = open(dev, O_RDONLY | O_EXCL | O_CLOEXEC | O_NOCTTY);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno != EBUSY)
+		return 0;
+	where[0] = '\0';
+	return 1;
+}
+
+#define LOOP_DEPTH 8 /* loop devices stacked on loop devices, at most */
+
+/*
+ * A target (@st: an image file or a block device) that backs a loop
+ * device in use, directly or through loop devices stacked on it: 1 and
+ * that loop device's name in @loop, its mountpoint in @where ("" when it
+ * is held but not mounted).
+ */
+static int find_loop_user(const struct stat *st, int depth, char *loop,
+			  size_t lsize, char *where, size_t wsize)
 {
 	_cleanup_(closedirp) DIR *d = opendir("/sys/block");
 	struct dirent *de;
 
-	if (!d)
+	if (!d || depth >= LOOP_DEPTH)
 		return 0;
 	while ((de = readdir(d))) {
 		char p[PATH_MAX], devs[32];
 		unsigned maj, mnr;
-		struct stat bst;
+		struct stat lst = { .st_mode = S_IFBLK };
 
 		if (strncmp(de->d_name, "loop", 4))
 			continue;
@@ -248,15 +288,33 @@ static int find_loop_mount(const struct stat *st, char *loop, size_t lsize,
 		if (dm_read_line(p, devs, sizeof(devs)) < 0 ||
 		    sscanf(devs, "%u:%u", &maj, &mnr) != 2)
 			continue;
-		if (!dm_loop_backing(makedev(maj, mnr), &bst) ||
-		    bst.st_dev != st->st_dev || bst.st_ino != st->st_ino)
+		lst.st_rdev = makedev(maj, mnr);
+		if (!loop_backed_by(lst.st_rdev, st))
 			continue;
-		if (find_mount(makedev(maj, mnr), where, wsize)) {
-			snprintf(loop, lsize, "/dev/%.*s", 32, de->d_name);
+		if (loop_in_use(de->d_name, lst.st_rdev, where, wsize)) {
+			snprintf(loop, lsize, "/dev/%.32s", de->d_name);
 			return 1;
 		}
+		if (find_loop_user(&lst, depth + 1, loop, lsize, where, wsize))
+			return 1;
 	}
 	return 0;
+}
+
+/* Refuses a target that backs a loop device in use (see find_loop_user()). */
+static int check_loops(const char *path, const struct stat *st,
+		       struct dm_err *err)
+{
+	char where[PATH_MAX], loop[64];
+
+	if (!find_loop_user(st, 0, loop, sizeof(loop), where, sizeof(where)))
+		return 0;
+	if (!where[0])
+		return dm_err_set(err, EBUSY,
+				  "%s: in use: backs %s, which is in use", path,
+				  loop);
+	return dm_err_set(err, EBUSY, "%s: in use: backs %s, mounted on %s",
+			  path, loop, where);
 }
 
 /* The caller's check (a running Xen domain's disk), when there is one. */
@@ -321,13 +379,11 @@ static int check_file(const char *path, const struct stat *st,
 		      struct dm_err *err)
 {
 	_cleanup_close_ int fd = -1;
-	char where[PATH_MAX], loop[64];
 	int r;
 
-	if (find_loop_mount(st, loop, sizeof(loop), where, sizeof(where)))
-		return dm_err_set(err, EBUSY,
-				  "%s: in use: backs %s, mounted on %s", path,
-				  loop, where);
+	r = check_loops(path, st, err);
+	if (r < 0)
+		return r;
 	/* domains have file-backed disks too */
 	r = check_target(path, o, err);
 	if (r < 0)
@@ -388,6 +444,9 @@ int img_target_open(const char *path, const struct img_commit_opts *o,
 	ret->block_device = true;
 	if (find_mount(st.st_rdev, where, sizeof(where)))
 		return dm_err_set(err, EBUSY, "%s: mounted on %s", path, where);
+	r = check_loops(path, &st, err);
+	if (r < 0)
+		return r;
 	r = check_target(path, o, err);
 	if (r < 0)
 		return r;

@@ -628,6 +628,32 @@ def test_refuses_mounted_target(domufs, loops, tmp_path):
     assert F.sha256_file(os.fsencode(str(img))) == before
 
 
+def test_refuses_block_device_under_a_mounted_loop_device(domufs, loops, tmp_path):
+    """losetup -f --show /dev/loopA: loopA backs a loop device of its own,
+    mounted; loopA is refused like an image file backing a mounted loop."""
+    tpl = small_template(tmp_path)
+    cache = domufs.cache_dir()
+    backing = tmp_path / "disk"
+    with open(backing, "wb") as f:
+        f.truncate(64 << 20)
+    dev = loops.attach(backing)
+    assert commit(domufs, cache, tpl, dev).returncode == 0
+    stacked = loops.attach(dev)
+    mnt = loops.mount(stacked)
+    before = F.sha256_file(os.fsencode(str(backing)))
+    res = commit(domufs, cache, tpl, dev, "--force")
+    assert res.returncode == 1
+    assert_one_error_line(res, dev, "in use", stacked, str(mnt))
+    assert (mnt / "etc" / "hostname").read_bytes() == b"small\n"
+    loops.umount(mnt)
+    assert F.sha256_file(os.fsencode(str(backing))) == before
+    # attached but unused, it holds nothing up
+    res = commit(domufs, cache, tpl, dev, "--force")
+    assert res.returncode == 0, str(res)
+    loops.detach(stacked)
+    fsck(dev)
+
+
 def test_refuses_existing_filesystem_without_force(domufs, loops, tmp_path):
     tpl = small_template(tmp_path)
     cache = domufs.cache_dir()
