@@ -24,6 +24,8 @@
 #define IMG_EXT_MAX_LEN 32768u /* blocks in one initialized extent */
 #define IMG_FAST_SYMLINK_MAX 59u /* targets up to this fit in i_block */
 #define IMG_INODE_XATTR_SPACE 88u /* in-inode xattr room of a 256-byte inode */
+/* xattr room of a block: less its 32-byte header and 4-byte end marker */
+#define IMG_XATTR_BLOCK_SPACE (IMG_BLOCK_SIZE - 32u - 4u)
 
 /* ---- the plan: the view scanned once, in the order it will be written */
 

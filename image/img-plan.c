@@ -248,13 +248,18 @@ static int add_runs(struct img_plan *p, struct ovl_view *v, struct img_node *n,
 	return 0;
 }
 
+static bool is_acl(const char *name)
+{
+	return !strcmp(name, "system.posix_acl_access") ||
+	       !strcmp(name, "system.posix_acl_default");
+}
+
 static size_t xattr_short_len(const char *name)
 {
 	static const char *const prefixes[] = { "user.", "trusted.",
 						"security.", "system." };
 
-	if (!strcmp(name, "system.posix_acl_access") ||
-	    !strcmp(name, "system.posix_acl_default"))
+	if (is_acl(name))
 		return 0;
 	for (size_t i = 0; i < DM_ARRAY_SIZE(prefixes); i++)
 		if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
@@ -262,13 +267,62 @@ static size_t xattr_short_len(const char *name)
 	return strlen(name);
 }
 
-/* 1 when the xattrs of @vino do not fit in the inode body. */
-static int xattr_overflow(struct ovl_view *v, uint64_t vino, const char *what,
-			  struct dm_err *err)
+/*
+ * The stored length of an ACL of @vl bytes in the xattr form (a 4-byte
+ * header, 8 bytes an entry): ext4 keeps 4 bytes for the owner, group,
+ * mask and other entries, 8 for named users and groups.
+ */
+static size_t acl_disk_len(const uint8_t *val, size_t vl)
+{
+	size_t len = 4;
+
+	if (vl < 4 || (vl - 4) % 8)
+		return vl; /* not an ACL libext2fs converts: taken as is */
+	for (size_t o = 4; o < vl; o += 8) {
+		uint16_t tag = (uint16_t)(val[o] | val[o + 1] << 8);
+		bool named = tag == 0x02 || tag == 0x08; /* ACL_USER, _GROUP */
+
+		len += named ? 8 : 4;
+	}
+	return len;
+}
+
+/* The stored length of the value of @vino's xattr @name, or -errno. */
+static ssize_t xattr_disk_len(struct ovl_view *v, uint64_t vino,
+			      const char *name)
+{
+	_cleanup_free_ uint8_t *val = NULL;
+	ssize_t vl = ovl_view_getxattr(v, vino, name, NULL, 0);
+
+	if (vl <= 0 || !is_acl(name))
+		return vl;
+	val = malloc((size_t)vl);
+	if (!val)
+		return -ENOMEM;
+	vl = ovl_view_getxattr(v, vino, name, val, (size_t)vl);
+	return vl < 0 ? vl : (ssize_t)acl_disk_len(val, (size_t)vl);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Where the xattrs of @vino go, placed as ext2fs_xattr_set() places them
+ * one at a time in the order the builder sets them (strcmp): into the
+ * inode body while there is room, else into the one xattr block. 0: all
+ * in the inode; 1: a block too; -ENOSPC when one fits in neither - found
+ * here, before the target is touched, not after a block device was wiped.
+ */
+static int xattr_layout(struct ovl_view *v, uint64_t vino, const char *what,
+			struct dm_err *err)
 {
 	_cleanup_free_ char *list = NULL;
+	_cleanup_free_ const char **names = NULL;
 	ssize_t len = ovl_view_listxattr(v, vino, NULL, 0);
-	size_t need = 0;
+	size_t count = 0, ibody = IMG_INODE_XATTR_SPACE;
+	size_t block = IMG_XATTR_BLOCK_SPACE;
 
 	if (len == -ENOTSUP || len == -ENODATA || len == 0)
 		return 0;
@@ -276,23 +330,41 @@ static int xattr_overflow(struct ovl_view *v, uint64_t vino, const char *what,
 		return dm_err_set(err, (int)-len, "%s: listing xattrs: %s",
 				  what, strerror((int)-len));
 	list = malloc((size_t)len);
-	if (!list)
+	names = calloc((size_t)len, sizeof(*names));
+	if (!list || !names)
 		return -ENOMEM;
 	len = ovl_view_listxattr(v, vino, list, (size_t)len);
 	if (len < 0)
 		return dm_err_set(err, (int)-len, "%s: listing xattrs: %s",
 				  what, strerror((int)-len));
-	for (char *p = list; p < list + len; p += strlen(p) + 1) {
-		ssize_t vl = ovl_view_getxattr(v, vino, p, NULL, 0);
+	for (char *p = list; p < list + len; p += strlen(p) + 1)
+		if (*p)
+			names[count++] = p;
+	if (count)
+		qsort(names, count, sizeof(*names), str_cmp);
+	for (size_t i = 0; i < count; i++) {
+		ssize_t vl = xattr_disk_len(v, vino, names[i]);
+		size_t need;
 
 		if (vl < 0)
 			return dm_err_set(err, (int)-vl,
-					  "%s: reading xattr '%s': %s", what, p,
-					  strerror((int)-vl));
-		need += ((16 + xattr_short_len(p) + 3) & ~(size_t)3) +
-			(((size_t)vl + 3) & ~(size_t)3);
+					  "%s: reading xattr '%s': %s", what,
+					  names[i], strerror((int)-vl));
+		need = ((16 + xattr_short_len(names[i]) + 3) & ~(size_t)3) +
+		       (((size_t)vl + 3) & ~(size_t)3);
+		if (need <= ibody)
+			ibody -= need;
+		else if (need <= block)
+			block -= need;
+		else
+			return dm_err_set(
+				err, ENOSPC,
+				"%s: xattr '%s' (%zd bytes): no room "
+				"left in the inode or its xattr block "
+				"(%u bytes)",
+				what, names[i], vl, IMG_XATTR_BLOCK_SPACE);
 	}
-	return need > IMG_INODE_XATTR_SPACE ? 1 : 0;
+	return block < IMG_XATTR_BLOCK_SPACE ? 1 : 0;
 }
 
 struct pending {
@@ -385,7 +457,7 @@ static int new_node(struct walker *w, uint64_t vino, uint32_t parent,
 		return dm_err_set(w->err, EINVAL, "%s: unknown file type 0%o",
 				  what, (unsigned)(st.st_mode & S_IFMT));
 	}
-	r = xattr_overflow(w->v, vino, what, w->err);
+	r = xattr_layout(w->v, vino, what, w->err);
 	if (r < 0)
 		return r;
 	n->xattr_blocks = (uint32_t)r;

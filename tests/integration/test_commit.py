@@ -654,6 +654,38 @@ def test_refuses_block_device_under_a_mounted_loop_device(domufs, loops, tmp_pat
     fsck(dev)
 
 
+def test_tree_errors_come_before_the_old_filesystem_is_wiped(domufs, loops, tmp_path):
+    """An xattr too large for the inode and its one xattr block is an error
+    of the tree alone: found while planning, the old filesystem kept."""
+    tpl = small_template(tmp_path)
+    cache = domufs.cache_dir()
+    big = tmp_path / "bigxattr.tar"
+    with tarfile.open(big, "w", format=tarfile.PAX_FORMAT) as t:
+        ti = tarfile.TarInfo("big")
+        ti.pax_headers = {"SCHILY.xattr.user.big": "x" * 8000}
+        t.addfile(ti, io.BytesIO(b""))
+    backing = tmp_path / "disk"
+    with open(backing, "wb") as f:
+        f.truncate(64 << 20)
+    dev = loops.attach(backing)
+    assert commit(domufs, cache, tpl, dev).returncode == 0
+    before = F.sha256_file(os.fsencode(str(backing)))
+    res = commit(domufs, cache, big, dev, "--force")
+    assert res.returncode == 1
+    assert_one_error_line(res, "/big", "user.big", "no room")
+    assert F.sha256_file(os.fsencode(str(backing))) == before, "the old filesystem was touched"
+    fsck(dev)
+    # what does fit: a value that fills most of the xattr block
+    with tarfile.open(big, "w", format=tarfile.PAX_FORMAT) as t:
+        ti = tarfile.TarInfo("f")
+        ti.pax_headers = {"SCHILY.xattr.user.a": "a" * 40,
+                          "SCHILY.xattr.user.big": "x" * 4000}
+        t.addfile(ti, io.BytesIO(b""))
+    res = commit(domufs, cache, big, dev, "--force")
+    assert res.returncode == 0, str(res)
+    fsck(dev)
+
+
 def test_refuses_existing_filesystem_without_force(domufs, loops, tmp_path):
     tpl = small_template(tmp_path)
     cache = domufs.cache_dir()
