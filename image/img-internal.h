@@ -211,6 +211,17 @@ const char *img_probe_tail(const uint8_t *buf, size_t len, uint64_t size);
  */
 const char *img_probe_archive(const uint8_t *buf, size_t len);
 
+/*
+ * Where the partitions of the MBR or GPT at the start of @buf (the first
+ * @len bytes of a device) begin, in bytes: at most @max into @ret, the
+ * count returned. Only the GPT entries within @buf count; an MBR's
+ * logical partitions do not. Pure.
+ */
+size_t img_probe_partitions(const uint8_t *buf, size_t len, uint64_t *ret,
+			    size_t max);
+
+#define IMG_OLD_PARTS_MAX 128u /* a GPT's usual table */
+
 struct img_target {
 	char path[4096];
 	bool block_device;
@@ -218,6 +229,9 @@ struct img_target {
 	int fd; /* O_EXCL block device, or the temporary image file */
 	char tmp_path[4096]; /* image files: the temporary beside the target */
 	uint64_t device_size; /* block devices */
+	/* block devices: where the old table's partitions start, to wipe */
+	uint64_t old_parts[IMG_OLD_PARTS_MAX];
+	size_t nold_parts;
 	/*
 	 * Image files: the new file's permission bits, the replaced one's,
 	 * else 0600 less the umask (a domain's root holds its /etc/shadow and

@@ -95,6 +95,58 @@ const char *img_probe_archive(const uint8_t *buf, size_t len)
 	return NULL;
 }
 
+static uint64_t le(const uint8_t *p, int bytes)
+{
+	uint64_t v = 0;
+
+	while (bytes-- > 0)
+		v = v << 8 | p[bytes];
+	return v;
+}
+
+/* The GPT's partitions whose entries lie within @buf. */
+static size_t gpt_starts(const uint8_t *buf, size_t len, uint64_t *ret,
+			 size_t max)
+{
+	static const uint8_t unused[16];
+	uint64_t lba = le(buf + 512 + 72, 8);
+	uint64_t nent = le(buf + 512 + 80, 4), esize = le(buf + 512 + 84, 4);
+	size_t n = 0;
+
+	if (esize < 128 || lba == 0 || lba > len / 512)
+		return 0;
+	for (uint64_t i = 0; i < nent && n < max; i++) {
+		uint64_t off = lba * 512 + i * esize;
+
+		if (off + 40 > len)
+			break;
+		if (memcmp(buf + off, unused, 16) && le(buf + off + 32, 8))
+			ret[n++] = le(buf + off + 32, 8) * 512;
+	}
+	return n;
+}
+
+size_t img_probe_partitions(const uint8_t *buf, size_t len, uint64_t *ret,
+			    size_t max)
+{
+	size_t n = 0;
+
+	if (len < 1024 || buf[510] != 0x55 || buf[511] != 0xaa)
+		return 0;
+	if (!memcmp(buf + 512, "EFI PART", 8))
+		return gpt_starts(buf, len, ret, max);
+	for (int i = 0; i < 4 && n < max; i++) {
+		const uint8_t *e = buf + 446 + 16 * i;
+
+		/* a boot sector's code is not a table: flags 0 or 0x80 */
+		if ((e[0] & 0x7f) || e[4] == 0 || e[4] == 0xee ||
+		    !le(e + 8, 4) || !le(e + 12, 4))
+			continue;
+		ret[n++] = le(e + 8, 4) * 512;
+	}
+	return n;
+}
+
 /* True when the last @len bytes of a @size-byte target, @buf, hold @magic. */
 static bool at_end(const uint8_t *buf, size_t len, uint64_t size, uint64_t pos,
 		   const void *magic, size_t mlen)
@@ -413,6 +465,23 @@ int img_target_check_file(const char *path, const struct img_commit_opts *o,
 	return check_file(path, &st, o, false, err);
 }
 
+/* Notes where the partitions of the block device's old table start. */
+static int read_old_partitions(struct img_target *t, struct dm_err *err)
+{
+	_cleanup_free_ uint8_t *buf = malloc(PROBE_LEN);
+	size_t len = 0;
+	int r;
+
+	if (!buf)
+		return -ENOMEM;
+	r = read_probe(t->fd, buf, PROBE_LEN, 0, &len);
+	if (r < 0)
+		return dm_err_set(err, -r, "%s: %s", t->path, strerror(-r));
+	t->nold_parts =
+		img_probe_partitions(buf, len, t->old_parts, IMG_OLD_PARTS_MAX);
+	return 0;
+}
+
 int img_target_open(const char *path, const struct img_commit_opts *o,
 		    struct img_target *ret, struct dm_err *err)
 {
@@ -468,6 +537,8 @@ int img_target_open(const char *path, const struct img_commit_opts *o,
 	}
 	r = check_signature(path, ret->fd, ret->device_size, o->force, true,
 			    err);
+	if (r == 0)
+		r = read_old_partitions(ret, err);
 	if (r < 0)
 		img_target_close(ret);
 	return r;
@@ -493,32 +564,48 @@ static int zero_range(int fd, uint64_t off, uint64_t len, uint64_t dev_size)
 	return 0;
 }
 
-/*
- * Wipes what probes look at: every place e2fsck looks for a backup ext2
- * superblock (group 1 for each block size), the filesystem's first 64 KiB
- * and the first MiB (boot sector, partition tables, primary superblocks),
- * the last MiB (GPT backup, RAID superblocks). In that order: a commit
- * killed half way through the wipe leaves the old filesystem whole but for
- * a backup superblock, or nothing.
- */
-static int wipe(int fd, uint64_t dev_size, uint64_t fs_offset)
+/* The backup superblocks of an ext2 filesystem at @base, any block size. */
+static int wipe_backups(int fd, uint64_t base, uint64_t dev_size)
 {
-	uint64_t bases[2] = { fs_offset, 0 };
 	int r = 0;
 
-	for (int b = 0; r == 0 && b < 2; b++)
-		for (uint64_t bs = 1024; r == 0 && bs <= 65536; bs *= 2) {
-			uint64_t blk = bs * 8 + (bs == 1024 ? 1 : 0);
+	for (uint64_t bs = 1024; r == 0 && bs <= 65536; bs *= 2) {
+		uint64_t blk = bs * 8 + (bs == 1024 ? 1 : 0);
 
-			r = zero_range(fd, bases[b] + blk * bs, 1024, dev_size);
-		}
+		r = zero_range(fd, base + blk * bs, 1024, dev_size);
+	}
+	return r;
+}
+
+/*
+ * Wipes what probes look at: every place e2fsck looks for a backup ext2
+ * superblock (group 1 for each block size) of the new filesystem, of the
+ * whole device and of each partition the old table listed; the start of
+ * each of those partitions (what blkid -O finds there, as wipefs would
+ * erase it) and the new filesystem's first 64 KiB; the first MiB (boot
+ * sector, partition tables, primary superblocks), the last MiB (GPT
+ * backup, RAID superblocks). In that order: a commit killed half way
+ * through the wipe leaves the old filesystem whole but for a backup
+ * superblock, or nothing.
+ */
+static int wipe(const struct img_target *t, uint64_t fs_offset)
+{
+	uint64_t size = t->device_size;
+	int r = wipe_backups(t->fd, fs_offset, size);
+
 	if (r == 0)
-		r = zero_range(fd, fs_offset, 64u << 10, dev_size);
+		r = wipe_backups(t->fd, 0, size);
+	for (size_t i = 0; r == 0 && i < t->nold_parts; i++)
+		r = wipe_backups(t->fd, t->old_parts[i], size);
+	for (size_t i = 0; r == 0 && i < t->nold_parts; i++)
+		r = zero_range(t->fd, t->old_parts[i], PROBE_LEN, size);
 	if (r == 0)
-		r = zero_range(fd, 0, 1u << 20, dev_size);
-	if (r == 0 && dev_size > (1u << 20))
-		r = zero_range(fd, dev_size - (1u << 20), 1u << 20, dev_size);
-	if (r == 0 && fsync(fd) < 0)
+		r = zero_range(t->fd, fs_offset, 64u << 10, size);
+	if (r == 0)
+		r = zero_range(t->fd, 0, 1u << 20, size);
+	if (r == 0 && size > (1u << 20))
+		r = zero_range(t->fd, size - (1u << 20), 1u << 20, size);
+	if (r == 0 && fsync(t->fd) < 0)
 		r = -errno;
 	return r;
 }
@@ -529,7 +616,7 @@ int img_target_prepare(struct img_target *t, uint64_t size, uint64_t fs_offset,
 	int r;
 
 	if (t->block_device) {
-		r = wipe(t->fd, t->device_size, fs_offset);
+		r = wipe(t, fs_offset);
 		if (r < 0)
 			return dm_err_set(err, -r, "%s: wiping: %s", t->path,
 					  strerror(-r));

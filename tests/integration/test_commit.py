@@ -101,6 +101,13 @@ def loops(tmp_path):
     lp.cleanup()
 
 
+def sparse_disk(loops, path, size):
+    """A loop device over a new sparse file of @size bytes: (file, device)."""
+    with open(path, "wb") as f:
+        f.truncate(size)
+    return path, loops.attach(path)
+
+
 def commit(domufs, cache, template, target, *opts, env=None, timeout=300):
     return domufs.run("commit", "--cache-dir", cache, *opts, template, target, env=env,
                       timeout=timeout)
@@ -448,10 +455,7 @@ def test_block_device_equals_view(part, archive, domufs, loops, tmp_path):
     template = archive("pax-none")
     cache = domufs.cache_dir()
     want = expected_view(domufs, template, cache)
-    backing = tmp_path / "disk"
-    with open(backing, "wb") as f:
-        f.truncate(96 << 20)
-    dev = loops.attach(backing)
+    backing, dev = sparse_disk(loops, tmp_path / "disk", 96 << 20)
     res = commit(domufs, cache, template, dev, "--partition", part)
     assert res.returncode == 0, str(res)
     assert os.path.exists(dev) and stat.S_ISBLK(os.stat(dev).st_mode)
@@ -472,6 +476,34 @@ def test_block_device_equals_view(part, archive, domufs, loops, tmp_path):
     assert not diffs, fmt_diffs(diffs)
 
 
+@pytest.mark.parametrize("label", ["dos", "gpt"])
+def test_whole_disk_commit_wipes_the_old_partitions(label, domufs, loops, tmp_path):
+    """commit --partition msdos (or a GPT made by sfdisk), then commit
+    --force to the whole disk: what the old partitions held is wiped too,
+    as wipefs would, not left for blkid -O to find."""
+    tpl = small_template(tmp_path)
+    cache = domufs.cache_dir()
+    backing, dev = sparse_disk(loops, tmp_path / "disk", 256 << 20)
+    if label == "dos":
+        assert commit(domufs, cache, tpl, dev, "--partition", "msdos").returncode == 0
+        old = [PART_OFFSET]
+    else:
+        sh("sfdisk", "-q", dev, input="label: gpt\nstart=2048,size=8192\nstart=65536\n")
+        old = [2048 * 512, 65536 * 512]
+        for off in old:
+            part = loops.attach(dev, off)
+            sh("mkfs.ext4", "-q", "-F", part)
+            loops.detach(part)
+    for off in old:
+        assert 'TYPE="ext4"' in sh("blkid", "-p", "-O", str(off), dev, check=False).stdout
+    res = commit(domufs, cache, tpl, dev, "--force")
+    assert res.returncode == 0, str(res)
+    for off in old:
+        b = sh("blkid", "-p", "-O", str(off), dev, check=False)
+        assert 'TYPE="ext4"' not in b.stdout, f"at {off}: {b.stdout!r}"
+    fsck(dev)
+
+
 def _zero_device(dev, size):
     with open(dev, "r+b") as f:
         f.write(bytes(size))
@@ -479,10 +511,7 @@ def _zero_device(dev, size):
 
 def test_kill_during_block_device_commit_leaves_no_filesystem(data_template, domufs, loops,
                                                               tmp_path):
-    backing = tmp_path / "disk"
-    with open(backing, "wb") as f:
-        f.truncate(192 << 20)
-    dev = loops.attach(backing)
+    backing, dev = sparse_disk(loops, tmp_path / "disk", 192 << 20)
     cache = domufs.cache_dir()
     assert domufs.index(data_template, cache).returncode == 0
     # an old filesystem first: its signatures must go too
@@ -633,10 +662,7 @@ def test_refuses_block_device_under_a_mounted_loop_device(domufs, loops, tmp_pat
     mounted; loopA is refused like an image file backing a mounted loop."""
     tpl = small_template(tmp_path)
     cache = domufs.cache_dir()
-    backing = tmp_path / "disk"
-    with open(backing, "wb") as f:
-        f.truncate(64 << 20)
-    dev = loops.attach(backing)
+    backing, dev = sparse_disk(loops, tmp_path / "disk", 64 << 20)
     assert commit(domufs, cache, tpl, dev).returncode == 0
     stacked = loops.attach(dev)
     mnt = loops.mount(stacked)
@@ -664,10 +690,7 @@ def test_tree_errors_come_before_the_old_filesystem_is_wiped(domufs, loops, tmp_
         ti = tarfile.TarInfo("big")
         ti.pax_headers = {"SCHILY.xattr.user.big": "x" * 8000}
         t.addfile(ti, io.BytesIO(b""))
-    backing = tmp_path / "disk"
-    with open(backing, "wb") as f:
-        f.truncate(64 << 20)
-    dev = loops.attach(backing)
+    backing, dev = sparse_disk(loops, tmp_path / "disk", 64 << 20)
     assert commit(domufs, cache, tpl, dev).returncode == 0
     before = F.sha256_file(os.fsencode(str(backing)))
     res = commit(domufs, cache, big, dev, "--force")
@@ -911,10 +934,7 @@ def test_refuses_too_small_target(data_template, domufs, loops, tmp_path):
     needed = int(line.rsplit("(", 1)[1].split(" bytes")[0])
     assert 96 << 20 < needed < 200 << 20, line
 
-    backing = tmp_path / "disk"
-    with open(backing, "wb") as f:
-        f.truncate(32 << 20)
-    dev = loops.attach(backing)
+    backing, dev = sparse_disk(loops, tmp_path / "disk", 32 << 20)
     res = commit(domufs, cache, data_template, dev)
     assert res.returncode == 1
     assert_one_error_line(res, dev, "too small", "needs at least")

@@ -173,6 +173,50 @@ static void probe_finds_raid_and_gpt_backup_at_the_end(void **state)
 	assert_null(img_probe_tail(buf, sizeof(buf), 4096));
 }
 
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void old_partitions_are_found_in_mbr_and_gpt(void **state)
+{
+	static uint8_t buf[72 * 1024];
+	uint64_t starts[8];
+
+	assert_int_equal(img_probe_partitions(buf, sizeof(buf), starts, 8), 0);
+	assert_int_equal(img_mbr_encode(buf, 2048, 4096, 1), 0);
+	buf[446 + 16 + 4] = 0x83; /* a second one at 1 GiB */
+	buf[446 + 16 + 8 + 1] = 0x00;
+	buf[446 + 16 + 8 + 2] = 0x20;
+	buf[446 + 16 + 12] = 1;
+	assert_int_equal(img_probe_partitions(buf, sizeof(buf), starts, 8), 2);
+	assert_int_equal(starts[0], 1 << 20);
+	assert_int_equal(starts[1], 1ull << 30);
+	/* boot code, not a table: flags other than 0 and 0x80 */
+	buf[446] = 0x12;
+	buf[446 + 16] = 0x34;
+	assert_int_equal(img_probe_partitions(buf, sizeof(buf), starts, 8), 0);
+
+	/* GPT: protective MBR, header at LBA 1, entries from LBA 2 */
+	memset(buf, 0, sizeof(buf));
+	buf[446 + 4] = 0xee;
+	buf[510] = 0x55;
+	buf[511] = 0xaa;
+	memcpy(buf + 512, "EFI PART", 8);
+	put_le64(buf + 512 + 72, 2);
+	buf[512 + 80] = 128; /* entries */
+	buf[512 + 84] = 128; /* bytes each */
+	memset(buf + 1024, 0xaf, 16); /* a type GUID */
+	put_le64(buf + 1024 + 32, 2048);
+	memset(buf + 1024 + 2 * 128, 0xaf, 16);
+	put_le64(buf + 1024 + 2 * 128 + 32, 1 << 21);
+	assert_int_equal(img_probe_partitions(buf, sizeof(buf), starts, 8), 2);
+	assert_int_equal(starts[0], 1 << 20);
+	assert_int_equal(starts[1], 1ull << 30);
+	assert_int_equal(img_probe_partitions(buf, sizeof(buf), starts, 1), 1);
+}
+
 static void size_suffixes_are_powers_of_1024(void **state)
 {
 	uint64_t v;
@@ -227,6 +271,7 @@ int main(void)
 		cmocka_unit_test(probe_finds_filesystems_and_partition_tables),
 		cmocka_unit_test(probe_finds_archives_and_compressed_streams),
 		cmocka_unit_test(probe_finds_raid_and_gpt_backup_at_the_end),
+		cmocka_unit_test(old_partitions_are_found_in_mbr_and_gpt),
 		cmocka_unit_test(size_suffixes_are_powers_of_1024),
 		cmocka_unit_test(uuids_are_parsed_in_8_4_4_4_12_form),
 	};
