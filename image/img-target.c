@@ -629,7 +629,7 @@ int img_target_prepare(struct img_target *t, uint64_t size, uint64_t fs_offset,
 	t->fd = r;
 	if (ftruncate(t->fd, (off_t)size) < 0) {
 		r = -errno;
-		return dm_err_set(err, -r, "%s: %s", t->tmp_path, strerror(-r));
+		return dm_err_set(err, -r, "%s: %s", t->path, strerror(-r));
 	}
 	return 0;
 }

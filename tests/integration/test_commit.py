@@ -1072,3 +1072,19 @@ def test_pygrub_finds_kernel(part, domufs, tmp_path):
     with open(got["ramdisk"], "rb") as f:
         assert f.read() == b"INITRD" * 3000
     assert "root=/dev/xvda1" in got["args"]
+
+
+def test_size_beyond_the_host_file_system_names_the_target(domufs, tmp_path):
+    """ext4 files end below 16 TiB: the error names the image, not a
+    temporary the user never sees."""
+    if subprocess.run(["stat", "-f", "-c", "%T", str(tmp_path)], capture_output=True,
+                      text=True).stdout.strip() != "ext2/ext3":
+        pytest.skip("needs an ext4 host file system for its 16 TiB file limit")
+    tpl = small_template(tmp_path)
+    img = tmp_path / "huge.img"
+    res = commit(domufs, domufs.cache_dir(), tpl, img, "--size", "16T")
+    assert res.returncode == 1, str(res)
+    line = assert_one_error_line(res, img)
+    assert "too large" in line, line
+    assert not img.exists()
+    assert not [x for x in tmp_path.iterdir() if ".domufs-" in x.name]
