@@ -107,7 +107,8 @@ int cli_view_open(const struct cli_view_opts *o, struct cli_view *ret)
 {
 	struct ovl_view_opts vo = { .upper_dir = o->overlay_dir,
 				    .fs_type = o->fs_type,
-				    .partitioned = o->partitioned };
+				    .partitioned = o->partitioned,
+				    .warn = cli_warn };
 	struct fix_profile fp;
 	struct ovl_layer lower;
 	struct dm_err err = { 0 };

@@ -182,6 +182,36 @@ const char *fix_console_name(const struct fix_ctx *ctx)
 	return "hvc0";
 }
 
+const char *fix_fs_unsupported(const struct fix_ctx *ctx, char *buf,
+			       size_t size)
+{
+	const struct fix_facts *f = ctx->facts;
+	unsigned major, minor, patch = 0;
+	unsigned long v;
+	const char *k;
+
+	/* only a kernel of the template's boots the tree (PyGRUB) */
+	if (!ctx->fs_type || strcmp(ctx->fs_type, "ext4") || !f ||
+	    !ctx->profile || !ctx->profile->pygrub)
+		return NULL;
+	k = strstr(f->kernel, "vmlinuz-");
+	if (!k || sscanf(k + 8, "%u.%u.%u", &major, &minor, &patch) < 2)
+		return NULL;
+	k += 8;
+	v = major * 1000000ul + minor * 1000ul + patch;
+	if (v < 2006028) /* ext4 came with 2.6.28 */
+		snprintf(buf, size, "its kernel %s has no ext4 (Linux 2.6.28)",
+			 k);
+	else if (v < 3006000) /* metadata_csum with 3.6 */
+		snprintf(
+			buf, size,
+			"its kernel %s cannot mount ext4 with metadata checksums (Linux 3.6)",
+			k);
+	else
+		return NULL;
+	return buf;
+}
+
 int fix_root_device(const struct fix_ctx *ctx, char *buf, size_t size)
 {
 	const char *vdev = "xvda";

@@ -244,6 +244,15 @@ struct fix_ctx {
  */
 int fix_root_device(const struct fix_ctx *ctx, char *buf, size_t size);
 
+/*
+ * Why the template's own kernel (the newest in /boot, booted by PyGRUB)
+ * cannot mount the file system a commit writes (@ctx->fs_type "ext4", as
+ * mke2fs makes it today: metadata checksums, 64-bit), written into @buf;
+ * NULL when it can, or when that is not known.
+ */
+const char *fix_fs_unsupported(const struct fix_ctx *ctx, char *buf,
+			       size_t size);
+
 /* The console device the rules configure: "hvc0", "xvc0" or "ttyS0". */
 const char *fix_console_name(const struct fix_ctx *ctx);
 

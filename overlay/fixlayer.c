@@ -426,6 +426,18 @@ static int add_action(struct ovl_fx *fx, const struct fix_action *a)
 	return 0;
 }
 
+/* A commit's file system that the template's own kernel cannot mount. */
+static void warn_unbootable(const struct ovl_fx *fx,
+			    const struct ovl_view_opts *opts)
+{
+	char why[160];
+
+	if (fix_fs_unsupported(&fx->ctx, why, sizeof(why)))
+		dm_warn(opts->warn, opts->warn_ctx,
+			"the template will not boot from %s: %s (give --fs ext3)",
+			opts->fs_type, why);
+}
+
 int ovl_fx_new(struct ovl_view *base, const struct ovl_view_opts *opts,
 	       struct ovl_fx **ret, struct dm_err *err)
 {
@@ -456,6 +468,7 @@ int ovl_fx_new(struct ovl_view *base, const struct ovl_view_opts *opts,
 	fx->ctx.profile = &fx->profile;
 	fx->ctx.fs_type = opts->fs_type;
 	fx->ctx.partitioned = opts->partitioned;
+	warn_unbootable(fx, opts);
 	r = fix_plan(&fx->ctx, &rd, &fx->set);
 	if (r < 0) {
 		dm_err_set(err, -r, "planning the fixups: %s", strerror(-r));

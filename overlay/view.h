@@ -58,6 +58,9 @@ struct ovl_view_opts {
 	 * that a commit is reproducible); zero: the epoch.
 	 */
 	struct timespec fix_time;
+	/* what a commit should know (a kernel too old for its fs); or NULL */
+	dm_warn_fn warn;
+	void *warn_ctx;
 };
 
 /* Who asks for a new node: it is owned by them (as on a local fs). */

@@ -1219,6 +1219,22 @@ def test_commit_centos5_boots_with_pygrub_on_xvc0(domufs, templates, tmp_path):
     assert ramdisk == b"INITRD 2.6.18-398.el5xen\n"
 
 
+@pytest.mark.parametrize("name", ["centos5", "debian4", "debian12"])
+def test_commit_warns_when_the_templates_kernel_cannot_mount_ext4(name, domufs, templates,
+                                                                  tmp_path):
+    """PyGRUB boots the template's own kernel: a 2.6.18 one has no ext4."""
+    tpl = templates(name)
+    r = commit(domufs, tpl, profile(name), tmp_path / "ext4.img")
+    warn = [x for x in r.stderr.splitlines() if "will not boot" in x]
+    if name == "debian12":
+        assert not warn, r.stderr
+        return
+    assert len(warn) == 1 and warn[0].startswith("domufs: warning: "), r.stderr
+    assert "has no ext4" in warn[0] and "--fs ext3" in warn[0], warn
+    r = commit(domufs, tpl, profile(name), tmp_path / "ext3.img", "--fs", "ext3")
+    assert "will not boot" not in r.stderr, r.stderr
+
+
 def test_commit_debian4_ext3_names_its_filesystem_type(domufs, templates, tmp_path):
     tpl = templates("debian4")
     img = tmp_path / "dunsinane.img"

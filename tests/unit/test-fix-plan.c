@@ -148,6 +148,37 @@ static void root_device_follows_vdev_and_partitioning(void **state)
 			 -ENAMETOOLONG);
 }
 
+static void ext4_too_new_for_an_old_kernel_booted_by_pygrub(void **state)
+{
+	struct fix_facts facts = { 0 };
+	struct fix_profile prof;
+	struct fix_ctx ctx = { &facts, &prof, "ext4", false };
+	char why[160];
+
+	profile_full(&prof);
+	prof.pygrub = true;
+	strcpy(facts.kernel, "/boot/vmlinuz-2.6.18-xen");
+	assert_non_null(fix_fs_unsupported(&ctx, why, sizeof(why)));
+	assert_non_null(strstr(why, "2.6.18-xen has no ext4"));
+	strcpy(facts.kernel, "/boot/vmlinuz-2.6.32-754.el6.x86_64");
+	assert_non_null(fix_fs_unsupported(&ctx, why, sizeof(why)));
+	assert_non_null(strstr(why, "metadata checksums"));
+	strcpy(facts.kernel, "/boot/vmlinuz-3.6.0");
+	assert_null(fix_fs_unsupported(&ctx, why, sizeof(why)));
+	strcpy(facts.kernel, "/boot/vmlinuz-6.1.0-28-amd64");
+	assert_null(fix_fs_unsupported(&ctx, why, sizeof(why)));
+	strcpy(facts.kernel, "/boot/vmlinuz-lts"); /* no version: not known */
+	assert_null(fix_fs_unsupported(&ctx, why, sizeof(why)));
+	strcpy(facts.kernel, "/boot/vmlinuz-2.6.18-xen");
+	ctx.fs_type = "ext3";
+	assert_null(fix_fs_unsupported(&ctx, why, sizeof(why)));
+	ctx.fs_type = NULL; /* a mount, not a commit */
+	assert_null(fix_fs_unsupported(&ctx, why, sizeof(why)));
+	ctx.fs_type = "ext4";
+	prof.pygrub = false; /* dom0's kernel boots it */
+	assert_null(fix_fs_unsupported(&ctx, why, sizeof(why)));
+}
+
 static void nic_names_follow_the_naming_scheme(void **state)
 {
 	struct fix_facts facts = { 0 };
@@ -609,6 +640,7 @@ int main(void)
 		cmocka_unit_test(none_then_a_name_and_empty_list),
 		cmocka_unit_test(unknown_fixup_name_is_refused_with_its_index),
 		cmocka_unit_test(root_device_follows_vdev_and_partitioning),
+		cmocka_unit_test(ext4_too_new_for_an_old_kernel_booted_by_pygrub),
 		cmocka_unit_test(nic_names_follow_the_naming_scheme),
 		cmocka_unit_test(set_is_sorted_by_directory_parents_first),
 		cmocka_unit_test(children_of_etc_ssh_are_the_hidden_keys),
