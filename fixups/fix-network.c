@@ -24,6 +24,44 @@ static unsigned nic_prefix(const struct fix_nic *n)
 	return n->prefix >= 1 && n->prefix <= 32 ? n->prefix : 24;
 }
 
+static bool ipv4(const char *s, uint32_t *ret)
+{
+	unsigned a, b, c, d;
+	char end;
+
+	if (!s || sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c, &d, &end) != 4 ||
+	    a > 255 || b > 255 || c > 255 || d > 255)
+		return false;
+	*ret = a << 24 | b << 16 | c << 8 | d;
+	return true;
+}
+
+/*
+ * The vif that carries the default route and the nameservers: the first
+ * static one whose subnet holds the gateway, else the first static one
+ * (the profile reader warned); SIZE_MAX when every vif uses DHCP.
+ */
+static size_t primary_nic(const struct fix_profile *prof)
+{
+	size_t first = SIZE_MAX;
+	uint32_t gw, ip;
+
+	for (size_t i = 0; i < prof->n_nics; i++) {
+		const struct fix_nic *n = &prof->nics[i];
+		uint32_t mask;
+
+		if (!n->ip)
+			continue;
+		if (first == SIZE_MAX)
+			first = i;
+		mask = nic_prefix(n) == 32 ? ~0u : ~(~0u >> nic_prefix(n));
+		if (ipv4(prof->gateway, &gw) && ipv4(n->ip, &ip) &&
+		    (gw & mask) == (ip & mask))
+			return i;
+	}
+	return first;
+}
+
 /* ---- ifupdown: /etc/network/interfaces ----------------------------------- */
 
 static bool is_keyword(struct fix_span w)
@@ -103,9 +141,9 @@ static void interfaces_block(const struct fix_ctx *ctx, const char *mode,
 			       "\taddress %s\n"
 			       "\tnetmask %s\n",
 			       name, n->ip, mask);
-		if (i == 0 && prof->gateway)
+		if (i == primary_nic(prof) && prof->gateway)
 			fix_buf_printf(out, "\tgateway %s\n", prof->gateway);
-		if (i == 0 && prof->n_nameservers) {
+		if (i == primary_nic(prof) && prof->n_nameservers) {
 			fix_buf_puts(out, "\tdns-nameservers");
 			for (size_t k = 0; k < prof->n_nameservers; k++)
 				fix_buf_printf(out, " %s",
@@ -234,9 +272,10 @@ int fix_edit_ifcfg(const struct fix_ctx *ctx, const char *arg, const char *in,
 		SET("BOOTPROTO=none");
 		SET("IPADDR=%s", n->ip);
 		SET("NETMASK=%s", mask);
-		if (i == 0 && prof->gateway)
+		if (i == primary_nic(prof) && prof->gateway)
 			SET("GATEWAY=%s", prof->gateway);
-		for (size_t k = 0; i == 0 && k < prof->n_nameservers && k < 3;
+		for (size_t k = 0;
+		     i == primary_nic(prof) && k < prof->n_nameservers && k < 3;
 		     k++)
 			SET("DNS%zu=%s", k + 1, prof->nameservers[k]);
 	} else {
@@ -278,9 +317,10 @@ int fix_edit_networkd(const struct fix_ctx *ctx, const char *arg,
 		return 0;
 	}
 	fix_buf_printf(out, "Address=%s/%u\n", n->ip, nic_prefix(n));
-	if (i == 0 && prof->gateway)
+	if (i == primary_nic(prof) && prof->gateway)
 		fix_buf_printf(out, "Gateway=%s\n", prof->gateway);
-	for (size_t k = 0; i == 0 && k < prof->n_nameservers; k++)
+	for (size_t k = 0; i == primary_nic(prof) && k < prof->n_nameservers;
+	     k++)
 		fix_buf_printf(out, "DNS=%s\n", prof->nameservers[k]);
 	return 0;
 }
@@ -317,13 +357,13 @@ int fix_edit_netplan(const struct fix_ctx *ctx, const char *arg, const char *in,
 			       "      dhcp4: false\n"
 			       "      addresses: [ \"%s/%u\" ]\n",
 			       n->ip, nic_prefix(n));
-		if (i == 0 && prof->gateway)
+		if (i == primary_nic(prof) && prof->gateway)
 			fix_buf_printf(out,
 				       "      routes:\n"
 				       "        - to: 0.0.0.0/0\n"
 				       "          via: %s\n",
 				       prof->gateway);
-		if (i == 0 && prof->n_nameservers) {
+		if (i == primary_nic(prof) && prof->n_nameservers) {
 			fix_buf_puts(out, "      nameservers:\n"
 					  "        addresses: [");
 			for (size_t k = 0; k < prof->n_nameservers; k++)

@@ -1098,6 +1098,35 @@ static void network_two_vifs_dhcp_on_the_second(void **state)
 	run_free(r);
 }
 
+static size_t count_of(const char *s, const char *needle);
+
+static void network_gateway_goes_on_the_vif_of_its_subnet(void **state)
+{
+	static const struct fix_nic nics[] = {
+		{ "00:16:3e:12:34:56", NULL, 0 }, /* DHCP */
+		{ "00:16:3e:12:34:57", "198.51.100.7", 24 },
+		{ "00:16:3e:12:34:58", "192.0.2.10", 24 },
+	};
+	struct run *r =
+		run_new(tree_debian12(), FIX_RULE_BIT(FIX_RULE_NETWORK));
+	const char *c;
+
+	r->prof.nics = nics;
+	r->prof.n_nics = 3;
+	run_plan(r);
+	c = content(r, "/etc/network/interfaces");
+	assert_non_null(strstr(c, "iface enX0 inet dhcp\n"));
+	/* not on the first static vif: on the one that reaches 192.0.2.1 */
+	assert_non_null(strstr(c, "iface enX2 inet static\n"
+				  "\taddress 192.0.2.10\n"
+				  "\tnetmask 255.255.255.0\n"
+				  "\tgateway 192.0.2.1\n"
+				  "\tdns-nameservers 192.0.2.53\n"));
+	assert_int_equal(count_of(c, "gateway"), 1);
+	assert_int_equal(count_of(c, "dns-nameservers"), 1);
+	run_free(r);
+}
+
 static void network_interfaces_keep_foreign_stanzas(void **state)
 {
 	struct mem_tree *t = tree_debian12();
@@ -2192,6 +2221,7 @@ int main(void)
 		cmocka_unit_test(network_debian4_allow_hotplug_eth0_static),
 		cmocka_unit_test(network_busybox_and_alpine_use_auto),
 		cmocka_unit_test(network_two_vifs_dhcp_on_the_second),
+		cmocka_unit_test(network_gateway_goes_on_the_vif_of_its_subnet),
 		cmocka_unit_test(network_interfaces_keep_foreign_stanzas),
 		cmocka_unit_test(
 			network_interfaces_without_lo_get_it_after_comments),
