@@ -8,9 +8,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "xen/xs.h"
@@ -42,15 +45,67 @@ static int accept_result(void *ctx, const char *value)
 	       strncmp(value, "failed", strlen("failed")) == 0;
 }
 
-/* The REASON of "failed: REASON" ("failed" alone has none). */
-static const char *failure_reason(const char *value)
+/*
+ * The REASON of "failed: REASON" ("failed" alone has none), into @buf:
+ * the guest wrote it, so control bytes are escaped ("\n", "\x1b") and the
+ * length bounded: one line on dom0's terminal, and no escape sequences.
+ */
+static const char *failure_reason(const char *value, char *buf, size_t size)
 {
 	const char *r = value + strlen("failed");
+	size_t n = 0;
 
 	if (*r == ':')
 		r++;
 	r += strspn(r, " \t");
-	return *r ? r : "no reason given";
+	if (!*r)
+		return "no reason given";
+	for (; *r && n + 5 < size; r++) {
+		unsigned char c = (unsigned char)*r;
+
+		if (c == '\n')
+			n += (size_t)snprintf(buf + n, size - n, "\\n");
+		else if (c < 0x20 || c == 0x7f || c == '\\')
+			n += (size_t)snprintf(buf + n, size - n, "\\x%02x", c);
+		else
+			buf[n++] = (char)c;
+	}
+	if (*r)
+		n += (size_t)snprintf(buf + n, size - n, "...");
+	buf[n < size ? n : size - 1] = '\0';
+	return buf;
+}
+
+/*
+ * The line printed when the deadline passes inside a xenstore request:
+ * libxenstore has no timeouts, and a xenstored that stops answering would
+ * hold a request (and this command) forever. Written by the handler.
+ */
+static char stuck_line[512];
+
+static void on_deadline(int sig)
+{
+	(void)!write(STDERR_FILENO, stuck_line, strlen(stuck_line));
+	_exit(CLI_EXIT_RUNTIME);
+}
+
+/* Ends the process with stuck_line a second after @timeout_ms. */
+static void arm_deadline(const char *name, const char *timeout_arg,
+			 long timeout_ms)
+{
+	struct itimerval it = { 0 };
+	struct sigaction sa = { .sa_handler = on_deadline };
+
+	timeout_ms += 1000; /* the answer that came in time goes first */
+	snprintf(
+		stuck_line, sizeof(stuck_line),
+		"domufs: %s: timed out after %s s: xenstore stopped answering\n",
+		name, timeout_arg ? timeout_arg : "600");
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	it.it_value.tv_sec = timeout_ms / 1000;
+	it.it_value.tv_usec = (timeout_ms % 1000) * 1000;
+	setitimer(ITIMER_REAL, &it, NULL);
 }
 
 static int parse_timeout(const char *s, long *ret_ms)
@@ -110,6 +165,8 @@ int cli_cmd_wait(int argc, char **argv)
 	if (!*name)
 		return cli_usage_error("wait", "empty DOMAIN name");
 
+	if (timeout_ms >= 0)
+		arm_deadline(name, timeout_arg, timeout_ms);
 	r = xen_xs_open(&xs, &err);
 	if (xen_xs_absent(r)) {
 		cli_error("%s: %s; is this a Xen dom0?", name, err.msg);
@@ -145,8 +202,10 @@ int cli_cmd_wait(int argc, char **argv)
 		return CLI_EXIT_RUNTIME;
 	}
 	if (strcmp(value, "done") != 0) {
+		char reason[512];
+
 		cli_error("%s: first boot failed: %s", name,
-			  failure_reason(value));
+			  failure_reason(value, reason, sizeof(reason)));
 		free(value);
 		return CLI_EXIT_RUNTIME;
 	}

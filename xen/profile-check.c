@@ -173,7 +173,8 @@ bool xen_check_hash(const char *s)
 		return sha_crypt(s + 3, 43);
 	if (!strncmp(s, "$6$", 3))
 		return sha_crypt(s + 3, 86);
-	if (s[0] == '$' && s[1] == '2' && strchr("abxy", s[2]) && s[3] == '$')
+	if (s[0] == '$' && s[1] == '2' && s[2] && strchr("abxy", s[2]) &&
+	    s[3] == '$')
 		return isdigit((unsigned char)s[4]) &&
 		       isdigit((unsigned char)s[5]) && s[6] == '$' &&
 		       b64_run(s + 7, 53, 53, '\0', &p);

@@ -5,11 +5,12 @@
  * and the disks that running domains have attached. Never prints.
  *
  * libxenstore has no timeouts: a daemon that accepts a connection and never
- * answers blocks the first request forever. xen_xs_open() therefore
- * connects and asks its first question on a helper thread and waits for it
- * a bounded time; a thread that never comes back is abandoned (it owns its
- * connection and frees it if the answer ever comes). Its mutex guards
- * `done` and `abandoned`; nothing else is shared.
+ * answers, or stops answering, blocks a request forever. xen_xs_open()
+ * therefore connects and asks its first question on a helper thread and
+ * waits for it a bounded time, and the commit's check runs whole on one; a
+ * thread that never comes back is abandoned (it owns its connection and
+ * frees it if the answer ever comes). Its mutex guards `done` and
+ * `abandoned`; nothing else is shared.
  */
 #include <errno.h>
 #include <limits.h>
@@ -58,53 +59,43 @@ static const char *device_path(void)
 	return "/proc/xen/xenbus";
 }
 
-/* ---- connecting, on a helper thread with a deadline */
+/* ---- calls on a helper thread with a deadline */
 
-struct probe {
+struct bounded {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool done; /* the thread has finished; the results are valid */
+	bool done; /* the thread has finished; r is valid */
 	bool abandoned; /* the caller gave up: the thread cleans up */
-	struct xs_handle *h;
-	int open_errno; /* xs_open() failed with this */
-	int talk_errno; /* the first request failed with this */
+	int (*fn)(void *arg);
+	void (*free_arg)(void *arg); /* after an abandoned call */
+	void *arg;
+	int r;
 };
 
-static void probe_free(struct probe *p)
+static void bounded_free(struct bounded *b)
 {
-	pthread_cond_destroy(&p->cond);
-	pthread_mutex_destroy(&p->lock);
-	free(p);
+	pthread_cond_destroy(&b->cond);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
 }
 
-static void *probe_run(void *arg)
+static void *bounded_run(void *arg)
 {
-	struct probe *p = arg;
-	struct xs_handle *h = xs_open(0);
-	int open_errno = h ? 0 : errno, talk_errno = 0;
+	struct bounded *b = arg;
+	int r = b->fn(b->arg);
 	bool abandoned;
 
-	if (h) {
-		/* any answer, an error included, shows a live daemon */
-		char *v = xs_get_domain_path(h, 0);
-
-		if (!v)
-			talk_errno = errno;
-		free(v);
-	}
-	pthread_mutex_lock(&p->lock);
-	abandoned = p->abandoned;
+	pthread_mutex_lock(&b->lock);
+	abandoned = b->abandoned;
 	if (!abandoned) {
-		p->h = h;
-		p->open_errno = open_errno;
-		p->talk_errno = talk_errno;
-		p->done = true;
-		pthread_cond_signal(&p->cond);
+		b->r = r;
+		b->done = true;
+		pthread_cond_signal(&b->cond);
 	}
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&b->lock);
 	if (abandoned) {
-		xs_close(h);
-		probe_free(p);
+		b->free_arg(b->arg);
+		bounded_free(b);
 	}
 	return NULL;
 }
@@ -121,13 +112,15 @@ static void deadline_after(struct timespec *ts, long ms)
 }
 
 /*
- * Runs xs_open() and one request on a thread; 0 and the handle, -ETIMEDOUT,
- * or -errno with *ret_open / *ret_talk saying which step failed.
+ * Runs @fn(@arg) on a thread and waits for it at most @timeout_ms: 0 and
+ * its result in *@ret, or -ETIMEDOUT. Then the thread is abandoned with
+ * @arg, which it frees with @free_arg if it ever comes back; the caller
+ * must not touch @arg again. Other -errno: no thread ran.
  */
-static int open_bounded(long timeout_ms, struct xs_handle **ret, int *ret_open,
-			int *ret_talk)
+static int run_bounded(long timeout_ms, int (*fn)(void *), void *arg,
+		       void (*free_arg)(void *), int *ret)
 {
-	struct probe *p = calloc(1, sizeof(*p));
+	struct bounded *b = calloc(1, sizeof(*b));
 	pthread_condattr_t ca;
 	pthread_attr_t ta;
 	sigset_t all, old;
@@ -135,41 +128,102 @@ static int open_bounded(long timeout_ms, struct xs_handle **ret, int *ret_open,
 	pthread_t t;
 	int r;
 
-	if (!p)
+	if (!b)
 		return -ENOMEM;
-	pthread_mutex_init(&p->lock, NULL);
+	b->fn = fn;
+	b->free_arg = free_arg;
+	b->arg = arg;
+	pthread_mutex_init(&b->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->cond, &ca);
+	pthread_cond_init(&b->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_attr_init(&ta);
 	pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
 	/* signals stay with the caller's thread */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&t, &ta, probe_run, p);
+	r = pthread_create(&t, &ta, bounded_run, b);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&ta);
 	if (r) {
-		probe_free(p);
+		bounded_free(b);
 		return -r;
 	}
 	deadline_after(&deadline, timeout_ms);
-	pthread_mutex_lock(&p->lock);
-	while (!p->done) {
-		if (pthread_cond_timedwait(&p->cond, &p->lock, &deadline) ==
+	pthread_mutex_lock(&b->lock);
+	while (!b->done) {
+		if (pthread_cond_timedwait(&b->cond, &b->lock, &deadline) ==
 			    ETIMEDOUT &&
-		    !p->done) {
-			p->abandoned = true;
-			pthread_mutex_unlock(&p->lock);
+		    !b->done) {
+			b->abandoned = true;
+			pthread_mutex_unlock(&b->lock);
 			return -ETIMEDOUT;
 		}
 	}
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&b->lock);
+	*ret = b->r;
+	bounded_free(b);
+	return 0;
+}
+
+/* ---- connecting */
+
+struct probe {
+	struct xs_handle *h;
+	int open_errno; /* xs_open() failed with this */
+	int talk_errno; /* the first request failed with this */
+};
+
+static int probe_run(void *arg)
+{
+	struct probe *p = arg;
+	char *v;
+
+	p->h = xs_open(0);
+	if (!p->h) {
+		p->open_errno = errno;
+		return 0;
+	}
+	/* any answer, an error included, shows a live daemon */
+	v = xs_get_domain_path(p->h, 0);
+	if (!v)
+		p->talk_errno = errno;
+	free(v);
+	return 0;
+}
+
+static void probe_free(void *arg)
+{
+	struct probe *p = arg;
+
+	if (p->h)
+		xs_close(p->h);
+	free(p);
+}
+
+/*
+ * Runs xs_open() and one request on a thread; 0 and the handle, -ETIMEDOUT,
+ * or -errno with *ret_open / *ret_talk saying which step failed.
+ */
+static int open_bounded(long timeout_ms, struct xs_handle **ret, int *ret_open,
+			int *ret_talk)
+{
+	struct probe *p = calloc(1, sizeof(*p));
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	r = run_bounded(timeout_ms, probe_run, p, probe_free, &(int){ 0 });
+	if (r < 0) {
+		if (r != -ETIMEDOUT)
+			free(p);
+		return r;
+	}
 	*ret = p->h;
 	*ret_open = p->open_errno;
 	*ret_talk = p->talk_errno;
-	probe_free(p);
+	free(p);
 	return 0;
 }
 
@@ -698,8 +752,14 @@ int xen_xs_disk_users(struct xen_xs *xs, const char *target,
 	return (int)n;
 }
 
-int xen_xs_check_target(const char *target, struct dm_err *err)
+struct check {
+	char *target;
+	struct dm_err err;
+};
+
+static int check_run(void *arg)
 {
+	struct check *c = arg;
 	_cleanup_free_ struct xen_disk_user *users = NULL;
 	struct dm_err e = { 0 };
 	struct xen_xs *xs = NULL;
@@ -709,24 +769,61 @@ int xen_xs_check_target(const char *target, struct dm_err *err)
 	if (xen_xs_absent(r))
 		return 0; /* not a Xen dom0: no domain can have it */
 	if (r < 0)
-		return dm_err_set(err, -r,
+		return dm_err_set(&c->err, -r,
 				  "%s: cannot check whether a running Xen "
 				  "domain has it attached: %s; refusing to "
 				  "write",
-				  target, e.msg);
-	r = xen_xs_disk_users(xs, target, &users, err);
+				  c->target, e.msg);
+	r = xen_xs_disk_users(xs, c->target, &users, &c->err);
 	xen_xs_close(xs);
 	if (r <= 0)
 		return r;
 	if (users[0].name[0])
-		return dm_err_set(err, EBUSY,
+		return dm_err_set(&c->err, EBUSY,
 				  "%s: attached to running domain %s (id %u, "
 				  "%s %u); refusing to write",
-				  target, users[0].name, users[0].domid,
+				  c->target, users[0].name, users[0].domid,
 				  users[0].backend, users[0].devid);
-	return dm_err_set(err, EBUSY,
+	return dm_err_set(&c->err, EBUSY,
 			  "%s: attached to running domain %u (%s %u); "
 			  "refusing to write",
-			  target, users[0].domid, users[0].backend,
+			  c->target, users[0].domid, users[0].backend,
 			  users[0].devid);
+}
+
+static void check_free(void *arg)
+{
+	struct check *c = arg;
+
+	free(c->target);
+	free(c);
+}
+
+int xen_xs_check_target(const char *target, struct dm_err *err)
+{
+	struct check *c = calloc(1, sizeof(*c));
+	int r, res;
+
+	if (!c || !(c->target = strdup(target))) {
+		free(c);
+		return dm_err_set(err, ENOMEM, "%s: %s", target,
+				  strerror(ENOMEM));
+	}
+	/* every request bounded: a xenstored that stops answering midway */
+	r = run_bounded(XEN_XS_CHECK_TIMEOUT_MS, check_run, c, check_free,
+			&res);
+	if (r == -ETIMEDOUT)
+		return dm_err_set(err, ETIMEDOUT,
+				  "%s: cannot check whether a running Xen "
+				  "domain has it attached: xenstore stopped "
+				  "answering (waited %d s); refusing to write",
+				  target, XEN_XS_CHECK_TIMEOUT_MS / 1000);
+	if (r < 0) {
+		check_free(c);
+		return dm_err_set(err, -r, "%s: %s", target, strerror(-r));
+	}
+	if (res < 0)
+		*err = c->err;
+	check_free(c);
+	return res;
 }

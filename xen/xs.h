@@ -20,6 +20,8 @@ struct xen_xs;
 
 /* How long xen_xs_open() waits for the daemon's first answer. */
 #define XEN_XS_OPEN_TIMEOUT_MS 5000
+/* How long xen_xs_check_target() waits for all of its answers. */
+#define XEN_XS_CHECK_TIMEOUT_MS 10000
 
 /*
  * Connects the way libxenstore's xs_open() does: the socket at

@@ -551,6 +551,44 @@ def test_commit_does_not_answer(domufs, image, tmp_path):
         s.close()
 
 
+def test_xenstore_that_stops_answering_midway(domufs, xenstored, image):
+    """Every request is bounded, not only the first: commit refuses, wait
+    gives up at its timeout; neither hangs, and the image is untouched."""
+    tpl, img = image
+    xenstored.add_domain("banquo", 3)
+    xenstored.add_disk("vbd", 3, 51712, str(img))
+    before = fingerprint(img)
+    # the first request (the probe) answered, then silence
+    xenstored.tool("xenstore-write", "/tool/xs-testserver/mute-after", "1")
+    t0 = time.monotonic()
+    res = commit(domufs, tpl, img, xenstored.env, "--force")
+    assert res.returncode == 1, str(res)
+    assert_one_error_line(res, img, "stopped answering", "refusing to write")
+    assert time.monotonic() - t0 < 30
+    assert fingerprint(img) == before
+
+
+def test_wait_gives_up_at_its_timeout_when_xenstore_stops_answering(domufs, xenstored):
+    xenstored.add_domain("banquo", 3)
+    xenstored.tool("xenstore-write", "/tool/xs-testserver/mute-after", "1")
+    t0 = time.monotonic()
+    res = domufs.run("wait", "--timeout", "2", "banquo", env=xenstored.env, timeout=60)
+    took = time.monotonic() - t0
+    assert res.returncode == 1, str(res)
+    assert_one_error_line(res, "banquo", "timed out after 2 s", "stopped answering")
+    assert took < 10, took
+
+
+def test_wait_failure_reason_stays_one_line(domufs, xenstored):
+    """The guest writes the reason: no second line, no escape sequence."""
+    xenstored.add_domain("banquo", 3)
+    xenstored.set_firstboot(3, "failed: a\nbanquo: first boot done\x1b[31m")
+    res = domufs.run("wait", "--timeout", "5", "banquo", env=xenstored.env)
+    assert res.returncode == 1, str(res)
+    line = assert_one_error_line(res, "banquo: first boot failed: a\\nbanquo")
+    assert "\x1b" not in line and "\\x1b[31m" in line, line
+
+
 # ------------------------------------------------ commit: block devices (loop)
 
 @pytest.fixture

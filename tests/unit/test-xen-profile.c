@@ -19,6 +19,7 @@
 
 #include "tests/unit/test-profile-files.h"
 
+#include "xen/profile-internal.h"
 #include "xen/profile.h"
 
 static char scratch[64];
@@ -355,6 +356,23 @@ static void locked_and_modern_hashes_are_accepted(void **state)
 	}
 }
 
+static void hashes_cut_short_are_refused_within_their_string(void **state)
+{
+	static const char *const cut[] = {
+		"$",  "$2",  "$2a", "$2a$", "$2a$1", "$1$",
+		"$5", "$6$", "!$2", "$y",   NULL,
+	};
+
+	/* each copied to the heap: a read past its end is ASan's to see */
+	for (size_t i = 0; cut[i]; i++) {
+		char *s = strdup(cut[i]);
+
+		assert_non_null(s);
+		assert_false(xen_check_hash(s));
+		free(s);
+	}
+}
+
 static void an_empty_fixups_list_switches_all_off(void **state)
 {
 	struct xen_profile *p =
@@ -637,6 +655,8 @@ int main(void)
 			an_ip_without_netmask_assumes_24_with_a_warning),
 		cmocka_unit_test(mac_is_normalized_to_lower_case_colons),
 		cmocka_unit_test(locked_and_modern_hashes_are_accepted),
+		cmocka_unit_test(
+			hashes_cut_short_are_refused_within_their_string),
 		cmocka_unit_test(an_empty_fixups_list_switches_all_off),
 		cmocka_unit_test(a_last_comment_without_newline_parses),
 		cmocka_unit_test(a_missing_file_is_refused_naming_it),

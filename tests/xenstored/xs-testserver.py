@@ -23,6 +23,9 @@ What it does:
   them;
 - CONTROL (alias DEBUG), RESUME, SET_TARGET answer OK; anything else gets an
   EINVAL error reply, never silence.  Several clients at once (selectors).
+- A test control: writing N to /tool/xs-testserver/mute-after makes the
+  server answer N more requests (of any client), then none at all, as a
+  xenstored that stops answering midway.
 
 Usage: xs-testserver.py SOCKET [--seed FILE]... [--ready-fd FD] [--verbose]
 A seed file is JSON ({"path": "value", "dir": null}) or lines "path=value"
@@ -168,6 +171,7 @@ class Server:
         self.next_txn = 1
         self.sel = selectors.DefaultSelector()
         self.running = True
+        self.mute_after = None  # requests still answered; None: all
 
     def log(self, msg):
         if self.verbose:
@@ -290,6 +294,8 @@ class Server:
             path = self.canonical(payload[:nul].decode("utf-8", "replace"))
             if path.startswith("@"):
                 raise XsError("EINVAL")
+            if path == "/tool/xs-testserver/mute-after":
+                self.mute_after = int(payload[nul + 1:])
             self.change("write", (path, bytes(payload[nul + 1:])), txn)
             return b"OK\0"
         if mtype == MKDIR:
@@ -434,6 +440,11 @@ class Server:
                 break
             payload = bytes(conn.inbuf[HDR.size:HDR.size + length])
             del conn.inbuf[:HDR.size + length]
+            if self.mute_after is not None:
+                if self.mute_after == 0:
+                    self.log(f"muted: type {mtype} left unanswered")
+                    continue
+                self.mute_after -= 1
             reply = None
             try:
                 reply = self.dispatch(conn, mtype, tx_id, payload)
