@@ -568,7 +568,9 @@ static int scan_dir(struct walker *w, uint32_t d)
 	}
 	dh = ovl_dir_close(dh);
 
-	qsort_r(w->pend, npend, sizeof(*w->pend), pending_cmp, p->names);
+	if (npend > 1) /* (w->pend is NULL until a first entry) */
+		qsort_r(w->pend, npend, sizeof(*w->pend), pending_cmp,
+			p->names);
 	for (size_t i = 1; i < npend; i++)
 		if (pending_cmp(&w->pend[i - 1], &w->pend[i], p->names) == 0) {
 			r = dm_err_set(w->err, EINVAL,

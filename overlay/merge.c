@@ -454,9 +454,16 @@ static int upper_names_add(void *arg, int fd, const char *name,
 
 	if (!strcmp(name, OVL_WH_OPAQUE))
 		return 0;
-	if (mg_name_reserved(name))
+	if (mg_name_reserved(name)) {
+		/* (a directory ".wh.NAME" whites nothing out: see upper.c) */
+		if (type == DT_DIR ||
+		    (type == DT_UNKNOWN &&
+		     fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		     S_ISDIR(st.st_mode)))
+			return 0;
 		return dm_strv_push(u->hidden, u->nhidden, u->hcap,
 				    name + strlen(OVL_WH_PREFIX));
+	}
 	if ((type == DT_CHR || type == DT_UNKNOWN) &&
 	    fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    ovl_upper_is_whiteout(fd, name, &st))

@@ -90,7 +90,9 @@ bool ovl_upper_is_whiteout(int dirfd, const char *name, const struct stat *st)
 		return false; /* a real entry shadows a stale .wh. file */
 	if (wh_name(name, wh, sizeof(wh)) < 0)
 		return false;
-	return fstatat(dirfd, wh, &wst, AT_SYMLINK_NOFOLLOW) == 0;
+	/* a directory of that name is none (nothing here makes one) */
+	return fstatat(dirfd, wh, &wst, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       !S_ISDIR(wst.st_mode);
 }
 
 int ovl_upper_scan(int dirfd, const char *name,

@@ -64,8 +64,7 @@ unset TSAN_OPTIONS
 
 SUITES=(--suite fuzz)
 CC=clang run_suites build-fuzz -Dfuzzer=true -Db_sanitize=address,undefined \
-	-Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link \
-	-Dfuzz_seconds="$FUZZ_SECONDS" || status=1
+	-Db_lundef=false -Dfuzz_seconds="$FUZZ_SECONDS" || status=1
 
 step "summary"
 /usr/bin/python3 scripts/test-summary.py build-ci build-asan build-tsan build-fuzz >build-summary.txt

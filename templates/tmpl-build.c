@@ -77,6 +77,7 @@ struct builder {
 	int64_t next_header; /* where the next header starts (stream bytes) */
 	struct tmpl_source *src; /* compressed: our decompressing source */
 	int tpl_fd;
+	uint64_t tpl_size; /* what member data read in place must lie within */
 	struct tmpl_pax_global pax; /* global pax keywords in force */
 	uint32_t member_node; /* the node the latest member described */
 
@@ -695,6 +696,12 @@ static int cache_write_fail(struct builder *b, int r)
 			  b->cache_dir, strerror(-r));
 }
 
+/* Whether @len bytes at @pos of an uncompressed template lie past its end. */
+static bool beyond_template(const struct builder *b, uint64_t pos, uint64_t len)
+{
+	return pos > b->tpl_size || len > b->tpl_size - pos;
+}
+
 /* -ECANCELED, @err set, once the caller asked the build to stop. */
 static int cancelled(struct builder *b)
 {
@@ -721,6 +728,11 @@ static int read_data(struct builder *b, uint32_t id, struct archive_entry *e,
 		/* Headers are consumed: the data starts here, contiguous. */
 		int64_t pos = archive_filter_bytes(b->a, 0);
 
+		if (beyond_template(b, (uint64_t)pos, size))
+			return dm_err_set(
+				b->err, EIO,
+				"%s: member '%s': data beyond the end of the archive",
+				b->name, member);
 		return ext_add(n, 0, size, (uint64_t)pos);
 	}
 	for (;;) {
@@ -743,8 +755,14 @@ static int read_data(struct builder *b, uint32_t id, struct archive_entry *e,
 				b->name, member);
 		if (b->in_place) {
 			/* The block's bytes are not consumed yet. */
-			r = ext_add(n, (uint64_t)off, len,
-				    (uint64_t)archive_filter_bytes(b->a, 0));
+			uint64_t pos = (uint64_t)archive_filter_bytes(b->a, 0);
+
+			if (beyond_template(b, pos, len))
+				return dm_err_set(
+					b->err, EIO,
+					"%s: member '%s': data beyond the end of the archive (its sparse map claims more than it stores)",
+					b->name, member);
+			r = ext_add(n, (uint64_t)off, len, pos);
 		} else {
 			r = dm_seqw_write(b->data_w, buf, len);
 			if (r < 0)
@@ -765,6 +783,29 @@ static void node_drop_data(struct bnode *n)
 	free(n->ext);
 	n->ext = NULL;
 	n->next = n->capext = 0;
+}
+
+/*
+ * Why no tree can hold a member at normalized @path, or NULL: a name over
+ * 255 bytes (no Linux file system takes it: the mount could list it but
+ * not use it, and no commit could write it), or an overlay whiteout
+ * (".wh.NAME", as container layers carry them): the writable view stores
+ * deletions under such names, so one from the template would hide or be
+ * taken for one.
+ */
+static const char *unusable_name(const char *path)
+{
+	for (const char *c = path; *c;) {
+		size_t len = strcspn(c, "/");
+
+		if (len > 255)
+			return "a name longer than 255 bytes";
+		if (len >= 4 && !strncmp(c, ".wh.", 4))
+			return "an overlay whiteout name (.wh.)";
+		c += len;
+		c += *c == '/';
+	}
+	return NULL;
 }
 
 static int add_member(struct builder *b, struct archive_entry *e)
@@ -791,6 +832,11 @@ static int add_member(struct builder *b, struct archive_entry *e)
 		dm_warn(b->warn, b->warn_ctx,
 			"%s: member '%s': name contains '..', skipped", b->name,
 			raw);
+		return 0;
+	}
+	if (unusable_name(path)) {
+		dm_warn(b->warn, b->warn_ctx, "%s: member '%s': %s, skipped",
+			b->name, raw, unusable_name(path));
 		return 0;
 	}
 	if (flags & DM_PATH_ABSOLUTE)
@@ -1308,6 +1354,7 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 		.err = err,
 		.data_fd = data_fd,
 		.tpl_fd = tpl_fd,
+		.tpl_size = (uint64_t)st->st_size,
 		.default_time = st->st_mtim.tv_sec,
 	};
 	struct tmpl_ddata_header dh = { 0 };
@@ -1441,9 +1488,10 @@ int tmpl_build(int tpl_fd, const struct stat *st, const char *name, int idx_fd,
 		 * or a disk begins (given as TEMPLATE by mistake, or in a
 		 * script with its operands swapped). No root comes that way.
 		 */
-		r = dm_err_set(err, EINVAL,
-			       "%s: not a tar archive (no member before its end-of-archive blocks)",
-			       name);
+		r = dm_err_set(
+			err, EINVAL,
+			"%s: not a tar archive (no member before its end-of-archive blocks)",
+			name);
 		goto out_free;
 	}
 	/* what follows the end marker is read without keeping it */

@@ -140,6 +140,41 @@ def test_hostile_names_stay_inside(domufs, tmp_path):
     assert F.sha256_file(os.fsencode(str(tpl))) == h
 
 
+def test_names_no_tree_can_hold_are_skipped_with_a_warning(domufs, tmp_path):
+    """A name over 255 bytes (the mount could list it but not use it, no
+    commit could write it) and an overlay whiteout name (.wh.X, as container
+    layers carry them: the writable view would take it for a deletion)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, data in (("etc/passwd", b"root:x:0:0\n"), ("etc/.wh.passwd", b""),
+                           ("n" * 255, b"ok\n"), ("m" * 256, b"long\n"),
+                           ("d/" + "m" * 256 + "/f", b"below\n")):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    tpl = tmp_path / "t.tar"
+    tpl.write_bytes(buf.getvalue())
+    res = domufs.index(tpl)
+    assert res.returncode == 0, str(res)
+    w = res.warnings()
+    assert any(".wh.passwd" in x and "whiteout" in x for x in w), str(res)
+    assert sum("longer than 255 bytes" in x for x in w) == 2, str(res)
+    ov = tmp_path / "ov"
+    ov.mkdir()
+    m = domufs.mount(tpl, extra=["--overlay", str(ov)])
+    assert sorted(os.listdir(m.b(b"etc"))) == [b"passwd"]
+    assert sorted(os.listdir(m.b())) == sorted([b"etc", b"n" * 255])
+    with open(m.b(b"etc/passwd"), "ab") as f:
+        f.write(b"daemon:x:1:1\n")
+    assert not m.unmount()
+    out = tmp_path / "out.tar"
+    res = domufs.run("commit", "--cache-dir", domufs.cache_dir(), "--overlay", ov,
+                     "--format", "tar", tpl, out)
+    assert res.returncode == 0, str(res)
+    got = tarfile.open(out)
+    assert got.extractfile("./etc/passwd").read() == b"root:x:0:0\ndaemon:x:1:1\n"
+
+
 def test_benign_non_canonical_names_match_extraction(domufs, tmp_path, extracted):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
@@ -268,14 +303,34 @@ def _bad_cases():
         "pax-record-length": (".tar", _pax_record_broken("length"), pax_hdr),
         "pax-record-keyword": (".tar.zst", _compress(_pax_record_broken("keyword"), "zst"),
                                pax_hdr),
+        # zero blocks first, as a file system image or a disk begins
+        "no-member": (".tar", bytes(10240), ["not a tar archive"]),
+        "sparse-map-beyond-data": (".tar", _sparse_beyond(), ["'sp'"]),
     }
+
+
+def _sparse_beyond():
+    """An old GNU sparse member whose map claims 5000 bytes, 512 stored."""
+    h = bytearray(512)
+    h[0:2] = b"sp"
+    h[100:108] = b"0000644\0"
+    h[108:124] = b"0000000\0" * 2
+    h[124:136] = b"%011o\0" % 512
+    h[136:148] = b"00000000000\0"
+    h[156:157] = b"S"
+    h[257:265] = b"ustar  \0"
+    h[386:410] = b"%011o\0%011o\0" % (0, 5000)
+    h[483:495] = b"%011o\0" % 5000
+    h[148:156] = b" " * 8
+    h[148:156] = b"%06o\0 " % sum(h)
+    return bytes(h) + b"x" * 512 + bytes(1024)
 
 
 BAD_IDS = ["tar-cut-in-data", "tar-cut-in-header", "gz-of-tar-cut-in-data", "zst-of-tar-cut-in-data",
            "zst-of-tar-cut-in-header", "gz-stream-truncated", "zst-stream-truncated", "xz-stream-truncated",
            "bz2-stream-truncated", "checksum-first-header", "checksum-second-header", "garbage",
            "garbage-with-gzip-magic", "empty-file", "gz-corrupt-stream", "zst-corrupt-stream",
-           "pax-record-length", "pax-record-keyword"]
+           "pax-record-length", "pax-record-keyword", "no-member", "sparse-map-beyond-data"]
 
 
 def _check_error(res, tpl, where):

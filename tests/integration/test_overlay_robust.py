@@ -859,3 +859,20 @@ def test_copy_up_that_half_fits_gives_enospc(archive, extracted, domufs, tmp_pat
         o.unmount()
     finally:
         _unmount_all(domufs, ovl_dir)
+
+
+def test_a_directory_named_like_a_whiteout_hides_nothing(archive, domufs, tmp_path):
+    """Nothing domufs makes is a directory `.wh.NAME`; one put in the overlay
+    by hand neither hides NAME (listed but missing, and EISDIR on a write
+    before) nor shows in the view."""
+    ov = tmp_path / "ov"
+    (ov / "etc" / ".wh.hostname").mkdir(parents=True)
+    o = Ovl(domufs, archive("pax-none"), ov)
+    assert sorted(os.listdir(o.p(b"etc"))) == [b"empty", b"hostname"]
+    assert read(o.p(b"etc/hostname")) == HOSTNAME
+    with open(o.p(b"etc/hostname"), "wb") as f:
+        f.write(b"new\n")
+    o.remount()
+    assert read(o.p(b"etc/hostname")) == b"new\n"
+    assert sorted(os.listdir(o.p(b"etc"))) == [b"empty", b"hostname"]
+    o.unmount()
