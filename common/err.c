@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void sanitize_line(char *s)
@@ -32,14 +33,20 @@ int dm_err_set(struct dm_err *err, int code, const char *fmt, ...)
 
 void dm_warn(dm_warn_fn fn, void *ctx, const char *fmt, ...)
 {
-	char buf[1024];
+	char fixed[1024], *buf = fixed;
 	va_list ap;
 
 	if (!fn)
 		return;
+	/* whole, however long the names in it: the reason comes last */
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (vasprintf(&buf, fmt, ap) < 0) {
+		buf = fixed;
+		snprintf(fixed, sizeof(fixed), "%s (out of memory)", fmt);
+	}
 	va_end(ap);
 	sanitize_line(buf);
 	fn(ctx, buf);
+	if (buf != fixed)
+		free(buf);
 }
