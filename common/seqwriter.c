@@ -87,6 +87,7 @@ static void *writer_main(void *arg)
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		unsigned i;
+		bool failed;
 		int r;
 
 		while (!w->count && !w->stop)
@@ -94,8 +95,10 @@ static void *writer_main(void *arg)
 		if (!w->count)
 			break;
 		i = w->head;
+		/* (read here: a cancelling dm_seqw_free() sets it) */
+		failed = w->error != 0;
 		pthread_mutex_unlock(&w->lock);
-		r = w->error ? 0 : write_buf(w, w->bufs[i], w->lens[i]);
+		r = failed ? 0 : write_buf(w, w->bufs[i], w->lens[i]);
 		pthread_mutex_lock(&w->lock);
 		if (r < 0 && !w->error)
 			w->error = r;

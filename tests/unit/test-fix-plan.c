@@ -640,7 +640,8 @@ int main(void)
 		cmocka_unit_test(none_then_a_name_and_empty_list),
 		cmocka_unit_test(unknown_fixup_name_is_refused_with_its_index),
 		cmocka_unit_test(root_device_follows_vdev_and_partitioning),
-		cmocka_unit_test(ext4_too_new_for_an_old_kernel_booted_by_pygrub),
+		cmocka_unit_test(
+			ext4_too_new_for_an_old_kernel_booted_by_pygrub),
 		cmocka_unit_test(nic_names_follow_the_naming_scheme),
 		cmocka_unit_test(set_is_sorted_by_directory_parents_first),
 		cmocka_unit_test(children_of_etc_ssh_are_the_hidden_keys),
