@@ -173,8 +173,9 @@ static void fill_x(char *tmp)
 }
 
 /*
- * Gives the unnamed temporary @fd a name (linkat() fails on a name taken) beside @real, into @tmp: through
- * /proc/self/fd (any user), or AT_EMPTY_PATH (privileged) without /proc.
+ * Gives the unnamed temporary @fd a name beside @real, into @tmp (linkat()
+ * fails on a name taken: another is tried): through /proc/self/fd (any
+ * user), or AT_EMPTY_PATH (privileged) without /proc.
  */
 static int link_tmpfile(int fd, const char *real, char *tmp, size_t size)
 {

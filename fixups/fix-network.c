@@ -120,6 +120,7 @@ static void interfaces_block(const struct fix_ctx *ctx, const char *mode,
 			     struct fix_buf *out)
 {
 	const struct fix_profile *prof = ctx->profile;
+	const size_t primary = primary_nic(prof); /* gateway, DNS */
 
 	for (size_t i = 0; i < prof->n_nics; i++) {
 		const struct fix_nic *n = &prof->nics[i];
@@ -141,9 +142,9 @@ static void interfaces_block(const struct fix_ctx *ctx, const char *mode,
 			       "\taddress %s\n"
 			       "\tnetmask %s\n",
 			       name, n->ip, mask);
-		if (i == primary_nic(prof) && prof->gateway)
+		if (i == primary && prof->gateway)
 			fix_buf_printf(out, "\tgateway %s\n", prof->gateway);
-		if (i == primary_nic(prof) && prof->n_nameservers) {
+		if (i == primary && prof->n_nameservers) {
 			fix_buf_puts(out, "\tdns-nameservers");
 			for (size_t k = 0; k < prof->n_nameservers; k++)
 				fix_buf_printf(out, " %s",
@@ -245,6 +246,7 @@ int fix_edit_ifcfg(const struct fix_ctx *ctx, const char *arg, const char *in,
 		"MACADDR", "DNS1",     "DNS2",	   "DNS3",    NULL
 	};
 	const struct fix_profile *prof = ctx->profile;
+	const size_t primary = primary_nic(prof); /* gateway, DNS */
 	size_t i = arg ? strtoul(arg, NULL, 10) : 0, n_set = 0;
 	char name[16], mask[16], *set[16] = { NULL };
 	const struct fix_nic *n;
@@ -272,11 +274,10 @@ int fix_edit_ifcfg(const struct fix_ctx *ctx, const char *arg, const char *in,
 		SET("BOOTPROTO=none");
 		SET("IPADDR=%s", n->ip);
 		SET("NETMASK=%s", mask);
-		if (i == primary_nic(prof) && prof->gateway)
+		if (i == primary && prof->gateway)
 			SET("GATEWAY=%s", prof->gateway);
 		for (size_t k = 0;
-		     i == primary_nic(prof) && k < prof->n_nameservers && k < 3;
-		     k++)
+		     i == primary && k < prof->n_nameservers && k < 3; k++)
 			SET("DNS%zu=%s", k + 1, prof->nameservers[k]);
 	} else {
 		SET("BOOTPROTO=dhcp");
@@ -298,6 +299,7 @@ int fix_edit_networkd(const struct fix_ctx *ctx, const char *arg,
 		      const char *in, size_t len, struct fix_buf *out)
 {
 	const struct fix_profile *prof = ctx->profile;
+	const size_t primary = primary_nic(prof); /* gateway, DNS */
 	size_t i = arg ? strtoul(arg, NULL, 10) : 0;
 	const struct fix_nic *n;
 	char name[16];
@@ -317,10 +319,9 @@ int fix_edit_networkd(const struct fix_ctx *ctx, const char *arg,
 		return 0;
 	}
 	fix_buf_printf(out, "Address=%s/%u\n", n->ip, nic_prefix(n));
-	if (i == primary_nic(prof) && prof->gateway)
+	if (i == primary && prof->gateway)
 		fix_buf_printf(out, "Gateway=%s\n", prof->gateway);
-	for (size_t k = 0; i == primary_nic(prof) && k < prof->n_nameservers;
-	     k++)
+	for (size_t k = 0; i == primary && k < prof->n_nameservers; k++)
 		fix_buf_printf(out, "DNS=%s\n", prof->nameservers[k]);
 	return 0;
 }
@@ -331,6 +332,7 @@ int fix_edit_netplan(const struct fix_ctx *ctx, const char *arg, const char *in,
 		     size_t len, struct fix_buf *out)
 {
 	const struct fix_profile *prof = ctx->profile;
+	const size_t primary = primary_nic(prof); /* gateway, DNS */
 
 	fix_buf_printf(out,
 		       "%s the domain's vifs\n"
@@ -357,13 +359,13 @@ int fix_edit_netplan(const struct fix_ctx *ctx, const char *arg, const char *in,
 			       "      dhcp4: false\n"
 			       "      addresses: [ \"%s/%u\" ]\n",
 			       n->ip, nic_prefix(n));
-		if (i == primary_nic(prof) && prof->gateway)
+		if (i == primary && prof->gateway)
 			fix_buf_printf(out,
 				       "      routes:\n"
 				       "        - to: 0.0.0.0/0\n"
 				       "          via: %s\n",
 				       prof->gateway);
-		if (i == primary_nic(prof) && prof->n_nameservers) {
+		if (i == primary && prof->n_nameservers) {
 			fix_buf_puts(out, "      nameservers:\n"
 					  "        addresses: [");
 			for (size_t k = 0; k < prof->n_nameservers; k++)

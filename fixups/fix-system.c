@@ -77,9 +77,10 @@ static bool own_disk(const struct fix_ctx *ctx, struct fix_span dev)
 /*
  * A line mounting (or swapping on) a local disk of the machine the
  * template was made on: by UUID or label, or by a disk or volume name the
- * domU will not have (xvd* and the profile's own disks stay). The commit writes the whole tree into one
- * filesystem on the domain's root disk, so such a line could only fail,
- * and systemd would start in emergency mode. "noauto" lines never fail.
+ * domU will not have (xvd* and the profile's own disks stay). The commit
+ * writes the whole tree into one filesystem on the domain's root disk, so
+ * such a line could only fail, and systemd would start in emergency mode.
+ * "noauto" lines never fail.
  */
 static bool foreign_disk_line(const struct fix_ctx *ctx, struct fix_span *f,
 			      size_t nf)

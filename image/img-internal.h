@@ -232,12 +232,6 @@ struct img_target {
 	/* block devices: where the old table's partitions start, to wipe */
 	uint64_t old_parts[IMG_OLD_PARTS_MAX];
 	size_t nold_parts;
-	/*
-	 * Image files: the new file's permission bits, the replaced one's,
-	 * else 0600 less the umask (a domain's root holds its /etc/shadow and
-	 * SSH keys: not for every user to read).
-	 */
-	mode_t mode;
 };
 
 /*

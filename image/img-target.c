@@ -491,7 +491,6 @@ int img_target_open(const char *path, const struct img_commit_opts *o,
 
 	memset(ret, 0, sizeof(*ret));
 	ret->fd = -1;
-	ret->mode = 0600 & dm_file_mode();
 	if (strlen(path) >= sizeof(ret->path) - 32)
 		return dm_err_set(err, ENAMETOOLONG, "%s: name too long", path);
 	strcpy(ret->path, path);
@@ -502,10 +501,8 @@ int img_target_open(const char *path, const struct img_commit_opts *o,
 		return 0; /* a new image file */
 	}
 	ret->exists = true;
-	if (S_ISREG(st.st_mode)) {
-		ret->mode = st.st_mode & 07777;
+	if (S_ISREG(st.st_mode))
 		return check_file(path, &st, o, true, err);
-	}
 	if (!S_ISBLK(st.st_mode))
 		return dm_err_set(err, EINVAL,
 				  "%s: not a regular file or block device",
@@ -622,8 +619,10 @@ int img_target_prepare(struct img_target *t, uint64_t size, uint64_t fs_offset,
 					  strerror(-r));
 		return 0;
 	}
-	r = dm_atomic_create(t->path, t->mode, t->tmp_path, sizeof(t->tmp_path),
-			     err);
+	/* 0600 when new (a domain's root holds its /etc/shadow and SSH keys);
+	   a replaced image keeps its own mode (dm_atomic_create()) */
+	r = dm_atomic_create(t->path, 0600 & dm_file_mode(), t->tmp_path,
+			     sizeof(t->tmp_path), err);
 	if (r < 0)
 		return r;
 	t->fd = r;

@@ -685,10 +685,6 @@ static int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/*
- * Reads the member's data blocks, recording where each run lives. @member:
- * its name as the archive spells it, for messages.
- */
 /* A failed write of the cache (a full disk, mostly): -errno, @err set. */
 static int cache_write_fail(struct builder *b, int r)
 {
@@ -711,6 +707,10 @@ static int cancelled(struct builder *b)
 			  b->name);
 }
 
+/*
+ * Reads the member's data blocks, recording where each run lives. @member:
+ * its name as the archive spells it, for messages.
+ */
 static int read_data(struct builder *b, uint32_t id, struct archive_entry *e,
 		     const char *member)
 {

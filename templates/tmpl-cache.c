@@ -150,6 +150,13 @@ static int open_cached(int dirfd, const char *name, const char **ret_why)
 	return fd;
 }
 
+/* @r (-errno) for cache file @dir/@name, set in @err. */
+static int file_fail(struct dm_err *err, const char *dir, const char *name,
+		     int r)
+{
+	return dm_err_set(err, -r, "cache %s/%s: %s", dir, name, strerror(-r));
+}
+
 /* open_cached()'s failure @r on @dir/@name: kept when the entry is only to
  * be built again, else set in @err. */
 static int open_failed(const char *dir, const char *name, int r,
@@ -157,7 +164,7 @@ static int open_failed(const char *dir, const char *name, int r,
 {
 	if (r == -ENOENT || r == -ESTALE)
 		return r;
-	return dm_err_set(err, -r, "cache %s/%s: %s", dir, name, strerror(-r));
+	return file_fail(err, dir, name, r);
 }
 
 /*
@@ -403,13 +410,6 @@ static void prune_replaced(int dirfd, const char *key, const struct stat *st,
 	closedir(d);
 }
 
-/* @r (-errno) for cache file @dir/@name, set in @err. */
-static int file_fail(struct dm_err *err, const char *dir, const char *name,
-		     int r)
-{
-	return dm_err_set(err, -r, "cache %s/%s: %s", dir, name, strerror(-r));
-}
-
 /* Whether @a and @b are the same version of one file. */
 static bool same_identity(const struct stat *a, const struct stat *b)
 {
@@ -437,7 +437,6 @@ static int build_entry(int dirfd, const char *dir, const char *key, int tpl_fd,
 
 	if (getrandom(&build_id, sizeof(build_id), 0) != sizeof(build_id))
 		build_id = identity_key(st) ^ (uint64_t)getpid();
-	data_tmp[0] = '\0';
 	idx_fd = tmp_create(dirfd, key, "idx", mode, idx_tmp, sizeof(idx_tmp));
 	if (idx_fd < 0)
 		return dm_err_set(err, -idx_fd, "cache %s: %s", dir,
