@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/ipv4.h"
 #include "fixups/fix-internal.h"
 
 static const char marker[] = "# domufs:";
@@ -24,18 +25,6 @@ static unsigned nic_prefix(const struct fix_nic *n)
 	return n->prefix >= 1 && n->prefix <= 32 ? n->prefix : 24;
 }
 
-static bool ipv4(const char *s, uint32_t *ret)
-{
-	unsigned a, b, c, d;
-	char end;
-
-	if (!s || sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c, &d, &end) != 4 ||
-	    a > 255 || b > 255 || c > 255 || d > 255)
-		return false;
-	*ret = a << 24 | b << 16 | c << 8 | d;
-	return true;
-}
-
 /*
  * The vif that carries the default route and the nameservers: the first
  * static one whose subnet holds the gateway, else the first static one
@@ -44,19 +33,15 @@ static bool ipv4(const char *s, uint32_t *ret)
 static size_t primary_nic(const struct fix_profile *prof)
 {
 	size_t first = SIZE_MAX;
-	uint32_t gw, ip;
 
 	for (size_t i = 0; i < prof->n_nics; i++) {
 		const struct fix_nic *n = &prof->nics[i];
-		uint32_t mask;
 
 		if (!n->ip)
 			continue;
 		if (first == SIZE_MAX)
 			first = i;
-		mask = nic_prefix(n) == 32 ? ~0u : ~(~0u >> nic_prefix(n));
-		if (ipv4(prof->gateway, &gw) && ipv4(n->ip, &ip) &&
-		    (gw & mask) == (ip & mask))
+		if (dm_ipv4_same_subnet(prof->gateway, n->ip, nic_prefix(n)))
 			return i;
 	}
 	return first;

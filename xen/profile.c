@@ -6,7 +6,6 @@
  * It keeps line numbers to itself, so profile-check.c's scanner finds where
  * each key is. Never prints.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libxlutil.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/ipv4.h"
 #include "xen/profile-internal.h"
 #include "xen/profile.h"
 
@@ -474,22 +474,6 @@ static int load_vifs(struct loader *L, unsigned netmask_prefix)
 	return 0;
 }
 
-/* Is @ip inside @net/@prefix? Both are checked dotted quads. */
-static bool in_subnet(const char *ip, const char *net, unsigned prefix)
-{
-	struct in_addr a, b;
-	uint32_t mask = 0;
-
-	if (prefix >= 32)
-		mask = UINT32_MAX;
-	else if (prefix)
-		mask = ~(UINT32_MAX >> prefix);
-
-	if (inet_pton(AF_INET, ip, &a) != 1 || inet_pton(AF_INET, net, &b) != 1)
-		return false;
-	return ((ntohl(a.s_addr) ^ ntohl(b.s_addr)) & mask) == 0;
-}
-
 /*
  * A gateway the guest cannot reach, or one the fixups have nowhere to
  * write, is the profile's mistake, not a reason to refuse it: said once.
@@ -506,7 +490,8 @@ static int check_gateway(struct loader *L)
 		if (!p->vifs[i].ip)
 			continue;
 		any_static = true;
-		if (in_subnet(p->gateway, p->vifs[i].ip, p->vifs[i].prefix))
+		if (dm_ipv4_same_subnet(p->gateway, p->vifs[i].ip,
+					p->vifs[i].prefix))
 			return 0;
 	}
 	if (any_static)

@@ -5,7 +5,6 @@
  * '"', '\' and control characters); bytes that are not UTF-8 are refused,
  * since a YAML stream must be Unicode. Pure: no I/O, never prints.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,6 +13,7 @@
 #include <string.h>
 
 #include "common/hash.h"
+#include "common/ipv4.h"
 #include "xen/profile.h"
 #include "xen/seed.h"
 #include "xen/xlcfg.h"
@@ -197,18 +197,6 @@ static void put_user_data(struct yaml *y, const struct xen_profile *p)
 
 /* ---- network-config -------------------------------------------------------- */
 
-static bool in_subnet(const char *ip, unsigned prefix, const char *other)
-{
-	struct in_addr a, b;
-	uint32_t mask;
-
-	if (inet_pton(AF_INET, ip, &a) != 1 ||
-	    inet_pton(AF_INET, other, &b) != 1 || prefix > 32)
-		return false;
-	mask = prefix ? htonl(~UINT32_C(0) << (32 - prefix)) : 0;
-	return (a.s_addr & mask) == (b.s_addr & mask);
-}
-
 /* The vif that gets the gateway and nameservers: the static one whose
    subnet holds the gateway, else the first static one, else vif 0. */
 static size_t main_vif(const struct xen_profile *p)
@@ -216,8 +204,8 @@ static size_t main_vif(const struct xen_profile *p)
 	if (p->gateway)
 		for (size_t i = 0; i < p->n_vifs; i++)
 			if (p->vifs[i].ip &&
-			    in_subnet(p->vifs[i].ip, p->vifs[i].prefix,
-				      p->gateway))
+			    dm_ipv4_same_subnet(p->vifs[i].ip, p->gateway,
+						p->vifs[i].prefix))
 				return i;
 	for (size_t i = 0; i < p->n_vifs; i++)
 		if (p->vifs[i].ip)
