@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "diff/tree.h"
@@ -20,7 +21,8 @@ static const char help[] =
 	"Prints a unified diff of everything the overlay and the fixups change\n"
 	"relative to TEMPLATE: contents, modes, owners, devices, xattrs, added\n"
 	"and deleted entries. Each hunk is labelled with what changed it: the\n"
-	"fixup's name, or \"overlay\".\n"
+	"fixup's name, \"overlay\", or \"overlay+NAME\" for a file changed in\n"
+	"the overlay that the fixup NAME changes on top.\n"
 	"Exit status: 0 no change, 1 changes, 2 usage error or trouble.\n"
 	"\n"
 	"  --overlay DIR    the per-domain overlay directory\n"
@@ -35,12 +37,28 @@ static int emit_stdout(void *ctx, const char *data, size_t len)
 	return fwrite(data, 1, len, stdout) == len ? 0 : -EIO;
 }
 
-/* The fixup that changes @path, else the overlay. */
-static const char *label_of(void *ctx, const char *path)
-{
-	const char *rule = ovl_view_fixup_rule(ctx, path);
+struct labels {
+	struct ovl_view *view;
+	char buf[64];
+};
 
-	return rule ? rule : "overlay";
+/*
+ * The fixup that changes @path, else the overlay; both ("overlay+fstab")
+ * for a file the overlay changed too, the fixup applied on top of it.
+ */
+static const char *label_of(void *ctx, const char *path, const struct stat *st)
+{
+	struct labels *l = ctx;
+	const char *rule = ovl_view_fixup_rule(l->view, path);
+
+	if (!rule)
+		return "overlay";
+	if (st && !S_ISDIR(st->st_mode) &&
+	    ovl_view_in_upper(l->view, st->st_ino)) {
+		snprintf(l->buf, sizeof(l->buf), "overlay+%s", rule);
+		return l->buf;
+	}
+	return rule;
 }
 
 int cli_cmd_diff(int argc, char **argv)
@@ -56,6 +74,7 @@ int cli_cmd_diff(int argc, char **argv)
 		.label = label_of,
 		.context = 3,
 	};
+	struct labels labels = { 0 };
 	struct cli_view cv, base = { 0 };
 	struct ovl_layer lower;
 	struct dm_err err = { 0 };
@@ -83,7 +102,8 @@ int cli_cmd_diff(int argc, char **argv)
 	r = cli_view_open(&vo, &cv);
 	if (r != CLI_EXIT_OK)
 		return CLI_EXIT_USAGE; /* trouble, as diff(1) */
-	dopts.label_ctx = cv.view;
+	labels.view = cv.view;
+	dopts.label_ctx = &labels;
 	ovl_layer_template(cv.tmpl, &lower);
 	r = ovl_view_new(&lower, NULL, &base.view, &err);
 	if (r < 0) {

@@ -267,9 +267,10 @@ static int header(struct walk *w, struct dif_buf *b, const char *path)
 	return dif_buf_printf(b, "diff --domufs a/%s b/%s\n", path, path);
 }
 
-static const char *label_of(struct walk *w, const char *path)
+static const char *label_of(struct walk *w, const char *path,
+			    const struct stat *st)
 {
-	return w->o->label ? w->o->label(w->o->label_ctx, path) : NULL;
+	return w->o->label ? w->o->label(w->o->label_ctx, path, st) : NULL;
 }
 
 /* One path present on both sides, or on one (the other stat NULL). */
@@ -365,13 +366,13 @@ static int compare(struct walk *w, const char *path, const struct stat *a,
 			if (r == 0) {
 				h = dif_unified(ca ? ca : "", la, cb ? cb : "",
 						lb, w->o->context,
-						label_of(w, path), &out);
+						label_of(w, path, b), &out);
 				r = h < 0 ? h : 0;
 			}
 		}
 	}
 	if (r == 0 && changed) {
-		const char *label = label_of(w, path);
+		const char *label = label_of(w, path, b);
 
 		if (label && !data_changed)
 			r = dif_buf_printf(&out, "# %s\n", label);

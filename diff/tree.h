@@ -13,14 +13,19 @@
 
 #include "common/err.h"
 
+struct stat;
 struct ovl_view;
 
 struct dif_tree_opts {
 	/* receives the diff text */
 	int (*emit)(void *ctx, const char *data, size_t len);
 	void *emit_ctx;
-	/* names what changed a path ("overlay", a fixup name); may be NULL */
-	const char *(*label)(void *ctx, const char *path);
+	/*
+	 * names what changed a path ("overlay", a fixup name); may be NULL.
+	 * @st: the path in the view (NULL when the view has it no more).
+	 */
+	const char *(*label)(void *ctx, const char *path,
+			     const struct stat *st);
 	void *label_ctx;
 	unsigned context; /* lines of context, 3 as diff -u */
 };

@@ -122,6 +122,15 @@ bool ovl_view_pristine(struct ovl_view *v, uint64_t ino)
 	return !v->m || ovl_merge_pristine(v->m, ino);
 }
 
+bool ovl_view_in_upper(struct ovl_view *v, uint64_t ino)
+{
+	if (v->fx) {
+		ino = ovl_fx_real(v->fx, ino);
+		return ino && ovl_view_in_upper(v->base, ino);
+	}
+	return v->m && !ovl_merge_pristine(v->m, ino);
+}
+
 bool ovl_view_immutable(const struct ovl_view *v, uint64_t ino)
 {
 	if (v->fx)

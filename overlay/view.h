@@ -115,6 +115,12 @@ bool ovl_view_readonly(const struct ovl_view *v);
  */
 bool ovl_view_pristine(struct ovl_view *v, uint64_t ino);
 
+/*
+ * True when the upper layer holds @ino itself (a copy-up, or a node made
+ * through the view), whatever the fixups show on top of it.
+ */
+bool ovl_view_in_upper(struct ovl_view *v, uint64_t ino);
+
 /* True when the node cannot change during the view's life. */
 bool ovl_view_immutable(const struct ovl_view *v, uint64_t ino);
 

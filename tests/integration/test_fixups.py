@@ -1027,7 +1027,8 @@ def test_fstab_lines_of_the_template_machines_other_disks_are_disabled(domufs, t
     unmount(m)
     r = domufs.run("diff", "--domain", profile("debian12"), "--overlay", ovl, tpl.path)
     assert r.returncode == 1, str(r)
-    assert "fstab" in diff_labels(r.stdout).get("etc/fstab", set()), r.stdout
+    # written through the mount, then fixed up: both changed it
+    assert diff_labels(r.stdout).get("etc/fstab") == {"overlay+fstab"}, r.stdout
     section = r.stdout.split("diff --domufs a/etc/fstab b/etc/fstab\n", 1)[1]
     assert "+# domufs: disabled, a disk the domU does not have:\n+#/dev/sda3 /home" in section, section
 
@@ -1134,16 +1135,21 @@ def test_diff_exit_status_without_changes_and_with_overlay_changes(domufs, templ
     assert (r.returncode, r.stdout) == (0, ""), str(r)
     m = mount(domufs, tpl, profile("debian12"), overlay=ovl)
     (m.path / "etc/motd").write_bytes(b"Welcome to fleance.\n")
+    with open(m.path / "etc/hosts", "a") as f:      # a file the fixups rewrite
+        f.write("192.0.2.99 backup.example.org\n")
     unmount(m)
     r = domufs.run("diff", "--overlay", ovl, tpl.path)
     assert r.returncode == 1, str(r)
-    assert diff_labels(r.stdout) == {"etc/motd": {"overlay"}}, r.stdout
+    assert diff_labels(r.stdout) == {"etc/motd": {"overlay"}, "etc/hosts": {"overlay"}}, r.stdout
     r = domufs.run("diff", "--domain", profile("debian12"), "--overlay", ovl, tpl.path)
     assert r.returncode == 1, str(r)
     labels = diff_labels(r.stdout)
     assert labels.get("etc/motd") == {"overlay"}, r.stdout
     assert labels.get("etc/fstab") == {"fstab"}, r.stdout
+    # the user's line and the fixup's both in one hunk, credited to both
+    assert labels.get("etc/hosts") == {"overlay+identity"}, r.stdout
     assert "+Welcome to fleance." in r.stdout.splitlines()
+    assert "+192.0.2.99 backup.example.org" in r.stdout.splitlines()
 
 
 # --------------------------------------------------------------------------
