@@ -90,6 +90,14 @@ static int owner_mode_fd(struct ovl_merge *m, int fd, const struct stat *st)
 static int owner_mode_at(struct ovl_merge *m, const struct target *t, int fd,
 			 const struct stat *st)
 {
+	if (t->root) {
+		/* the overlay directory stays its owner's alone (adopt_root) */
+		if (fchmodat(t->dirfd, t->name, 0700, 0) < 0)
+			return -errno;
+		return ovl_upper_set_override(&m->up, mg_xa_dirfd(t, fd), NULL,
+					      st->st_uid, st->st_gid,
+					      st->st_mode, 0);
+	}
 	if (m->up.privileged) {
 		if (fchownat(t->dirfd, t->name, st->st_uid, st->st_gid,
 			     t->nofollow) < 0)
@@ -168,7 +176,7 @@ int mg_apply_meta(struct ovl_merge *m, const struct target *t, int fd,
 	 * An access ACL just set made its mask the group bits: the mode
 	 * again (a chmod folded into the copy-up), which sets the mask.
 	 */
-	if (acl && m->up.privileged &&
+	if (acl && m->up.privileged && !t->root &&
 	    (own_fd ? fchmod(fd, st->st_mode & 07777) :
 		      fchmodat(t->dirfd, t->name, st->st_mode & 07777, 0)) < 0)
 		return -errno;
@@ -657,7 +665,8 @@ static int copy_up_file_located(struct ovl_merge *m, struct mnode *n, bool data,
 			if (!m->up.privileged)
 				l->c.xa |= 1u << OVL_XA_OVERRIDE;
 		} else {
-			l->c.xa = ovl_upper_xa_present(pfd, l->name);
+			l->c.xa = ovl_upper_xa_present(
+				pfd, l->name, ovl_upper_user_ok(&m->up, &ust));
 		}
 		l->fresh = a != NULL;
 		l->pfd = pfd;

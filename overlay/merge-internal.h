@@ -137,6 +137,7 @@ struct target {
 	int dirfd;
 	const char *name;
 	int nofollow; /* AT_SYMLINK_NOFOLLOW, or 0 for a /proc fd path */
+	bool root; /* the overlay directory itself */
 	char proc[64];
 };
 
@@ -193,6 +194,7 @@ void mg_closer_stop(struct ovl_merge *m);
 
 /* merge.c */
 void mg_target_fd(struct target *t, int fd);
+void mg_target_root(struct target *t, const struct ovl_merge *m);
 void mg_target_at(struct target *t, int dirfd, const char *name);
 struct mnode *mg_get_node(struct ovl_merge *m, uint64_t ino);
 int ovl_merge_getattr_locked(struct ovl_merge *m, struct mnode *n,

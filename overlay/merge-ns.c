@@ -316,21 +316,21 @@ out_unlock:
 static int unlink_hiding(void *arg, int fd, const char *name,
 			 unsigned char type)
 {
+	const struct ovl_upper *u = arg;
 	struct stat st;
 
-	(void)arg;
 	(void)type;
 	if (mg_name_reserved(name) ||
 	    (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	     ovl_upper_is_whiteout(fd, name, &st)))
+	     ovl_upper_is_whiteout(u, fd, name, &st)))
 		return unlinkat(fd, name, 0) < 0 ? -errno : 0;
 	return 0;
 }
 
 /* Removes every entry of an upper directory that only hides things. */
-static int clear_whiteouts(int pfd, const char *name)
+static int clear_whiteouts(struct ovl_merge *m, int pfd, const char *name)
 {
-	return ovl_upper_scan(pfd, name, unlink_hiding, NULL);
+	return ovl_upper_scan(pfd, name, unlink_hiding, &m->up);
 }
 
 /*
@@ -454,7 +454,7 @@ static int remove_entry(struct ovl_merge *m, uint64_t dir, const char *name,
 	keep_orphan = n->open_count || (want_dir && n->nlookup);
 	if (c.upper) {
 		if (want_dir) {
-			r = clear_whiteouts(pfd, name);
+			r = clear_whiteouts(m, pfd, name);
 			if (r < 0)
 				return r;
 		}
@@ -652,7 +652,7 @@ static int do_rename(struct ovl_merge *m, uint64_t dir, const char *name,
 	if (!(flags & RENAME_EXCHANGE)) {
 		r = ovl_upper_clear_whiteout(npfd, newname);
 		if (r == 0 && dexists && dc.upper && S_ISDIR(dst.st_mode))
-			r = clear_whiteouts(npfd, newname);
+			r = clear_whiteouts(m, npfd, newname);
 		if (r < 0)
 			return r;
 	}
@@ -712,7 +712,7 @@ static int upper_target(struct ovl_merge *m, struct mnode *n, bool data,
 		return r;
 	}
 	if (n == m->root)
-		mg_target_fd(t, m->up.root_fd);
+		mg_target_root(t, m);
 	else if (l->ofd >= 0)
 		mg_target_fd(t, l->ofd);
 	else
@@ -726,12 +726,13 @@ static int upper_target(struct ovl_merge *m, struct mnode *n, bool data,
  * user's mount, which keeps them in the override xattr).
  */
 static int set_owner_mode(struct ovl_merge *m, const struct target *t,
-			  const struct ovl_setattr *a, struct stat *cur)
+			  const struct ovl_setattr *a, bool real,
+			  struct stat *cur)
 {
 	bool chown = a->valid & (OVL_SET_UID | OVL_SET_GID);
 	bool chmod = (a->valid & OVL_SET_MODE) && !S_ISLNK(cur->st_mode);
 
-	if (m->up.privileged) {
+	if (real) {
 		/* the upper filesystem clears the set-id bits itself */
 		if (chown &&
 		    fchownat(t->dirfd, t->name,
@@ -745,7 +746,8 @@ static int set_owner_mode(struct ovl_merge *m, const struct target *t,
 		return 0;
 	}
 	mg_owner_mode_change(a, cur);
-	if (chmod &&
+	/* the overlay directory itself stays private (see adopt_root) */
+	if (chmod && !t->root &&
 	    fchmodat(t->dirfd, t->name, mg_disk_mode(m, cur->st_mode), 0) < 0)
 		return -errno;
 	if (!chown && !chmod)
@@ -790,12 +792,20 @@ int ovl_merge_setattr(struct ovl_merge *m, uint64_t ino,
 	}
 	if (!l.fresh &&
 	    (a->valid & (OVL_SET_UID | OVL_SET_GID | OVL_SET_MODE))) {
-		if (m->up.privileged)
+		/*
+		 * Root keeps owner and mode for real, but in the override
+		 * for the root and where one already stands (an ordinary
+		 * user's overlay)
+		 */
+		bool real = m->up.privileged && n != m->root &&
+			    !(l.c.xa & (1u << OVL_XA_OVERRIDE));
+
+		if (real)
 			cur = l.c.ust; /* its type is all that is used */
 		else
 			r = mg_stat_located(m, n, &l, &cur);
 		if (r == 0)
-			r = set_owner_mode(m, &t, a, &cur);
+			r = set_owner_mode(m, &t, a, real, &cur);
 	}
 	if (r == 0 && (a->valid & OVL_SET_SIZE)) {
 		if (f && f->fd >= 0) {

@@ -89,7 +89,7 @@ int mg_resolve_child(struct ovl_merge *m, struct mnode *p, int pfd,
 		     const char *name, struct child *c)
 {
 	uint32_t plower;
-	bool popaque;
+	bool popaque, user;
 	int64_t k;
 	int r;
 
@@ -102,12 +102,12 @@ int mg_resolve_child(struct ovl_merge *m, struct mnode *p, int pfd,
 	c->shadowed = k >= 0;
 	if (pfd >= 0) {
 		if (fstatat(pfd, name, &c->ust, AT_SYMLINK_NOFOLLOW) == 0) {
-			if (ovl_upper_is_whiteout(pfd, name, &c->ust))
+			if (ovl_upper_is_whiteout(&m->up, pfd, name, &c->ust))
 				return -ENOENT;
 			c->upper = true;
 		} else if (errno != ENOENT) {
 			return -errno;
-		} else if (ovl_upper_is_whiteout(pfd, name, NULL)) {
+		} else if (ovl_upper_is_whiteout(&m->up, pfd, name, NULL)) {
 			return -ENOENT;
 		}
 	}
@@ -117,19 +117,21 @@ int mg_resolve_child(struct ovl_merge *m, struct mnode *p, int pfd,
 		c->lower = (uint32_t)k;
 		return 0;
 	}
-	c->xa = ovl_upper_xa_present(pfd, name);
+	user = ovl_upper_user_ok(&m->up, &c->ust);
+	c->xa = ovl_upper_xa_present(pfd, name, user);
 	if (S_ISDIR(c->ust.st_mode)) {
 		char buf[PATH_MAX];
 		ssize_t n = c->xa & (1u << OVL_XA_REDIRECT) ?
 				    ovl_upper_getxa(pfd, name, OVL_XA_REDIRECT,
-						    buf, sizeof(buf) - 1) :
+						    user, buf,
+						    sizeof(buf) - 1) :
 				    -ENODATA;
 
 		if (n > 0) {
 			buf[n] = '\0';
 			c->lower = mg_lower_abs(m, buf);
 		} else if ((c->xa & (1u << OVL_XA_OPAQUE)) &&
-			   ovl_upper_getxa(pfd, name, OVL_XA_OPAQUE, buf,
+			   ovl_upper_getxa(pfd, name, OVL_XA_OPAQUE, user, buf,
 					   sizeof(buf)) > 0) {
 			c->opaque = true;
 		} else if (k >= 0) {
@@ -142,7 +144,7 @@ int mg_resolve_child(struct ovl_merge *m, struct mnode *p, int pfd,
 		}
 	} else if (c->xa & (1u << OVL_XA_ORIGIN)) {
 		char buf[PATH_MAX];
-		ssize_t n = ovl_upper_getxa(pfd, name, OVL_XA_ORIGIN, buf,
+		ssize_t n = ovl_upper_getxa(pfd, name, OVL_XA_ORIGIN, user, buf,
 					    sizeof(buf) - 1);
 
 		if (n > 0) {
@@ -154,7 +156,7 @@ int mg_resolve_child(struct ovl_merge *m, struct mnode *p, int pfd,
 				(c->xa & (1u << OVL_XA_METACOPY)) &&
 				(c->xa != OVL_XA_ALL ||
 				 ovl_upper_getxa(pfd, name, OVL_XA_METACOPY,
-						 buf, sizeof(buf)) >= 0);
+						 user, buf, sizeof(buf)) >= 0);
 		}
 	}
 	return 0;
@@ -429,8 +431,8 @@ int mg_node_stat(struct ovl_merge *m, struct mnode *n, int pfd,
 
 	if (c->upper) {
 		*ret = c->ust;
-		if (!m->up.privileged && (c->xa & (1u << OVL_XA_OVERRIDE)))
-			ovl_upper_apply_override(pfd, name, ret);
+		if (c->xa & (1u << OVL_XA_OVERRIDE))
+			ovl_upper_apply_override(&m->up, pfd, name, ret);
 		if (c->metacopy) {
 			struct stat lst;
 
@@ -521,16 +523,14 @@ int mg_stat_located(struct ovl_merge *m, struct mnode *n, struct located *l,
 	}
 	if (l->ofd >= 0) {
 		*ret = l->c.ust;
-		if (!m->up.privileged)
-			ovl_upper_apply_override(l->ofd, NULL, ret);
+		ovl_upper_apply_override(&m->up, l->ofd, NULL, ret);
 		ret->st_ino = n->ino;
 		return 0;
 	}
 	if (n == m->root) {
 		/* The upper root carries the root's metadata (see adopt_root). */
 		*ret = l->c.ust;
-		if (!m->up.privileged)
-			ovl_upper_apply_override(m->up.root_fd, NULL, ret);
+		ovl_upper_apply_override(&m->up, m->up.root_fd, NULL, ret);
 		ret->st_nlink = dir_nlink(m, n, m->up.root_fd, NULL,
 					  OVL_LAYER_ROOT, false, &l->c.ust);
 		ret->st_ino = OVL_ROOT_INO;

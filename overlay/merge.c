@@ -108,6 +108,13 @@ void mg_target_fd(struct target *t, int fd)
 	t->dirfd = AT_FDCWD;
 	t->name = t->proc;
 	t->nofollow = 0; /* the magic link is the file itself */
+	t->root = false;
+}
+
+void mg_target_root(struct target *t, const struct ovl_merge *m)
+{
+	mg_target_fd(t, m->up.root_fd);
+	t->root = true;
 }
 
 void mg_target_at(struct target *t, int dirfd, const char *name)
@@ -115,27 +122,57 @@ void mg_target_at(struct target *t, int dirfd, const char *name)
 	t->dirfd = dirfd;
 	t->name = name;
 	t->nofollow = AT_SYMLINK_NOFOLLOW;
+	t->root = false;
+}
+
+/*
+ * An overlay directory adopted before it was kept private: its mode (the
+ * template root's, 0755 as a rule) let anyone reach the copies inside,
+ * set-user-ID ones included, and write into world-writable ones. Its owner
+ * and mode move into the override, best effort (a read-only overlay stays
+ * as it is).
+ */
+static void make_private(struct ovl_merge *m, const struct stat *st)
+{
+	struct target t;
+	char buf[128];
+
+	if (!(st->st_mode & 077))
+		return;
+	if (ovl_upper_getxa(m->up.root_fd, NULL, OVL_XA_OVERRIDE,
+			    ovl_upper_user_ok(&m->up, st), buf,
+			    sizeof(buf)) < 0 &&
+	    ovl_upper_set_override(&m->up, m->up.root_fd, NULL, st->st_uid,
+				   st->st_gid, st->st_mode, 0) < 0)
+		return;
+	mg_target_root(&t, m);
+	(void)fchmodat(t.dirfd, t.name, 0700, 0);
 }
 
 /*
  * The overlay directory stands for the root of the tree: the first time it
- * is used it takes the template root's owner, mode, times and xattrs, and
- * is marked with an origin of "/". Later changes to "/" land on it.
+ * is used it takes the template root's times and xattrs, and its owner and
+ * mode go into the override (the directory itself stays 0700 and keeps its
+ * owner: only its owner reaches the copies inside); it is marked with an
+ * origin of "/". Later changes to "/" land on it.
  */
-static int adopt_root(struct ovl_merge *m)
+static int adopt_root(struct ovl_merge *m, const struct stat *st)
 {
 	struct target t;
 	struct stat lst;
 	char buf[8];
 	int r;
 
-	if (ovl_upper_getxa(m->up.root_fd, NULL, OVL_XA_ORIGIN, buf,
-			    sizeof(buf)) >= 0)
+	if (ovl_upper_getxa(m->up.root_fd, NULL, OVL_XA_ORIGIN,
+			    ovl_upper_user_ok(&m->up, st), buf,
+			    sizeof(buf)) >= 0) {
+		make_private(m, st);
 		return 0;
+	}
 	r = m->lower.ops->getattr(m->lower.data, OVL_LAYER_ROOT, &lst);
 	if (r < 0)
 		return r;
-	mg_target_fd(&t, m->up.root_fd);
+	mg_target_root(&t, m);
 	r = mg_apply_meta(m, &t, m->up.root_fd, &lst, OVL_LAYER_ROOT);
 	if (r < 0)
 		return r;
@@ -184,7 +221,7 @@ int ovl_merge_new(const struct ovl_layer *lower, const char *upper_dir,
 			       upper_dir);
 		goto out_free;
 	}
-	r = adopt_root(m);
+	r = adopt_root(m, &st);
 	if (r < 0) {
 		dm_err_set(err, -r, "overlay %s: %s", upper_dir, strerror(-r));
 		goto out_free;
@@ -440,6 +477,7 @@ static bool sorted_has(char **v, uint64_t n, const char *name)
 
 /* An upper directory's names for list_dir(): shown, or hiding one. */
 struct upper_names {
+	const struct ovl_upper *up;
 	char ***names;
 	uint64_t *count, *cap;
 	char ***hidden;
@@ -456,17 +494,14 @@ static int upper_names_add(void *arg, int fd, const char *name,
 		return 0;
 	if (mg_name_reserved(name)) {
 		/* (a directory ".wh.NAME" whites nothing out: see upper.c) */
-		if (type == DT_DIR ||
-		    (type == DT_UNKNOWN &&
-		     fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		     S_ISDIR(st.st_mode)))
+		if (type == DT_DIR || !ovl_upper_wh_entry_ok(u->up, fd, name))
 			return 0;
 		return dm_strv_push(u->hidden, u->nhidden, u->hcap,
 				    name + strlen(OVL_WH_PREFIX));
 	}
 	if ((type == DT_CHR || type == DT_UNKNOWN) &&
 	    fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    ovl_upper_is_whiteout(fd, name, &st))
+	    ovl_upper_is_whiteout(u->up, fd, name, &st))
 		return dm_strv_push(u->hidden, u->nhidden, u->hcap, name);
 	return dm_strv_push(u->names, u->count, u->cap, name);
 }
@@ -495,7 +530,7 @@ static int list_dir(struct ovl_merge *m, struct mnode *n, char ***ret,
 		goto out_free;
 	dfd = mg_upper_dirfd(m, n, O_PATH);
 	if (dfd >= 0) {
-		struct upper_names un = { &names,  &count,   &cap,
+		struct upper_names un = { &m->up,  &names,   &count, &cap,
 					  &hidden, &nhidden, &hcap };
 
 		r = ovl_upper_scan(dfd, NULL, upper_names_add, &un);

@@ -28,7 +28,7 @@ static const char *const xa_names[][2] = {
 	[OVL_XA_REDIRECT] = { "trusted.overlay.redirect",
 			      "user.overlay.redirect" },
 	[OVL_XA_ORIGIN] = { "trusted.domufs.origin", "user.domufs.origin" },
-	[OVL_XA_OVERRIDE] = { "user.containers.override_stat",
+	[OVL_XA_OVERRIDE] = { "trusted.domufs.override_stat",
 			      "user.containers.override_stat" },
 	[OVL_XA_METACOPY] = { "trusted.overlay.metacopy",
 			      "user.overlay.metacopy" },
@@ -37,12 +37,48 @@ static const char *const xa_names[][2] = {
 int ovl_upper_open(const char *dir, struct ovl_upper *ret)
 {
 	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
 
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
 	ret->root_fd = fd;
-	ret->privileged = geteuid() == 0;
+	ret->euid = geteuid();
+	ret->owner = st.st_uid;
+	ret->privileged = ret->euid == 0;
 	return 0;
+}
+
+bool ovl_upper_user_ok(const struct ovl_upper *u, const struct stat *st)
+{
+	return st->st_uid != 0 &&
+	       (st->st_uid == u->owner || st->st_uid == u->euid);
+}
+
+/* (anyone may make a 0/0 device, the whiteout, since Linux 5.8) */
+static bool wh_owner_ok(const struct ovl_upper *u, const struct stat *st)
+{
+	return st->st_uid == 0 || st->st_uid == u->owner ||
+	       st->st_uid == u->euid;
+}
+
+static bool wh_file_ok(const struct ovl_upper *u, const struct stat *st)
+{
+	return !S_ISDIR(st->st_mode) && wh_owner_ok(u, st);
+}
+
+bool ovl_upper_wh_entry_ok(const struct ovl_upper *u, int dirfd,
+			   const char *name)
+{
+	struct stat st;
+
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       wh_file_ok(u, &st);
 }
 
 void ovl_upper_close(struct ovl_upper *u)
@@ -70,6 +106,11 @@ int ovl_upper_opendir(const struct ovl_upper *u, const char *rel, int flags)
 	return (int)fd;
 }
 
+static bool wh_device(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
+}
+
 static int wh_name(const char *name, char *buf, size_t size)
 {
 	int n = snprintf(buf, size, OVL_WH_PREFIX "%s", name);
@@ -79,20 +120,23 @@ static int wh_name(const char *name, char *buf, size_t size)
 	return 0;
 }
 
-bool ovl_upper_is_whiteout(int dirfd, const char *name, const struct stat *st)
+bool ovl_upper_is_whiteout(const struct ovl_upper *u, int dirfd,
+			   const char *name, const struct stat *st)
 {
 	char wh[512];
 	struct stat wst;
 
-	if (st && S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0))
-		return true;
 	if (st)
-		return false; /* a real entry shadows a stale .wh. file */
+		/* a real entry shadows a stale .wh. file */
+		return wh_device(st) && wh_owner_ok(u, st);
 	if (wh_name(name, wh, sizeof(wh)) < 0)
 		return false;
-	/* a directory of that name is none (nothing here makes one) */
+	/*
+	 * a directory of that name is none (nothing here makes one), nor
+	 * is a file someone else put there
+	 */
 	return fstatat(dirfd, wh, &wst, AT_SYMLINK_NOFOLLOW) == 0 &&
-	       !S_ISDIR(wst.st_mode);
+	       wh_file_ok(u, &wst);
 }
 
 int ovl_upper_scan(int dirfd, const char *name,
@@ -155,8 +199,7 @@ int ovl_upper_clear_whiteout(int dirfd, const char *name)
 	struct stat st;
 
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    ovl_upper_is_whiteout(dirfd, name, &st) &&
-	    unlinkat(dirfd, name, 0) < 0)
+	    wh_device(&st) && unlinkat(dirfd, name, 0) < 0)
 		return -errno;
 	if (wh_name(name, wh, sizeof(wh)) == 0 && unlinkat(dirfd, wh, 0) < 0 &&
 	    errno != ENOENT)
@@ -328,9 +371,9 @@ static int xa_remove(int dirfd, const char *name, const char *xn)
 }
 
 ssize_t ovl_upper_getxa(int dirfd, const char *name, enum ovl_xa which,
-			char *buf, size_t size)
+			bool user, char *buf, size_t size)
 {
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < (user ? 2 : 1); k++) {
 		ssize_t n = xa_get(dirfd, name, xa_names[which][k], buf, size);
 
 		if (n >= 0)
@@ -348,7 +391,7 @@ int ovl_upper_setxa(const struct ovl_upper *u, int dirfd, const char *name,
 		      value, size, 0);
 }
 
-unsigned ovl_upper_xa_present(int dirfd, const char *name)
+unsigned ovl_upper_xa_present(int dirfd, const char *name, bool user)
 {
 	char buf[2048];
 	ssize_t n = xa_list(dirfd, name, buf, sizeof(buf));
@@ -359,7 +402,7 @@ unsigned ovl_upper_xa_present(int dirfd, const char *name)
 	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1) {
 		for (size_t w = 0; w < DM_ARRAY_SIZE(xa_names); w++)
 			if (!strcmp(buf + i, xa_names[w][0]) ||
-			    !strcmp(buf + i, xa_names[w][1]))
+			    (user && !strcmp(buf + i, xa_names[w][1])))
 				mask |= 1u << w;
 	}
 	return mask;
@@ -501,11 +544,13 @@ int ovl_upper_removexattr(int dirfd, const char *name, const char *xname)
 	return xa_remove(dirfd, name, stored);
 }
 
-void ovl_upper_apply_override(int dirfd, const char *name, struct stat *st)
+void ovl_upper_apply_override(const struct ovl_upper *u, int dirfd,
+			      const char *name, struct stat *st)
 {
 	char buf[128], type[64];
 	unsigned uid, gid, mode, maj, min;
-	ssize_t n = ovl_upper_getxa(dirfd, name, OVL_XA_OVERRIDE, buf,
+	ssize_t n = ovl_upper_getxa(dirfd, name, OVL_XA_OVERRIDE,
+				    ovl_upper_user_ok(u, st), buf,
 				    sizeof(buf) - 1);
 
 	if (n <= 0)

@@ -19,9 +19,12 @@
  *    from the origin; removed once the data has been copied in full;
  *  - ordinary users: ownership, mode and device numbers that cannot be
  *    set for real go to user.containers.override_stat = "uid:gid:mode:type"
- *    (containers/storage and fuse-overlayfs convention).
+ *    (containers/storage and fuse-overlayfs convention);
+ *  - the root of the tree: the overlay directory, kept 0700 on disk, its
+ *    owner and mode as the view shows them in the override xattr
+ *    (trusted.domufs.override_stat as root).
  * trusted.* is used when the daemon runs as root, user.* otherwise; both
- * are read.
+ * are read (see ovl_upper_user_ok()).
  */
 #ifndef OVL_UPPER_H
 #define OVL_UPPER_H
@@ -45,6 +48,8 @@ enum ovl_xa {
 struct ovl_upper {
 	int root_fd; /* O_PATH | O_DIRECTORY */
 	bool privileged; /* running as root: trusted.*, mknod, chown */
+	uid_t euid; /* the daemon's */
+	uid_t owner; /* the overlay directory's owner */
 };
 
 int ovl_upper_open(const char *dir, struct ovl_upper *ret);
@@ -53,8 +58,25 @@ void ovl_upper_close(struct ovl_upper *u);
 /* Opens directory @rel ("" for the root) as O_PATH; -errno (ELOOP: a symlink). */
 int ovl_upper_opendir(const struct ovl_upper *u, const char *rel, int flags);
 
+/*
+ * Whom the overlay believes. trusted.* xattrs only root can set; user.*
+ * ones, ".wh." files and 0/0 devices anyone who can write there can make,
+ * so they count only on entries of the overlay's owner or of the daemon's
+ * user, whiteouts on root's too (user.* never on root's: root's own are
+ * trusted.*). An
+ * overlay that others can reach (the overlay directory is kept 0700, but
+ * older ones or an admin's chmod) cannot be made to show what they plant:
+ * another's file as a view of the template's /etc/shadow, a whiteout, a
+ * forged owner and mode.
+ */
+bool ovl_upper_user_ok(const struct ovl_upper *u, const struct stat *st);
+/* May the ".wh." entry @name in @dirfd white out its namesake? */
+bool ovl_upper_wh_entry_ok(const struct ovl_upper *u, int dirfd,
+			   const char *name);
+
 /* True when @name in @dirfd is a whiteout (either encoding). */
-bool ovl_upper_is_whiteout(int dirfd, const char *name, const struct stat *st);
+bool ovl_upper_is_whiteout(const struct ovl_upper *u, int dirfd,
+			   const char *name, const struct stat *st);
 
 /* Makes @name in @dirfd a whiteout (replacing nothing: it must not exist). */
 int ovl_upper_whiteout(const struct ovl_upper *u, int dirfd, const char *name);
@@ -67,7 +89,7 @@ int ovl_upper_clear_whiteout(int dirfd, const char *name);
  * get: value length or -errno (-ENODATA when absent).
  */
 ssize_t ovl_upper_getxa(int dirfd, const char *name, enum ovl_xa which,
-			char *buf, size_t size);
+			bool user, char *buf, size_t size);
 int ovl_upper_setxa(const struct ovl_upper *u, int dirfd, const char *name,
 		    enum ovl_xa which, const char *value, size_t size);
 int ovl_upper_rmxa(int dirfd, const char *name, enum ovl_xa which);
@@ -79,7 +101,7 @@ int ovl_upper_rmxa(int dirfd, const char *name, enum ovl_xa which);
  * list cannot be read in one go (each must then be asked for).
  */
 #define OVL_XA_ALL 0xffffffffu
-unsigned ovl_upper_xa_present(int dirfd, const char *name);
+unsigned ovl_upper_xa_present(int dirfd, const char *name, bool user);
 
 /*
  * True for names in the overlay's own xattr namespaces. The visible-xattr
@@ -109,8 +131,12 @@ int ovl_upper_scan(int dirfd, const char *name,
 			     unsigned char type),
 		   void *arg);
 
-/* Applies user.containers.override_stat to @st when present. */
-void ovl_upper_apply_override(int dirfd, const char *name, struct stat *st);
+/*
+ * Applies the override xattr to @st (the entry's own attributes) when
+ * present and believed (ovl_upper_user_ok() for the user.* one).
+ */
+void ovl_upper_apply_override(const struct ovl_upper *u, int dirfd,
+			      const char *name, struct stat *st);
 /* Records owner, mode and type for a non-root overlay. */
 int ovl_upper_set_override(const struct ovl_upper *u, int dirfd,
 			   const char *name, uid_t uid, gid_t gid, mode_t mode,
