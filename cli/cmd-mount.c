@@ -48,22 +48,29 @@ static const char help[] =
 	"                   1 ms apart (by default a daemon run as root holds\n"
 	"                   a PM QoS CPU latency request of 0 us meanwhile,\n"
 	"                   and no thread polls)\n"
+	"  --fakeroot       act as root in the mount, as fakeroot(1) does: no\n"
+	"                   permission checks, new files owned by root (for an\n"
+	"                   ordinary user's mount: edit root's files; not with\n"
+	"                   -o allow_other; device nodes and file capabilities\n"
+	"                   still need root; also -o fakeroot, as fuse2fs\n"
+	"                   spells it)\n"
 	"  -d, --debug      FUSE debug output on stderr; stays in the foreground\n"
 	"                   (implies -f)\n";
 
 /*
- * Takes libfuse's spelling of --io-uring (-o io_uring) out of a -o list,
- * in place; true when it was there.
+ * Takes option @name (libfuse's spelling of --io-uring, io_uring; fuse2fs's
+ * of --fakeroot) out of a -o list, in place; true when it was there.
  */
-static bool take_io_uring(char *opts)
+static bool take_opt(char *opts, const char *name)
 {
+	size_t nlen = strlen(name);
 	char *in = opts, *out = opts;
 	bool found = false;
 
 	while (*in) {
 		size_t len = strcspn(in, ",");
 
-		if (len == 8 && !strncmp(in, "io_uring", 8)) {
+		if (len == nlen && !strncmp(in, name, nlen)) {
 			found = true;
 		} else if (len) {
 			if (out != opts)
@@ -88,6 +95,7 @@ int cli_cmd_mount(int argc, char **argv)
 		{ "poll-us", required_argument, NULL, 'p' },
 		{ "io-uring", no_argument, NULL, 'u' },
 		{ "no-pm-qos", no_argument, NULL, 'q' },
+		{ "fakeroot", no_argument, NULL, 'R' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -101,6 +109,7 @@ int cli_cmd_mount(int argc, char **argv)
 			       .cpu_awake = true };
 	_cleanup_free_ char *mountpoint = NULL;
 	long poll_us, ready_fd;
+	bool shared = false;
 	struct dm_err err = { 0 };
 	char *end;
 	int c, r;
@@ -119,8 +128,12 @@ int cli_cmd_mount(int argc, char **argv)
 			if (nopts + 1 >=
 			    (sizeof(fuse_opts) / sizeof(fuse_opts[0])))
 				return cli_usage_error("mount", "too many -o");
-			if (take_io_uring(optarg))
+			if (take_opt(optarg, "io_uring"))
 				fo.io_uring = true;
+			if (take_opt(optarg, "fakeroot"))
+				fo.fakeroot = true;
+			if (strstr(optarg, "allow_"))
+				shared = true;
 			if (*optarg)
 				fuse_opts[nopts++] = optarg;
 			break;
@@ -151,6 +164,9 @@ int cli_cmd_mount(int argc, char **argv)
 		case 'u':
 			fo.io_uring = true;
 			break;
+		case 'R':
+			fo.fakeroot = true;
+			break;
 		case 'q':
 			fo.cpu_awake = false;
 			break;
@@ -174,6 +190,11 @@ int cli_cmd_mount(int argc, char **argv)
 	} else {
 		return cli_usage_error("mount", "expected TEMPLATE MOUNTPOINT");
 	}
+	if (fo.fakeroot && shared)
+		return cli_usage_error("mount",
+				       "--fakeroot would give every user of "
+				       "the mount root's rights: not with "
+				       "allow_other or allow_root");
 	fuse_opts[nopts] = NULL;
 	fo.fuse_opts = fuse_opts;
 	/* going to the background points fds 0-2 at /dev/null: keep a copy */

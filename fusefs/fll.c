@@ -79,6 +79,7 @@ struct fll_ctx {
 	/* read-only view: READDIRPLUS lists files lean while nobody asks */
 	bool lean_ok;
 	struct fll_lean lean;
+	bool fakeroot; /* callers act as root: see fll_opts */
 };
 
 static struct fll_ctx *ctx_of(fuse_req_t req)
@@ -174,6 +175,9 @@ static void fll_init(void *userdata, struct fuse_conn_info *conn)
 	 * large writes one copy; most requests here are small.
 	 */
 	conn->want &= ~FUSE_CAP_SPLICE_READ;
+	/* the kernel's ACL checks come with its permission checks */
+	if (ctx->fakeroot)
+		conn->want &= ~FUSE_CAP_POSIX_ACL;
 	/*
 	 * No FUSE_CAP_WRITEBACK_CACHE: with it the kernel owns mtime and
 	 * reports ENOSPC late (at fsync/close), which the overlay's local-
@@ -1049,9 +1053,10 @@ static void reply_new_entry(fuse_req_t req, int r, const struct stat *st)
 static void cred_of(fuse_req_t req, struct ovl_cred *c)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	bool root = ctx_of(req)->fakeroot;
 
-	c->uid = ctx->uid;
-	c->gid = ctx->gid;
+	c->uid = root ? 0 : ctx->uid;
+	c->gid = root ? 0 : ctx->gid;
 	c->umask = ctx->umask; /* FUSE_CAP_DONT_MASK: ours to apply */
 }
 
@@ -1570,6 +1575,7 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 	ctx.head.next = ctx.head.prev = &ctx.head;
 	pthread_mutex_init(&ctx.lock, NULL);
 	ctx.lean_ok = ovl_view_readonly(v);
+	ctx.fakeroot = opts->fakeroot;
 	fll_lean_init(&ctx.lean);
 
 	r = fll_check_mountpoint(opts->mountpoint, err);
@@ -1578,7 +1584,10 @@ int fll_run(struct ovl_view *v, const struct fll_opts *opts, struct dm_err *err)
 	if (opts->fsname && asprintf(&fsname, "fsname=%s", opts->fsname) < 0)
 		return dm_err_set(err, ENOMEM, "out of memory");
 	if (fuse_opt_add_arg(&args, "domufs") < 0 ||
-	    fuse_opt_add_opt(&optstr, "subtype=domufs,default_permissions") <
+	    fuse_opt_add_opt(&optstr,
+			     opts->fakeroot ?
+				     "subtype=domufs" :
+				     "subtype=domufs,default_permissions") <
 		    0 ||
 	    (fsname && fuse_opt_add_opt_escaped(&optstr, fsname) < 0)) {
 		r = dm_err_set(err, ENOMEM, "out of memory");

@@ -27,6 +27,13 @@ struct fll_opts {
 	unsigned poll_us; /* an idle worker's polling, see fll_loop() */
 	bool io_uring; /* serve through io_uring when the kernel offers it */
 	bool cpu_awake; /* hold idle CPUs awake while busy, see cpulat.h */
+	/*
+	 * No permission checks (no default_permissions) and callers' new
+	 * files owned by root, as with fakeroot(1): for a mount only its own
+	 * user reaches (no allow_other), who could change the template and
+	 * the overlay anyway.
+	 */
+	bool fakeroot;
 };
 
 /*

@@ -534,7 +534,8 @@ def tree_paths(root: bytes):
 class Ovl:
     """A writable mount of `template` with overlay directory `overlay`; remountable."""
 
-    def __init__(self, runner, template, overlay, mountpoint=None, cache_dir=None, opts=None, prefix=()):
+    def __init__(self, runner, template, overlay, mountpoint=None, cache_dir=None, opts=None, prefix=(),
+                 extra=()):
         self.runner = runner
         self.template = Path(template)
         self.overlay = Path(overlay)
@@ -542,7 +543,7 @@ class Ovl:
         if mountpoint is not None:
             Path(mountpoint).mkdir(exist_ok=True)
         self.m = mount_overlay(runner, template, overlay, mountpoint=mountpoint, cache_dir=cache_dir,
-                               opts=opts, prefix=prefix)
+                               opts=opts, prefix=prefix, extra=extra)
 
     @property
     def root(self) -> bytes:
