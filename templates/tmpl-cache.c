@@ -20,7 +20,14 @@
  * is built again. Temporary files are only written under the entry's lock,
  * so whoever takes a lock removes those that an interrupted build (a killed
  * process) left of entries nobody is building. Cache files are readable by
- * others only when the template is: the data file holds its contents.
+ * others only when others can read the template too (it is readable by
+ * them and every directory on its path searchable): the data file holds
+ * its contents. The directories made for the cache are 0700.
+ *
+ * Whoever can write an entry's files decides what a mount of it shows, so
+ * only the caller's and root's are trusted: a cache directory owned by
+ * anyone else, or writable by others without the sticky bit, is refused;
+ * an entry file owned by anyone else is stale, built again and replaced.
  *
  * On a file system that keeps whole seconds, a template rewritten within
  * the second it was indexed in keeps its identity; an entry built that
@@ -80,6 +87,7 @@ int tmpl_cache_default_dir(char *buf, size_t size)
 	return 0;
 }
 
+/* Creates the missing components of @path with @mode; others stay as they are. */
 static int mkdir_p(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];
@@ -123,12 +131,71 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Whether a cache file or directory owned by @uid may be trusted. */
+static bool trusted_owner(uid_t uid)
+{
+	return uid == geteuid() || uid == 0;
+}
+
+/*
+ * The cache directory @dirfd (@dir) may be used: 0, else -EPERM with @err
+ * saying why. Its owner and anyone who can replace its files could make
+ * the views of its entries show what they like.
+ */
+static int check_dir(int dirfd, const char *dir, struct dm_err *err)
+{
+	struct stat st;
+
+	if (fstat(dirfd, &st) < 0)
+		return dm_err_set(err, errno, "cache %s: %s", dir,
+				  strerror(errno));
+	if (!trusted_owner(st.st_uid))
+		return dm_err_set(err, EPERM,
+				  "cache %s: owned by uid %u, neither you nor "
+				  "root: not used",
+				  dir, (unsigned)st.st_uid);
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+		return dm_err_set(err, EPERM,
+				  "cache %s: writable by %s (mode %04o) "
+				  "without the sticky bit: not used",
+				  dir,
+				  st.st_mode & S_IWOTH ? "others" : "its group",
+				  (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
+/*
+ * Whether others can reach the file @abs (an absolute path, symbolic
+ * links resolved): every directory on the way is searchable by them.
+ */
+static bool others_reach(const char *abs)
+{
+	char buf[PATH_MAX];
+	size_t len = abs ? strlen(abs) : 0;
+	struct stat st;
+
+	if (!len || abs[0] != '/' || len >= sizeof(buf))
+		return false;
+	memcpy(buf, abs, len + 1);
+	for (char *p = buf + len; p > buf; p--) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (stat(buf, &st) < 0 || !(st.st_mode & S_IXOTH))
+			return false;
+	}
+	return stat("/", &st) == 0 && (st.st_mode & S_IXOTH);
+}
+
 /*
  * Opens cache file @name for reading: the fd; -ESTALE (*ret_why set) when
- * it is there but no regular file (a FIFO must not hang the open), to be
- * built again; or -errno.
+ * it is there but no regular file (a FIFO must not hang the open) or not
+ * the caller's or root's, to be built again; or -errno. Takes from the
+ * caller's own file the access that @mode does not give (an entry made
+ * under an older rule).
  */
-static int open_cached(int dirfd, const char *name, const char **ret_why)
+static int open_cached(int dirfd, const char *name, mode_t mode,
+		       const char **ret_why)
 {
 	int fd = openat(dirfd, name,
 			O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -147,6 +214,13 @@ static int open_cached(int dirfd, const char *name, const char **ret_why)
 		*ret_why = "not a regular file";
 		return r;
 	}
+	if (!trusted_owner(st.st_uid)) {
+		close(fd);
+		*ret_why = "owned by neither you nor root";
+		return -ESTALE;
+	}
+	if (st.st_uid == geteuid() && (st.st_mode & 0777 & ~mode))
+		fchmod(fd, st.st_mode & 0777 & mode);
 	return fd;
 }
 
@@ -173,8 +247,9 @@ static int open_failed(const char *dir, const char *name, int r,
  * otherwise.
  */
 static int try_open(int dirfd, const char *dir, const char *key, int tpl_fd,
-		    const struct stat *st, bool verify, struct tmpl_index **ret,
-		    const char **ret_why, struct dm_err *err)
+		    const struct stat *st, mode_t mode, bool verify,
+		    struct tmpl_index **ret, const char **ret_why,
+		    struct dm_err *err)
 {
 	char name[64];
 	_cleanup_close_ int idx_fd = -1;
@@ -182,11 +257,11 @@ static int try_open(int dirfd, const char *dir, const char *key, int tpl_fd,
 	int r;
 
 	snprintf(name, sizeof(name), "%s.idx", key);
-	idx_fd = open_cached(dirfd, name, ret_why);
+	idx_fd = open_cached(dirfd, name, mode, ret_why);
 	if (idx_fd < 0)
 		return open_failed(dir, name, idx_fd, err);
 	snprintf(name, sizeof(name), "%s.data", key);
-	data_fd = open_cached(dirfd, name, ret_why);
+	data_fd = open_cached(dirfd, name, mode, ret_why);
 	/* no data file: an uncompressed .tar (the index says whether) */
 	if (data_fd < 0 && data_fd != -ENOENT)
 		return open_failed(dir, name, data_fd, err);
@@ -238,17 +313,18 @@ static void write_src(int dirfd, const char *key, const char *abs, mode_t mode)
 		unlinkat(dirfd, tmp, 0);
 }
 
-/* Whether KEY.src names @abs. */
+/* Whether KEY.src names @abs (and is the caller's or root's). */
 static bool src_is(int dirfd, const char *key, const char *abs)
 {
 	char name[64], buf[PATH_MAX + 1];
 	_cleanup_close_ int fd = -1;
 	size_t len = strlen(abs);
+	struct stat st;
 	ssize_t n;
 
 	snprintf(name, sizeof(name), "%s.src", key);
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
+	if (fd < 0 || fstat(fd, &st) < 0 || !trusted_owner(st.st_uid))
 		return false;
 	n = pread(fd, buf, sizeof(buf), 0);
 	return n == (ssize_t)len && !memcmp(buf, abs, len);
@@ -259,6 +335,7 @@ static bool src_is(int dirfd, const char *key, const char *abs)
  * -errno. A lock file is removed by whoever holds it (a failed build, an
  * entry removed): one taken after its removal is let go and taken again
  * from the name, so that two builders never hold locks on two files.
+ * One owned by neither the caller nor root is removed, not waited for.
  * Before waiting for another holder, says so through @opts's warn.
  */
 static int lock_entry(int dirfd, const char *name, const char *tpl,
@@ -274,6 +351,16 @@ static int lock_entry(int dirfd, const char *name, const char *tpl,
 
 		if (fd < 0)
 			return -errno;
+		if (fstat(fd, &held) < 0)
+			return -errno;
+		if (!trusted_owner(held.st_uid)) {
+			if (fstatat(dirfd, name, &named, AT_SYMLINK_NOFOLLOW) ==
+				    0 &&
+			    named.st_ino == held.st_ino &&
+			    unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+				return -errno;
+			continue;
+		}
 		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 			if (errno != EWOULDBLOCK)
 				return -errno;
@@ -286,8 +373,6 @@ static int lock_entry(int dirfd, const char *name, const char *tpl,
 				if (errno != EINTR)
 					return -errno;
 		}
-		if (fstat(fd, &held) < 0)
-			return -errno;
 		if (fstatat(dirfd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    named.st_dev == held.st_dev && named.st_ino == held.st_ino)
 			return TAKE_FD(fd);
@@ -423,10 +508,9 @@ static bool same_identity(const struct stat *a, const struct stat *b)
 
 static int build_entry(int dirfd, const char *dir, const char *key, int tpl_fd,
 		       const struct stat *st, const char *path, const char *abs,
-		       const struct tmpl_open_opts *opts, struct dm_err *err)
+		       mode_t mode, const struct tmpl_open_opts *opts,
+		       struct dm_err *err)
 {
-	/* the data file holds the template's contents: no more readers */
-	mode_t mode = 0600 | (st->st_mode & S_IROTH ? 0044 : 0);
 	char idx_tmp[128], data_tmp[128], name[64];
 	_cleanup_close_ int idx_fd = -1;
 	_cleanup_close_ int data_fd = -1;
@@ -512,6 +596,7 @@ int tmpl_index_open(const char *path, const struct tmpl_open_opts *opts,
 	bool built = false;
 	struct timespec wall;
 	struct stat st;
+	mode_t mode;
 	int r;
 
 	/* O_NONBLOCK: a FIFO given as the template must not hang the open */
@@ -528,7 +613,7 @@ int tmpl_index_open(const char *path, const struct tmpl_open_opts *opts,
 	if (!S_ISREG(st.st_mode))
 		return dm_err_set(err, EINVAL, "%s: not a regular file", path);
 
-	r = mkdir_p(opts->cache_dir, 0755);
+	r = mkdir_p(opts->cache_dir, 0700);
 	if (r < 0)
 		return dm_err_set(err, -r, "cache %s: %s", opts->cache_dir,
 				  strerror(-r));
@@ -536,13 +621,19 @@ int tmpl_index_open(const char *path, const struct tmpl_open_opts *opts,
 	if (dirfd < 0)
 		return dm_err_set(err, errno, "cache %s: %s", opts->cache_dir,
 				  strerror(errno));
+	r = check_dir(dirfd, opts->cache_dir, err);
+	if (r < 0)
+		return r;
+	/* the data file holds the template's contents: no more readers */
+	abs = realpath(path, NULL);
+	mode = 0600 | (st.st_mode & S_IROTH && others_reach(abs) ? 0044 : 0);
 	snprintf(key, sizeof(key), "%016" PRIx64, identity_key(&st));
 	snprintf(index_path, sizeof(index_path), "%s/%s.idx", opts->cache_dir,
 		 key);
 
 	if (!(opts->flags & TMPL_OPEN_REBUILD)) {
-		r = try_open(dirfd, opts->cache_dir, key, tpl_fd, &st, true,
-			     &idx, &why, err);
+		r = try_open(dirfd, opts->cache_dir, key, tpl_fd, &st, mode,
+			     true, &idx, &why, err);
 		if (r == 0)
 			goto out_ok;
 		if (r != -ENOENT && r != -ESTALE)
@@ -555,17 +646,16 @@ int tmpl_index_open(const char *path, const struct tmpl_open_opts *opts,
 		return file_fail(err, opts->cache_dir, lockname, lock_fd);
 	/* Another process may have built it while we waited. */
 	if (!(opts->flags & TMPL_OPEN_REBUILD)) {
-		r = try_open(dirfd, opts->cache_dir, key, tpl_fd, &st, true,
-			     &idx, &why, err);
+		r = try_open(dirfd, opts->cache_dir, key, tpl_fd, &st, mode,
+			     true, &idx, &why, err);
 		if (r == 0)
 			goto out_ok;
 		if (r != -ENOENT && r != -ESTALE)
 			return r;
 	}
 	sweep_tmp(dirfd, key);
-	abs = realpath(path, NULL);
 	r = build_entry(dirfd, opts->cache_dir, key, tpl_fd, &st, path, abs,
-			opts, err);
+			mode, opts, err);
 	if (r < 0) {
 		/* no entry: no lock file left behind either (see lock_entry) */
 		unlinkat(dirfd, lockname, 0);
@@ -573,8 +663,8 @@ int tmpl_index_open(const char *path, const struct tmpl_open_opts *opts,
 	}
 	built = true;
 	prune_replaced(dirfd, key, &st, abs);
-	r = try_open(dirfd, opts->cache_dir, key, tpl_fd, &st, false, &idx,
-		     &why, err);
+	r = try_open(dirfd, opts->cache_dir, key, tpl_fd, &st, mode, false,
+		     &idx, &why, err);
 	if (r == -ENOENT || r == -ESTALE)
 		return dm_err_set(err, -r,
 				  "cache %s: freshly built index unusable: %s",

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """The template cache under attack: builds interrupted by signals or killed,
-entries damaged or replaced by other kinds of files, a private template's
-contents, a template rewritten within one second on a file system of whole
+entries damaged or replaced by other kinds of files or by another user's, a
+private template's contents, a template rewritten within one second on a file system of whole
 seconds, or while it is indexed, and a missing home directory."""
 
 import io
@@ -134,13 +134,26 @@ def test_template_changed_while_indexed(big_template, domufs, tmp_path):
     assert res.returncode == 0 and "indexed" in res.stdout, str(res)
 
 
-def test_cache_files_readable_only_as_the_template_is(domufs, tmp_path):
-    tpl = small_template(tmp_path / "t.tar.gz.src", {"etc/shadow": b"root:$6$secret:\n"})
-    gz = tmp_path / "t.tar.gz"
-    gz.write_bytes(subprocess.run(["gzip", "-c", str(tpl)], stdout=subprocess.PIPE,
-                                  check=True).stdout)
+def gz_template(path, files):
+    """small_template() gzipped (so the entry has a data file) at @path."""
+    src = small_template(path.with_name(path.name + ".src"), files)
+    path.write_bytes(subprocess.run(["gzip", "-c", str(src)], stdout=subprocess.PIPE,
+                                    check=True).stdout)
+    src.unlink()
+    return path
+
+
+@pytest.mark.parametrize("where", ["public", "private"])
+def test_cache_files_readable_only_as_the_template_is(where, domufs, tmp_path, public_dir):
+    """Others may read an entry only when they can read the template: it is
+    readable by them and they can reach it (a 0644 template in a 0700
+    directory, such as mmdebstrap's output in /root, is private)."""
+    d = public_dir / "tpl"
+    d.mkdir(mode=0o755 if where == "public" else 0o700)
+    os.chmod(d, 0o755 if where == "public" else 0o700)
+    gz = gz_template(d / "t.tar.gz", {"etc/shadow": b"root:$6$secret:\n"})
     cache = domufs.cache_dir()
-    for mode, other_read in ((0o600, False), (0o644, True)):
+    for mode, other_read in ((0o600, False), (0o644, where == "public")):
         os.chmod(gz, mode)
         res = domufs.index(gz, cache)
         assert res.returncode == 0, str(res)
@@ -150,6 +163,131 @@ def test_cache_files_readable_only_as_the_template_is(domufs, tmp_path):
             m = p.stat().st_mode
             assert bool(m & stat.S_IROTH) == other_read, (oct(mode), p.name, oct(m))
             assert not m & (stat.S_IWGRP | stat.S_IWOTH), (p.name, oct(m))
+
+
+def test_entry_of_an_older_rule_loses_read_access(domufs, tmp_path):
+    """An entry made world-readable by an older domufs (the rule looked at the
+    template's mode alone) is made private when it is used."""
+    os.chmod(tmp_path, 0o700)
+    gz = gz_template(tmp_path / "t.tar.gz", {"etc/shadow": b"root:$6$secret:\n"})
+    os.chmod(gz, 0o644)
+    cache = domufs.cache_dir()
+    assert domufs.index(gz, cache).returncode == 0
+    for p in cache.glob("*.[id][da][xt]*"):
+        os.chmod(p, 0o644)
+    res = domufs.index(gz, cache)
+    assert res.returncode == 0 and "verified" in res.stdout, str(res)
+    for suffix in (".idx", ".data"):
+        (p,) = cache.glob("*" + suffix)
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, (p.name, oct(p.stat().st_mode))
+
+
+def test_cache_directories_made_private(domufs, tmp_path, public_dir):
+    """The directories domufs makes for a cache are 0700 (XDG); those that
+    were there stay as they were."""
+    tpl = small_template(tmp_path / "t.tar", {"f": b"x"})
+    os.chmod(public_dir, 0o755)
+    cache = public_dir / "a" / "b" / "cache"
+    res = domufs.index(tpl, cache)
+    assert res.returncode == 0, str(res)
+    for d in (public_dir / "a", public_dir / "a" / "b", cache):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700, (d, oct(d.stat().st_mode))
+    assert stat.S_IMODE(public_dir.stat().st_mode) == 0o755
+    # the default one, under $XDG_CACHE_HOME, as an ordinary user
+    uid, gid = 54322, 54322
+    xdg = public_dir / "xdg"
+    xdg.mkdir()
+    os.chown(xdg, uid, gid)
+    os.chmod(tpl.parent, 0o755)
+    os.chmod(tpl, 0o644)
+    pub_tpl = public_dir / "t.tar"
+    pub_tpl.write_bytes(tpl.read_bytes())
+    os.chmod(pub_tpl, 0o644)
+    prefix = ["env", "-i", "PATH=/usr/bin:/bin", f"XDG_CACHE_HOME={xdg}", "setpriv",
+              f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--"]
+    res = domufs.run("index", pub_tpl, prefix=prefix)
+    assert res.returncode == 0, str(res)
+    st = (xdg / "domufs").stat()
+    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == uid, oct(st.st_mode)
+
+
+@pytest.fixture
+def scratch_user():
+    """A user made for the test (useradd) and removed after it."""
+    import pwd
+    name = f"domufs-c{os.getpid() % 100000}"
+    r = subprocess.run(["useradd", "-M", "-U", "-s", "/usr/sbin/nologin", name],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"useradd failed: {r.stderr.strip()}")
+    try:
+        pw = pwd.getpwnam(name)
+        yield pw.pw_uid, pw.pw_gid
+    finally:
+        subprocess.run(["userdel", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def forge(path, old, new):
+    """Rewrites @old in @path as @new (same length: the index still matches)."""
+    raw = path.read_bytes()
+    assert old in raw and len(old) == len(new)
+    path.write_bytes(raw.replace(old, new))
+
+
+def shadow_of(domufs, cache, tpl, out):
+    res = domufs.run("commit", "--cache-dir", cache, "--format", "tar", tpl, out)
+    if res.returncode != 0:
+        return res, None
+    with tarfile.open(out) as t:
+        return res, t.extractfile("./etc/shadow").read()
+
+
+def test_cache_of_another_user_is_not_trusted(scratch_user, domufs, tmp_path, public_dir):
+    """A cache directory owned by another user, or writable by others without
+    the sticky bit, is refused; in one that is not, an entry file of another
+    user is built again: root's commit never takes the user's content."""
+    from overlay_helpers import as_user
+    uid, gid = scratch_user
+    os.chmod(public_dir, 0o755)
+    gz = gz_template(tmp_path / "t.tar.gz", {"etc/shadow": b"root:$6$secret:\n"})
+    cache = public_dir / "cache"
+    assert domufs.index(gz, cache).returncode == 0
+    (data,) = cache.glob("*.data")
+    assert b"$6$secret" in data.read_bytes()
+    # the user's own directory, where the user forged the data file
+    os.chmod(cache, 0o755)
+    for p in [cache] + list(cache.iterdir()):
+        os.chown(p, uid, gid)
+    os.chmod(data, 0o644)
+    as_user(uid, gid, forge, data, b"$6$secret", b"$6$forged")
+    res, _ = shadow_of(domufs, cache, gz, tmp_path / "a.tar")
+    assert res.returncode == 1, str(res)
+    line = assert_one_error_line(res, cache)
+    assert f"owned by uid {uid}" in line, line
+    assert not (tmp_path / "a.tar").exists()
+    # root's directory, but one others may write (no sticky bit): refused too
+    os.chown(cache, 0, 0)
+    for mode, who in ((0o775, "its group"), (0o757, "others")):
+        os.chmod(cache, mode)
+        res, _ = shadow_of(domufs, cache, gz, tmp_path / "b.tar")
+        assert res.returncode == 1, str(res)
+        line = assert_one_error_line(res, cache)
+        assert f"writable by {who}" in line and "sticky" in line, line
+    # sticky: the user's files (the forged entry and a lock) are stale
+    os.chmod(cache, 0o1777)
+    (lock,) = cache.glob("*.lock")
+    res, shadow = shadow_of(domufs, cache, gz, tmp_path / "c.tar")
+    assert res.returncode == 0, str(res)
+    assert shadow == b"root:$6$secret:\n", shadow
+    for p in cache.iterdir():
+        assert p.stat().st_uid == 0, (p.name, p.stat().st_uid)
+    assert b"$6$secret" in data.read_bytes()
+    # the user's index alone is not trusted either
+    idx = next(cache.glob("*.idx"))
+    os.chown(idx, uid, gid)
+    res = domufs.index(gz, cache)
+    assert res.returncode == 0 and "indexed" in res.stdout, str(res)
+    assert idx.stat().st_uid == 0
 
 
 def test_mount_rebuilds_a_damaged_index(domufs, tmp_path):
