@@ -84,7 +84,16 @@ struct img_plan {
 	uint64_t bytes; /* regular file bytes, each inode once */
 };
 
-/* Scans the whole view. @fs decides the mapping estimate (extents or not). */
+/*
+ * img_plan_build()'s @fs for a tarball (`commit --format`): no ext2/3/4
+ * limit applies (xattr room, link count); the block counts are not used.
+ */
+#define IMG_FS_TAR ((enum img_fs)(IMG_FS_EXT4 + 1))
+
+/*
+ * Scans the whole view. @fs decides the mapping estimate (extents or not)
+ * and, unless IMG_FS_TAR, refuses what that filesystem cannot store.
+ */
 int img_plan_build(struct ovl_view *v, enum img_fs fs, img_progress_fn pf,
 		   void *pctx, struct img_plan *ret, struct dm_err *err);
 void img_plan_free(struct img_plan *p);

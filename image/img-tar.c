@@ -284,7 +284,7 @@ int img_export_tar(struct ovl_view *v, const char *out,
 	r = img_target_check_file(out, o, err);
 	if (r < 0)
 		return r;
-	r = img_plan_build(v, IMG_FS_EXT4, o->progress, o->progress_ctx, &plan,
+	r = img_plan_build(v, IMG_FS_TAR, o->progress, o->progress_ctx, &plan,
 			   err);
 	if (r < 0)
 		return r;
