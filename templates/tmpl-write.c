@@ -3,8 +3,17 @@
  * The template writer: members in, a pax tarball out (libarchive), through
  * a temporary file renamed into place at the end. POSIX ACL xattrs are
  * turned back into libarchive ACL entries (SCHILY.acl.* records, which the
- * indexer and GNU tar read); every other xattr is stored as it is. Holds
- * no state beyond one archive; never prints.
+ * indexer and GNU tar read); every other xattr is stored as it is, as a
+ * SCHILY.xattr record only (GNU tar warns about LIBARCHIVE.xattr ones).
+ * Holds no state beyond one archive; never prints.
+ *
+ * libarchive keeps an entry's mode and its ACL's group:: entry in one
+ * field, so the header of a member with an ACL mask would say group::
+ * where stat says the mask. GNU tar writes the mode as stat shows it, and
+ * so must this: the pax writer (@a) hands its bytes to a callback that
+ * sets the mode of a member's header right, then passes them on to a
+ * second archive (@out, format raw: bytes as they are) that compresses
+ * them into the file.
  */
 #include "templates/tmpl-write.h"
 
@@ -20,26 +29,115 @@
 #include "common/atomic.h"
 
 #define CHUNK (1u << 20)
+#define TAR_BLOCK 512u
 
 struct tmpl_writer {
-	struct archive *a;
+	struct archive *a; /* the pax writer, unblocked, into pass() */
+	struct archive *out; /* raw: compression and the file */
 	int fd;
 	char *path;
 	char tmp[4096];
 	void *buf; /* CHUNK bytes */
 	void *zeros; /* CHUNK zero bytes, fed for holes */
+	/* while a header is written: its bytes, held back for fix_mode() */
+	bool holding;
+	unsigned char *held;
+	size_t nheld, cap_held;
 };
 
-static int fail(struct tmpl_writer *w, struct dm_err *err, const char *what)
+/*
+ * Whether libarchive's errno @code comes from a system call: its own
+ * errors say EILSEQ (bad format), EINVAL (misuse) or -1 (others).
+ */
+static bool system_errno(int code)
 {
-	int code = archive_errno(w->a);
+	return code > 0 && code != EILSEQ && code != EINVAL;
+}
 
-	if (code <= 0)
-		code = EIO;
+/* @a's error about @what; a system error says which ("Write error: No
+ * space left on device"). */
+static int fail(struct tmpl_writer *w, struct archive *a, struct dm_err *err,
+		const char *what)
+{
+	int code = archive_errno(a);
+	const char *msg = archive_error_string(a);
+
+	if (!system_errno(code))
+		return dm_err_set(err, code > 0 ? code : EIO, "%s: %s: %s",
+				  w->path, what, msg ? msg : strerror(EIO));
+	if (msg && !strstr(msg, strerror(code)))
+		return dm_err_set(err, code, "%s: %s: %s: %s", w->path, what,
+				  msg, strerror(code));
 	return dm_err_set(err, code, "%s: %s: %s", w->path, what,
-			  archive_error_string(w->a) ?
-				  archive_error_string(w->a) :
-				  strerror(code));
+			  msg ? msg : strerror(code));
+}
+
+/* The pax writer's output: held while a header is written, else passed on. */
+static la_ssize_t pass(struct archive *a, void *ctx, const void *buf,
+		       size_t len)
+{
+	struct tmpl_writer *w = ctx;
+	la_ssize_t k;
+
+	if (w->holding) {
+		if (w->nheld + len > w->cap_held) {
+			size_t nc = w->cap_held ? w->cap_held : 4096;
+			void *p;
+
+			while (nc < w->nheld + len)
+				nc *= 2;
+			p = realloc(w->held, nc);
+			if (!p) {
+				archive_set_error(a, ENOMEM, "%s",
+						  strerror(ENOMEM));
+				return -1;
+			}
+			w->held = p;
+			w->cap_held = nc;
+		}
+		memcpy(w->held + w->nheld, buf, len);
+		w->nheld += len;
+		return (la_ssize_t)len;
+	}
+	k = archive_write_data(w->out, buf, len);
+	if (k < 0 || (size_t)k != len) {
+		int code = archive_errno(w->out);
+		const char *msg = archive_error_string(w->out);
+
+		archive_set_error(a, code > 0 ? code : EIO, "%s",
+				  msg ? msg : strerror(EIO));
+		return -1;
+	}
+	return k;
+}
+
+static unsigned header_sum(const unsigned char *h)
+{
+	unsigned sum = 0;
+
+	for (unsigned i = 0; i < TAR_BLOCK; i++)
+		sum += i >= 148 && i < 156 ? ' ' : h[i];
+	return sum;
+}
+
+/*
+ * Sets the mode field (6 octal digits) of the ustar header @h to @mode and
+ * its checksum; false when @h is no ustar header libarchive made.
+ */
+static bool fix_mode(unsigned char *h, mode_t mode)
+{
+	char field[9];
+
+	snprintf(field, sizeof(field), "%06o", (unsigned)(mode & 07777));
+	if (memcmp(h + 257, "ustar", 6) || h[106] != ' ' ||
+	    strtoul((const char *)h + 148, NULL, 8) != header_sum(h))
+		return false;
+	memcpy(h + 100, field, 6);
+	snprintf(field, sizeof(field), "%06o", header_sum(h));
+	memcpy(h + 148, field, 6);
+	h[154] = '\0';
+	h[155] = ' ';
+	return true;
 }
 
 struct tmpl_writer *tmpl_writer_free(struct tmpl_writer *w)
@@ -48,6 +146,8 @@ struct tmpl_writer *tmpl_writer_free(struct tmpl_writer *w)
 		return NULL;
 	if (w->a)
 		archive_write_free(w->a);
+	if (w->out)
+		archive_write_free(w->out);
 	if (w->fd >= 0)
 		close(w->fd);
 	if (w->tmp[0])
@@ -55,8 +155,47 @@ struct tmpl_writer *tmpl_writer_free(struct tmpl_writer *w)
 	free(w->path);
 	free(w->buf);
 	free(w->zeros);
+	free(w->held);
 	free(w);
 	return NULL;
+}
+
+/* @w->out: the raw stream of one entry, compressed @c, into @w->fd. */
+static int open_out(struct tmpl_writer *w, enum tmpl_compression c,
+		    unsigned flags)
+{
+	struct archive_entry *e = archive_entry_new();
+	int r = archive_write_set_format_raw(w->out);
+
+	if (r == ARCHIVE_OK) {
+		switch (c) {
+		case TMPL_COMPRESS_NONE:
+			break;
+		case TMPL_COMPRESS_GZIP:
+			r = archive_write_add_filter_gzip(w->out);
+			if (r == ARCHIVE_OK &&
+			    (flags & TMPL_WRITE_REPRODUCIBLE))
+				r = archive_write_set_filter_option(
+					w->out, "gzip", "timestamp", NULL);
+			break;
+		case TMPL_COMPRESS_ZSTD:
+			r = archive_write_add_filter_zstd(w->out);
+			break;
+		}
+	}
+	if (r == ARCHIVE_OK)
+		r = archive_write_open_fd(w->out, w->fd);
+	if (r == ARCHIVE_OK && !e) {
+		archive_set_error(w->out, ENOMEM, "%s", strerror(ENOMEM));
+		r = ARCHIVE_FATAL;
+	}
+	if (r == ARCHIVE_OK) {
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_pathname(e, "tar");
+		r = archive_write_header(w->out, e);
+	}
+	archive_entry_free(e);
+	return r;
 }
 
 int tmpl_writer_open(const char *path, enum tmpl_compression c, unsigned flags,
@@ -86,32 +225,28 @@ int tmpl_writer_open(const char *path, enum tmpl_compression c, unsigned flags,
 		return r;
 	}
 	w->a = archive_write_new();
-	if (!w->a) {
+	w->out = archive_write_new();
+	if (!w->a || !w->out) {
 		tmpl_writer_free(w);
 		return dm_err_set(err, ENOMEM, "%s: %s", path,
 				  strerror(ENOMEM));
 	}
-	r = archive_write_set_format_pax(w->a);
-	if (r == ARCHIVE_OK) {
-		switch (c) {
-		case TMPL_COMPRESS_NONE:
-			break;
-		case TMPL_COMPRESS_GZIP:
-			r = archive_write_add_filter_gzip(w->a);
-			if (r == ARCHIVE_OK &&
-			    (flags & TMPL_WRITE_REPRODUCIBLE))
-				r = archive_write_set_filter_option(
-					w->a, "gzip", "timestamp", NULL);
-			break;
-		case TMPL_COMPRESS_ZSTD:
-			r = archive_write_add_filter_zstd(w->a);
-			break;
-		}
+	if (open_out(w, c, flags) != ARCHIVE_OK) {
+		r = fail(w, w->out, err, "opening the archive");
+		tmpl_writer_free(w);
+		return r;
 	}
+	r = archive_write_set_format_pax(w->a);
 	if (r == ARCHIVE_OK)
-		r = archive_write_open_fd(w->a, w->fd);
+		r = archive_write_set_format_option(w->a, "pax", "xattrheader",
+						    "SCHILY");
+	/* blocks are @out's business: pass() gets each write as it comes */
+	if (r == ARCHIVE_OK)
+		r = archive_write_set_bytes_per_block(w->a, 0);
+	if (r == ARCHIVE_OK)
+		r = archive_write_open2(w->a, w, NULL, pass, NULL, NULL);
 	if (r != ARCHIVE_OK) {
-		r = fail(w, err, "opening the archive");
+		r = fail(w, w->a, err, "opening the archive");
 		tmpl_writer_free(w);
 		return r;
 	}
@@ -227,7 +362,7 @@ static int feed(struct tmpl_writer *w, const struct tmpl_member *m,
 		}
 		k = archive_write_data(w->a, p, n);
 		if (k < 0 || (size_t)k != n)
-			return fail(w, err, m->path);
+			return fail(w, w->a, err, m->path);
 		off += n;
 		len -= n;
 	}
@@ -331,10 +466,27 @@ int tmpl_writer_add(struct tmpl_writer *w, const struct tmpl_member *m,
 					  m->path, bad);
 		}
 	}
+	w->holding = true;
+	w->nheld = 0;
 	r = archive_write_header(w->a, e);
+	w->holding = false;
+	/* the member's own header comes last, after any pax header */
+	if (r >= ARCHIVE_WARN && archive_entry_acl_types(e) &&
+	    (archive_entry_mode(e) & 07777) != (st->st_mode & 07777) &&
+	    (w->nheld < TAR_BLOCK || w->nheld % TAR_BLOCK ||
+	     !fix_mode(w->held + w->nheld - TAR_BLOCK, st->st_mode))) {
+		archive_entry_free(e);
+		return dm_err_set(err, EIO,
+				  "%s: %s: no tar header to set "
+				  "the mode in",
+				  w->path, m->path);
+	}
 	archive_entry_free(e);
+	if (r >= ARCHIVE_WARN && w->nheld &&
+	    pass(w->a, w, w->held, w->nheld) < 0)
+		r = ARCHIVE_FATAL;
 	if (r < ARCHIVE_WARN)
-		return fail(w, err, m->path);
+		return fail(w, w->a, err, m->path);
 	if (data)
 		return write_data(w, m, err);
 	return 0;
@@ -345,7 +497,9 @@ int tmpl_writer_close(struct tmpl_writer *w, struct dm_err *err)
 	int r = 0;
 
 	if (archive_write_close(w->a) != ARCHIVE_OK)
-		r = fail(w, err, "finishing the archive");
+		r = fail(w, w->a, err, "finishing the archive");
+	else if (archive_write_close(w->out) != ARCHIVE_OK)
+		r = fail(w, w->out, err, "finishing the archive");
 	else
 		r = dm_atomic_commit(w->fd, w->tmp, w->path, err);
 	tmpl_writer_free(w);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * A small tar writer for new templates: pax format, numeric owners,
- * nanosecond times, xattrs (POSIX ACL xattrs become pax ACL records, as
- * GNU tar writes them), hardlink members, sparse members. Knows nothing of
+ * nanosecond times, xattrs (SCHILY.xattr records; POSIX ACL xattrs become
+ * pax ACL records, and the header mode is st_mode, group bits the ACL
+ * mask's, as GNU tar writes them), hardlink members, sparse members.
+ * Knows nothing of
  * views: its caller hands it one member at a time. The archive goes to a
  * temporary file beside @path, renamed into place by tmpl_writer_close().
  * Returns 0 or -errno with @err naming the archive or member; never prints.
