@@ -314,8 +314,9 @@ static int detect_init(const struct fix_reader *rd, struct fix_facts *f)
 					     "/sbin/udevadm",
 					     "/bin/udevadm",
 					     NULL };
-	_cleanup_free_ char *inittab = NULL, *rcs = NULL, *init = NULL;
-	size_t inittab_len = 0, rcs_len = 0;
+	_cleanup_free_ char *inittab = NULL, *rcs = NULL, *init = NULL,
+			    *rc = NULL;
+	size_t inittab_len = 0, rcs_len = 0, rc_len = 0;
 	mode_t mode = 0;
 	int r;
 
@@ -323,6 +324,9 @@ static int detect_init(const struct fix_reader *rd, struct fix_facts *f)
 	if (r < 0)
 		return r;
 	r = read_opt(rd, "/etc/init.d/rcS", &rcs, &rcs_len);
+	if (r < 0)
+		return r;
+	r = read_opt(rd, "/etc/init.d/rc", &rc, &rc_len);
 	if (r < 0)
 		return r;
 	if (inittab)
@@ -368,11 +372,15 @@ static int detect_init(const struct fix_reader *rd, struct fix_facts *f)
 	} else if (f->inittab == FIX_INITTAB_BUSYBOX) {
 		f->init = FIX_INIT_BUSYBOX;
 	}
-	/* OpenRC runs under sysvinit (Debian, Gentoo) or busybox init
-	   (Alpine): the inittab says who starts it. */
+	/*
+	 * OpenRC runs under sysvinit (Debian, Gentoo) or busybox init
+	 * (Alpine): the inittab says who starts it, or on Debian the
+	 * /etc/init.d/rc it calls (openrc's own, "exec /sbin/openrc").
+	 */
 	if ((f->init == FIX_INIT_BUSYBOX || f->init == FIX_INIT_SYSVINIT) &&
 	    any_of(rd, openrcs, 0) &&
-	    (!inittab || memmem(inittab, inittab_len, "openrc", 6)))
+	    (!inittab || memmem(inittab, inittab_len, "openrc", 6) ||
+	     (rc && memmem(rc, rc_len, "openrc", 6))))
 		f->init = FIX_INIT_OPENRC;
 
 	f->has_udev = any_of(rd, udevs, 0);
@@ -433,8 +441,11 @@ static void detect_naming(struct fix_facts *f)
 {
 	unsigned M = f->version_major, m = f->version_minor;
 
-	/* systemd >= 250 names Xen netfront devices enX<vif number>. */
-	if (f->init == FIX_INIT_SYSTEMD && f->has_udev) {
+	/*
+	 * systemd-udevd >= 250 names Xen netfront devices enX<vif number>,
+	 * whatever the init system (Debian 12 with sysvinit or OpenRC too).
+	 */
+	if (f->has_udev) {
 		if (f->family == FIX_FAMILY_DEBIAN && !strcmp(f->id, "debian"))
 			f->ifnames_xen = M >= 12;
 		else if (f->family == FIX_FAMILY_UBUNTU)

@@ -215,7 +215,7 @@ static bool is_dev(struct fix_span s, const char *dev)
 
 /* Splits "id:runlevels:action:process"; false when it is not such a line. */
 static bool inittab_split(const char *s, size_t n, struct fix_span *id,
-			  struct fix_span *process)
+			  struct fix_span *action, struct fix_span *process)
 {
 	const char *c[3];
 	const char *p = s, *end = s + n;
@@ -227,6 +227,7 @@ static bool inittab_split(const char *s, size_t n, struct fix_span *id,
 		p = c[i] + 1;
 	}
 	*id = fix_span_trim(s, (size_t)(c[0] - s));
+	*action = fix_span_trim(c[1] + 1, (size_t)(c[2] - c[1] - 1));
 	process->p = c[2] + 1;
 	process->n = (size_t)(end - process->p);
 	return true;
@@ -262,6 +263,33 @@ static const char *other_xen_console(const char *dev)
 	return NULL;
 }
 
+/*
+ * busybox init with no /etc/inittab runs its built-in one: rcS, shells
+ * on the console and tty2-4, what to do at shutdown. What domufs writes
+ * in its place keeps all but the shells (a getty on the Xen console
+ * follows).
+ */
+static const char busybox_default_inittab[] =
+	"# domufs: busybox init's built-in defaults (there was no inittab),\n"
+	"# a getty on the Xen console in place of shells on the terminals\n"
+	"::sysinit:/etc/init.d/rcS\n"
+	"::ctrlaltdel:/sbin/reboot\n"
+	"::shutdown:/sbin/swapoff -a\n"
+	"::shutdown:/bin/umount -a -r\n"
+	"::restart:/sbin/init\n";
+
+/*
+ * busybox: "::respawn:" and "::askfirst:" (no id: /dev/console) or
+ * "console::respawn:" run on the console, which in a domU is the Xen
+ * console: a second reader of the getty's terminal.
+ */
+static bool busybox_on_console(struct fix_span id, struct fix_span action)
+{
+	return (!id.n || is_dev(id, "console")) &&
+	       (fix_span_eq(action, "respawn") ||
+		fix_span_eq(action, "askfirst"));
+}
+
 int fix_edit_inittab(const struct fix_ctx *ctx, const char *arg, const char *in,
 		     size_t len, struct fix_buf *out)
 {
@@ -274,14 +302,18 @@ int fix_edit_inittab(const struct fix_ctx *ctx, const char *arg, const char *in,
 	size_t ll;
 
 	if (style == FIX_INITTAB_NONE && ctx->facts)
-		style = ctx->facts->inittab;
+		style = ctx->facts->init == FIX_INIT_BUSYBOX ?
+				FIX_INITTAB_BUSYBOX :
+				ctx->facts->inittab;
+	if (!len && style == FIX_INITTAB_BUSYBOX)
+		fix_buf_puts(out, busybox_default_inittab);
 	while (fix_line_next(&pos, in + len, &line, &ll)) {
-		struct fix_span id, process, f[16];
-		bool vt = false, ours = false, stale = false;
+		struct fix_span id, action, process, f[16];
+		bool vt = false, ours = false, stale = false, console = false;
 		size_t nf;
 
 		if (fix_line_is_comment(line, ll) ||
-		    !inittab_split(line, ll, &id, &process)) {
+		    !inittab_split(line, ll, &id, &action, &process)) {
 			fix_buf_line(out, line, ll);
 			continue;
 		}
@@ -291,17 +323,19 @@ int fix_edit_inittab(const struct fix_ctx *ctx, const char *arg, const char *in,
 				vt |= is_vt(f[i]);
 				ours |= is_dev(f[i], dev);
 				stale |= other && is_dev(f[i], other);
+				console |= is_dev(f[i], "console");
 			}
 		}
 		/* busybox: "tty2::askfirst:-/bin/sh" runs on tty2 too */
-		if (style == FIX_INITTAB_BUSYBOX && id.n) {
-			vt |= is_vt(id);
-			ours |= is_dev(id, dev);
-			stale |= other && is_dev(id, other);
+		if (style == FIX_INITTAB_BUSYBOX) {
+			vt |= id.n && is_vt(id);
+			ours |= id.n && is_dev(id, dev);
+			stale |= id.n && other && is_dev(id, other);
+			console |= busybox_on_console(id, action);
 		}
 		if (ours) {
 			have = true;
-		} else if (vt || stale) {
+		} else if (vt || stale || console) {
 			fix_buf_add(out, "#", 1);
 		}
 		fix_buf_line(out, line, ll);
@@ -400,7 +434,10 @@ int fix_rule_console(struct fix_planner *p)
 		return fix_plan_file(p, path, FIX_OP_UPSTART_GETTY,
 				     find_getty(p), FIX_MAY_CREATE, 0644, 0, 0);
 	}
-	/* sysvinit, busybox init, OpenRC (started from an inittab) */
+	/* sysvinit, busybox init (without one, its built-in one), OpenRC */
+	if (f->init == FIX_INIT_BUSYBOX)
+		return fix_plan_file(p, "/etc/inittab", FIX_OP_INITTAB,
+				     find_getty(p), FIX_MAY_CREATE, 0644, 0, 0);
 	return fix_plan_file(p, "/etc/inittab", FIX_OP_INITTAB, find_getty(p),
 			     FIX_MUST_EXIST, 0, 0, 0);
 }

@@ -199,6 +199,47 @@ static void rocky_9_is_rhel_like_and_names_vifs_enx(void **state)
 	assert_true(f.ifnames_xen);
 }
 
+/* Debian 12 with sysvinit-core: /sbin/init is sysvinit's own binary. */
+static struct mem_tree *tree_debian12_sysv(void)
+{
+	struct mem_tree *t = tree_debian12();
+
+	tree_remove(t, "/usr/sbin/init");
+	tree_file(t, "/usr/sbin/init", "ELF");
+	tree_file(t, "/etc/inittab",
+		  "id:2:initdefault:\n"
+		  "si::sysinit:/etc/init.d/rcS\n"
+		  "l2:2:wait:/etc/init.d/rc 2\n"
+		  "1:2345:respawn:/sbin/getty 38400 tty1\n");
+	tree_file(t, "/etc/init.d/rc", "#!/bin/sh\n# sysv-rc\n");
+	return t;
+}
+
+static void debian_12_names_xen_nics_enx_whatever_the_init(void **state)
+{
+	struct fix_facts f = detect(tree_debian12_sysv());
+
+	/* systemd-udevd names the NIC, not the init system */
+	assert_int_equal(f.init, FIX_INIT_SYSVINIT);
+	assert_true(f.has_udev);
+	assert_true(f.ifnames_xen);
+}
+
+static void debian_12_openrc_is_found_through_its_rc(void **state)
+{
+	struct mem_tree *t = tree_debian12_sysv();
+	struct fix_facts f;
+
+	/* Debian's openrc: the inittab calls /etc/init.d/rc, openrc's own */
+	tree_file(t, "/usr/sbin/openrc", "ELF");
+	tree_file(t, "/usr/sbin/openrc-run", "ELF");
+	tree_file(t, "/etc/init.d/rc",
+		  "#!/bin/sh\n# OpenRC wrapper\nexec /sbin/openrc \"$@\"\n");
+	f = detect(t);
+	assert_int_equal(f.init, FIX_INIT_OPENRC);
+	assert_true(f.ifnames_xen);
+}
+
 static void alpine_is_openrc_on_busybox_init(void **state)
 {
 	struct fix_facts f = detect(tree_alpine());
@@ -322,6 +363,9 @@ int main(void)
 			centos_7_is_systemd_with_grub2_and_no_rescue_kernel),
 		cmocka_unit_test(rocky_9_is_rhel_like_and_names_vifs_enx),
 		cmocka_unit_test(alpine_is_openrc_on_busybox_init),
+		cmocka_unit_test(
+			debian_12_names_xen_nics_enx_whatever_the_init),
+		cmocka_unit_test(debian_12_openrc_is_found_through_its_rc),
 		cmocka_unit_test(busybox_template_is_busybox_init),
 		cmocka_unit_test(bare_busybox_without_os_release_is_busybox),
 		cmocka_unit_test(empty_tree_is_unknown_without_error),

@@ -496,6 +496,56 @@ static void console_getty_on_the_other_xen_console_is_disabled(void **state)
 		       "hvc0::respawn:/bin/getty -L hvc0 115200 vt100\n");
 }
 
+static void
+console_busybox_getty_or_shell_on_the_console_is_disabled(void **state)
+{
+	/* Buildroot's: in a domU the console is the Xen console */
+	assert_inittab(tree_busybox(),
+		       "::sysinit:/etc/init.d/rcS\n"
+		       "console::respawn:/sbin/getty -L  console 0 vt100\n"
+		       "::askfirst:-/bin/sh\n"
+		       "::respawn:/sbin/getty -L console 0 vt100\n"
+		       "::wait:/etc/init.d/rc.local\n"
+		       "::ctrlaltdel:/sbin/reboot\n",
+		       NULL,
+		       "::sysinit:/etc/init.d/rcS\n"
+		       "#console::respawn:/sbin/getty -L  console 0 vt100\n"
+		       "#::askfirst:-/bin/sh\n"
+		       "#::respawn:/sbin/getty -L console 0 vt100\n"
+		       "::wait:/etc/init.d/rc.local\n"
+		       "::ctrlaltdel:/sbin/reboot\n"
+		       "hvc0::respawn:/bin/getty -L hvc0 115200 vt100\n");
+	/* sysvinit: a getty on /dev/console too */
+	assert_inittab(tree_debian4(),
+		       "co:2345:respawn:/sbin/getty 38400 console\n", NULL,
+		       "#co:2345:respawn:/sbin/getty 38400 console\n"
+		       "hvc0:2345:respawn:/sbin/getty -L hvc0 115200 vt100\n");
+}
+
+static void console_busybox_without_inittab_gets_one(void **state)
+{
+	struct mem_tree *t = tree_busybox();
+	struct run *r;
+
+	/* busybox init then runs its built-in one: root shells, no login */
+	tree_remove(t, "/etc/inittab");
+	r = plan(t, FIX_RULE_CONSOLE);
+	assert_kind(r, "/etc/inittab", FIX_CREATE);
+	assert_string_equal(
+		content(r, "/etc/inittab"),
+		"# domufs: busybox init's built-in defaults (there was no "
+		"inittab),\n"
+		"# a getty on the Xen console in place of shells on the "
+		"terminals\n"
+		"::sysinit:/etc/init.d/rcS\n"
+		"::ctrlaltdel:/sbin/reboot\n"
+		"::shutdown:/sbin/swapoff -a\n"
+		"::shutdown:/bin/umount -a -r\n"
+		"::restart:/sbin/init\n"
+		"hvc0::respawn:/bin/getty -L hvc0 115200 vt100\n");
+	run_free(r);
+}
+
 static void console_debian12_enables_serial_getty_by_symlink(void **state)
 {
 	struct run *r = plan(tree_debian12(), FIX_RULE_CONSOLE);
@@ -2178,6 +2228,9 @@ int main(void)
 		cmocka_unit_test(console_existing_hvc0_getty_is_not_doubled),
 		cmocka_unit_test(
 			console_getty_on_the_other_xen_console_is_disabled),
+		cmocka_unit_test(
+			console_busybox_getty_or_shell_on_the_console_is_disabled),
+		cmocka_unit_test(console_busybox_without_inittab_gets_one),
 		cmocka_unit_test(
 			console_debian12_enables_serial_getty_by_symlink),
 		cmocka_unit_test(console_centos7_links_to_usr_lib),
