@@ -80,9 +80,23 @@ int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
 
 /* One error line on stderr: "domufs: MESSAGE". */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Prints a usage error and a hint, returns CLI_EXIT_USAGE. */
+/*
+ * Prints a usage error and a hint to see `domufs @cmd --help` (@cmd NULL:
+ * domufs itself), returns CLI_EXIT_USAGE.
+ */
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/*
+ * stdout, where subcommands print their results. cli_stdout_failed() notes
+ * why a write to it failed (@errnum, the first one counts) and returns
+ * -@errnum. cli_stdout_close() flushes and closes it, once: a failure, now
+ * or noted earlier, is reported as "domufs: stdout: REASON" and returned
+ * as -errno (0: all was written). main() calls it after every subcommand
+ * (a success then exits 1); a subcommand with exit statuses of its own
+ * calls it first.
+ */
+int cli_stdout_failed(int errnum);
+int cli_stdout_close(void);
 /* The warning sink handed to library modules. */
 void cli_warn(void *ctx, const char *msg);
 /*

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* main(): subcommand dispatch, shared reporting helpers, --help text. */
+#include <errno.h>
 #include <getopt.h>
 #include <locale.h>
 #include <stdarg.h>
@@ -38,7 +39,8 @@ static const char usage[] =
 	"         TEMPLATE OUT\n"
 	"        Write the mounted view into a new filesystem on TARGET (image\n"
 	"        file or block device), or into a new template tarball.\n"
-	"  diff [--overlay DIR] [--domain FILE] [--cache-dir DIR] TEMPLATE\n"
+	"  diff [--overlay DIR] [--domain FILE] [--cache-dir DIR] [--exit-code]\n"
+	"       TEMPLATE\n"
 	"  diff --domain FILE [OPTIONS]\n"
 	"        Print a unified diff of what the overlay and the fixups change.\n"
 	"  wait [--timeout SECONDS] [--quiet] DOMAIN\n"
@@ -75,7 +77,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see 'domufs %s --help')\n", cmd);
+	fprintf(stderr, " (see 'domufs %s%s--help')\n", cmd ? cmd : "",
+		cmd ? " " : "");
 	return CLI_EXIT_USAGE;
 }
 
@@ -156,12 +159,37 @@ int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
 	return '?';
 }
 
-void cli_warn(void *ctx, const char *msg)
+static int stdout_errno; /* why a write to stdout failed, 0 */
+
+int cli_stdout_failed(int errnum)
 {
-	fprintf(stderr, "domufs: warning: %s\n", msg);
+	if (!stdout_errno)
+		stdout_errno = errnum ? errnum : EIO;
+	return -stdout_errno;
 }
 
-int main(int argc, char **argv)
+int cli_stdout_close(void)
+{
+	static bool closed;
+
+	if (closed)
+		return -stdout_errno;
+	closed = true;
+	/* ferror() alone: a write lost earlier, its errno with it */
+	if (fflush(stdout) != 0)
+		cli_stdout_failed(errno);
+	else if (ferror(stdout))
+		cli_stdout_failed(EIO);
+	/* EBADF once all was flushed: no stdout at all, nothing lost */
+	if (fclose(stdout) != 0 && errno != EBADF)
+		cli_stdout_failed(errno);
+	if (stdout_errno)
+		cli_error("stdout: %s", strerror(stdout_errno));
+	return -stdout_errno;
+}
+
+/* --help, --version or a subcommand, with its exit status. */
+static int run(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
@@ -175,6 +203,37 @@ int main(int argc, char **argv)
 		{ "xl-config", cli_cmd_xl_config },
 		{ "seed-iso", cli_cmd_seed_iso },
 	};
+	const char *arg = argv[1];
+	bool help = !strcmp(arg, "--help") || !strcmp(arg, "-h") ||
+		    !strcmp(arg, "help");
+
+	if (help || !strcmp(arg, "--version")) {
+		if (argc > 2)
+			return cli_usage_error(NULL, "unexpected argument '%s'",
+					       argv[2]);
+		if (help)
+			fputs(usage, stdout);
+		else
+			printf("domufs %s\n", DOMUFS_VERSION);
+		return CLI_EXIT_OK;
+	}
+	if (arg[0] == '-')
+		return cli_usage_error(NULL, "unknown option '%.*s'",
+				       (int)strcspn(arg, "="), arg);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(arg, cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
+	return cli_usage_error(NULL, "unknown command '%s'", arg);
+}
+
+void cli_warn(void *ctx, const char *msg)
+{
+	fprintf(stderr, "domufs: warning: %s\n", msg);
+}
+
+int main(int argc, char **argv)
+{
+	int status;
 
 	/*
 	 * Member names are bytes; a UTF-8 locale lets libarchive hand pax
@@ -187,19 +246,9 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return CLI_EXIT_USAGE;
 	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
-	    !strcmp(argv[1], "help")) {
-		fputs(usage, stdout);
-		return CLI_EXIT_OK;
-	}
-	if (!strcmp(argv[1], "--version")) {
-		printf("domufs %s\n", DOMUFS_VERSION);
-		return CLI_EXIT_OK;
-	}
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (!strcmp(argv[1], cmds[i].name))
-			return cmds[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "domufs: unknown command '%s' (see 'domufs --help')\n",
-		argv[1]);
-	return CLI_EXIT_USAGE;
+	status = run(argc, argv);
+	/* what was printed must have reached stdout */
+	if (cli_stdout_close() < 0 && status == CLI_EXIT_OK)
+		status = CLI_EXIT_RUNTIME;
+	return status;
 }

@@ -157,7 +157,7 @@ def test_diff_reads_the_output_as_its_domain(domufs, debian12, tmp_path):
     out = tmp_path / "fleance.xl.cfg"
     xl_config(domufs, "--domain", DISTROS / "bookworm.cfg", "-o", out)
     r = domufs.run("diff", "--cache-dir", domufs.cache_dir(), "--domain", out, debian12)
-    assert r.returncode == 1, str(r)
+    assert r.returncode == 0, str(r)
     # the only remark: the netmask stayed behind (a provisioning key)
     assert r.errors() == [], str(r)
     assert all("without netmask" in w for w in r.warnings()), str(r)

@@ -79,7 +79,7 @@ def same_as_extraction(extracted, got):
 
 def test_diff_shows_the_fixups_a_bookworm_domu_needs(root_tar, cache):
     r = run(DOMUFS, "diff", "--cache-dir", cache, "--domain", PROFILE, root_tar, check=False)
-    assert r.returncode == 1, r.stderr
+    assert r.returncode == 0, r.stderr
     out = r.stdout
     # Debian 12 in a PV domU names its NIC enX0: the stanza is for that name
     net = out[out.index("a/etc/network/interfaces"):]
