@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 
 #include "common/cleanup.h"
 #include "diff/udiff.h"
@@ -25,6 +26,7 @@ struct walk {
 	const struct dif_tree_opts *o;
 	struct dm_err *err;
 	int changes;
+	bool emit_failed; /* the caller's sink: its error names no path */
 };
 
 struct entry {
@@ -39,6 +41,7 @@ static int emit(struct walk *w, struct dif_buf *b)
 	if (b->len)
 		r = w->o->emit(w->o->emit_ctx, b->p, b->len);
 	b->len = 0;
+	w->emit_failed = r < 0;
 	return r;
 }
 
@@ -210,23 +213,114 @@ static const char *kind(mode_t m)
 	return "file";
 }
 
+/*
+ * Reads @what of @ino, sized by asking with no buffer first: a list of
+ * xattr names (@name NULL) or the value of @name, into *@ret (malloc'd).
+ * Its length, or -errno. One that grew between the two calls is asked
+ * for again, a few times.
+ */
+static ssize_t xattr_read(struct ovl_view *v, uint64_t ino, const char *name,
+			  char **ret)
+{
+	*ret = NULL;
+	for (int tries = 0; tries < 8; tries++) {
+		ssize_t size = name ? ovl_view_getxattr(v, ino, name, NULL, 0) :
+				      ovl_view_listxattr(v, ino, NULL, 0);
+		char *buf;
+		ssize_t n;
+
+		if (size < 0)
+			return size;
+		buf = malloc((size_t)size + 1);
+		if (!buf)
+			return -ENOMEM;
+		n = name ? ovl_view_getxattr(v, ino, name, buf, (size_t)size) :
+			   ovl_view_listxattr(v, ino, buf, (size_t)size);
+		if (n >= 0) {
+			buf[n] = '\0';
+			*ret = buf;
+			return n;
+		}
+		free(buf);
+		if (n != -ERANGE)
+			return n;
+	}
+	return -ERANGE;
+}
+
+/*
+ * Appends @len bytes of @s in base64, as getfattr's "0s" encoding.
+ */
+static int base64(struct dif_buf *out, const unsigned char *s, size_t len)
+{
+	static const char abc[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < len; i += 3) {
+		unsigned v = (unsigned)s[i] << 16;
+
+		if (i + 1 < len)
+			v |= (unsigned)s[i + 1] << 8;
+		if (i + 2 < len)
+			v |= s[i + 2];
+		r = dif_buf_printf(out, "%c%c%c%c", abc[v >> 18 & 63],
+				   abc[v >> 12 & 63],
+				   i + 1 < len ? abc[v >> 6 & 63] : '=',
+				   i + 2 < len ? abc[v & 63] : '=');
+	}
+	return r;
+}
+
+/*
+ * Appends one "name=value" line, in getfattr's encodings: bytes of the
+ * name that would break the line (control bytes, bytes from 0x7f on, '\'
+ * and '=') as \ooo; a value of printable ASCII as "text" ('"' and '\'
+ * escaped by a backslash), any other as 0s and base64.
+ */
+static int xattr_line(struct dif_buf *out, const char *name,
+		      const unsigned char *val, size_t len)
+{
+	bool text = true;
+	int r = 0;
+
+	for (const unsigned char *c = (const unsigned char *)name; r == 0 && *c;
+	     c++) {
+		if (*c < 0x20 || *c >= 0x7f || *c == '\\' || *c == '=')
+			r = dif_buf_printf(out, "\\%03o", *c);
+		else
+			r = dif_buf_printf(out, "%c", *c);
+	}
+	for (size_t k = 0; k < len; k++)
+		if (val[k] < 0x20 || val[k] > 0x7e)
+			text = false;
+	if (r == 0)
+		r = dif_buf_printf(out, text ? "=\"" : "=0s");
+	for (size_t k = 0; text && r == 0 && k < len; k++)
+		r = dif_buf_printf(out, "%s%c",
+				   val[k] == '"' || val[k] == '\\' ? "\\" : "",
+				   val[k]);
+	if (r == 0 && !text)
+		r = base64(out, val, len);
+	return r ? r : dif_buf_printf(out, text ? "\"\n" : "\n");
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /* Appends "name=value" lines for every xattr, sorted by name. */
 static int xattrs(struct ovl_view *v, uint64_t ino, struct dif_buf *out)
 {
-	ssize_t n = ovl_view_listxattr(v, ino, NULL, 0);
 	_cleanup_free_ char *names = NULL;
+	ssize_t n = xattr_read(v, ino, NULL, &names);
 	char **sorted = NULL;
 	size_t cnt = 0;
 	int r = 0;
 
 	if (n <= 0)
 		return n < 0 && n != -ENOTSUP ? (int)n : 0;
-	names = malloc((size_t)n);
-	if (!names)
-		return -ENOMEM;
-	n = ovl_view_listxattr(v, ino, names, (size_t)n);
-	if (n < 0)
-		return (int)n;
 	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1)
 		cnt++;
 	sorted = calloc(cnt, sizeof(*sorted));
@@ -235,36 +329,134 @@ static int xattrs(struct ovl_view *v, uint64_t ino, struct dif_buf *out)
 	cnt = 0;
 	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1)
 		sorted[cnt++] = names + i;
-	qsort(sorted, cnt, sizeof(*sorted),
-	      (int (*)(const void *, const void *))strcmp);
+	qsort(sorted, cnt, sizeof(*sorted), name_cmp);
 	for (size_t i = 0; r == 0 && i < cnt; i++) {
-		unsigned char val[4096];
-		ssize_t vl =
-			ovl_view_getxattr(v, ino, sorted[i], val, sizeof(val));
+		_cleanup_free_ char *val = NULL;
+		ssize_t vl = xattr_read(v, ino, sorted[i], &val);
 
-		bool text = vl >= 0;
-
-		for (ssize_t k = 0; k < vl; k++)
-			if (val[k] < 0x20 || val[k] > 0x7e || val[k] == '"')
-				text = false;
-		/* as getfattr prints them: "text", or 0x hex */
-		if (text)
-			r = dif_buf_printf(out, "%s=\"%.*s\"", sorted[i],
-					   (int)vl, (const char *)val);
+		if (vl == -ENODATA)
+			continue; /* removed since it was listed */
+		if (vl < 0)
+			r = (int)vl;
 		else
-			r = dif_buf_printf(out, "%s=0x", sorted[i]);
-		for (ssize_t k = 0; !text && r == 0 && k < vl; k++)
-			r = dif_buf_printf(out, "%02x", val[k]);
-		if (r == 0)
-			r = dif_buf_printf(out, "\n");
+			r = xattr_line(out, sorted[i],
+				       (const unsigned char *)val, (size_t)vl);
 	}
 	free(sorted);
 	return r;
 }
 
-static int header(struct walk *w, struct dif_buf *b, const char *path)
+/*
+ * @prefix@path as git prints a path name (core.quotePath, its default):
+ * as it is, or in double quotes with C escapes when it holds a control
+ * byte, a byte from 0x7f on, '"' or '\' (\n \t \" \\ and the like, \ooo
+ * for the others). GNU patch reads both. NULL when out of memory.
+ */
+static char *quoted(const char *prefix, const char *path)
 {
-	return dif_buf_printf(b, "diff --domufs a/%s b/%s\n", path, path);
+	size_t len = strlen(prefix) + strlen(path);
+	char *q = malloc(4 * len + 3), *p = q;
+	bool quote = false;
+
+	if (!q)
+		return NULL;
+	for (const char *s = path; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		quote |= c < 0x20 || c >= 0x7f || c == '"' || c == '\\';
+	}
+	if (!quote) {
+		sprintf(q, "%s%s", prefix, path);
+		return q;
+	}
+	*p++ = '"';
+	p = stpcpy(p, prefix);
+	for (const char *s = path; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			p += sprintf(p, "\\%c", c);
+		else if (c >= '\a' && c <= '\r')
+			p += sprintf(p, "\\%c", "abtnvfr"[c - '\a']);
+		else if (c < 0x20 || c >= 0x7f)
+			p += sprintf(p, "\\%03o", c);
+		else
+			*p++ = (char)c;
+	}
+	strcpy(p, "\"");
+	return q;
+}
+
+/*
+ * WHAT KIND mode MODE owner UID:GID, and a device's numbers: a node added,
+ * deleted, or one side of a change of type.
+ */
+static int node_line(struct dif_buf *b, const char *what, const struct stat *st)
+{
+	int r = dif_buf_printf(b, "%s %s mode %04o owner %u:%u", what,
+			       kind(st->st_mode), st->st_mode & 07777,
+			       st->st_uid, st->st_gid);
+
+	if (r == 0 && (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)))
+		r = dif_buf_printf(b, " device %u,%u", major(st->st_rdev),
+				   minor(st->st_rdev));
+	return r ? r : dif_buf_printf(b, "\n");
+}
+
+/* WHAT mtime in ISO 8601, UTC, to the nanosecond. */
+static int mtime_line(struct dif_buf *b, const char *what,
+		      const struct stat *st)
+{
+	char when[64];
+	struct tm tm;
+
+	if (!gmtime_r(&st->st_mtim.tv_sec, &tm) ||
+	    !strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm))
+		snprintf(when, sizeof(when), "@%lld",
+			 (long long)st->st_mtim.tv_sec);
+	return dif_buf_printf(b, "%s mtime %s.%09ldZ\n", what, when,
+			      st->st_mtim.tv_nsec);
+}
+
+/* The mode, owner, device and link count lines of a node on both sides. */
+static int meta_lines(struct dif_buf *out, const struct stat *a,
+		      const struct stat *b, bool *changed)
+{
+	int r = 0;
+
+	if ((a->st_mode & S_IFMT) != (b->st_mode & S_IFMT)) {
+		*changed = true;
+		r = dif_buf_printf(out, "type %s -> %s\n", kind(a->st_mode),
+				   kind(b->st_mode));
+		if (r == 0)
+			r = node_line(out, "old", a);
+		return r ? r : node_line(out, "new", b);
+	}
+	if ((a->st_mode & 07777) != (b->st_mode & 07777)) {
+		*changed = true;
+		r = dif_buf_printf(out, "old mode %04o\nnew mode %04o\n",
+				   a->st_mode & 07777, b->st_mode & 07777);
+	}
+	if (r == 0 && (a->st_uid != b->st_uid || a->st_gid != b->st_gid)) {
+		*changed = true;
+		r = dif_buf_printf(out, "old owner %u:%u\nnew owner %u:%u\n",
+				   a->st_uid, a->st_gid, b->st_uid, b->st_gid);
+	}
+	if (r == 0 && (S_ISCHR(a->st_mode) || S_ISBLK(a->st_mode)) &&
+	    a->st_rdev != b->st_rdev) {
+		*changed = true;
+		r = dif_buf_printf(out, "device %u,%u -> %u,%u\n",
+				   major(a->st_rdev), minor(a->st_rdev),
+				   major(b->st_rdev), minor(b->st_rdev));
+	}
+	/* a directory's count is its number of subdirectories */
+	if (r == 0 && !S_ISDIR(a->st_mode) && a->st_nlink != b->st_nlink) {
+		*changed = true;
+		r = dif_buf_printf(out, "old links %ju\nnew links %ju\n",
+				   (uintmax_t)a->st_nlink,
+				   (uintmax_t)b->st_nlink);
+	}
+	return r;
 }
 
 static const char *label_of(struct walk *w, const char *path,
@@ -278,51 +470,23 @@ static int compare(struct walk *w, const char *path, const struct stat *a,
 		   const struct stat *b)
 {
 	struct dif_buf out = { 0 }, xa = { 0 }, xb = { 0 };
-	_cleanup_free_ char *ca = NULL;
-	_cleanup_free_ char *cb = NULL;
+	_cleanup_free_ char *ca = NULL, *cb = NULL;
+	_cleanup_free_ char *qa = quoted("a/", path), *qb = quoted("b/", path);
+	const char *tab = strchr(path, ' ') ? "\t" : ""; /* ends the name */
+	const char *label = NULL;
 	size_t la = 0, lb = 0;
-	bool changed = false, data_changed, binary;
+	bool changed = false, data_changed = false, binary = false;
 	int r = 0, h;
 
-	r = header(w, &out, path);
-	if (!a) {
-		r = dif_buf_printf(&out, "new %s mode %04o owner %u:%u\n",
-				   kind(b->st_mode), b->st_mode & 07777,
-				   b->st_uid, b->st_gid);
+	if (!qa || !qb)
+		r = -ENOMEM;
+	if (r == 0)
+		r = dif_buf_printf(&out, "diff --domufs %s %s\n", qa, qb);
+	if (r == 0 && (!a || !b)) {
+		r = node_line(&out, a ? "deleted" : "new", a ? a : b);
 		changed = true;
-	} else if (!b) {
-		r = dif_buf_printf(&out, "deleted %s mode %04o owner %u:%u\n",
-				   kind(a->st_mode), a->st_mode & 07777,
-				   a->st_uid, a->st_gid);
-		changed = true;
-	} else if ((a->st_mode & S_IFMT) != (b->st_mode & S_IFMT)) {
-		r = dif_buf_printf(&out, "type %s -> %s\n", kind(a->st_mode),
-				   kind(b->st_mode));
-		changed = true;
-	} else {
-		if ((a->st_mode & 07777) != (b->st_mode & 07777)) {
-			r = dif_buf_printf(&out,
-					   "old mode %04o\nnew mode %04o\n",
-					   a->st_mode & 07777,
-					   b->st_mode & 07777);
-			changed = true;
-		}
-		if (r == 0 &&
-		    (a->st_uid != b->st_uid || a->st_gid != b->st_gid)) {
-			r = dif_buf_printf(&out,
-					   "old owner %u:%u\nnew owner %u:%u\n",
-					   a->st_uid, a->st_gid, b->st_uid,
-					   b->st_gid);
-			changed = true;
-		}
-		if (r == 0 && (S_ISCHR(a->st_mode) || S_ISBLK(a->st_mode)) &&
-		    a->st_rdev != b->st_rdev) {
-			r = dif_buf_printf(&out, "device %u,%u -> %u,%u\n",
-					   major(a->st_rdev), minor(a->st_rdev),
-					   major(b->st_rdev),
-					   minor(b->st_rdev));
-			changed = true;
-		}
+	} else if (r == 0) {
+		r = meta_lines(&out, a, b, &changed);
 	}
 	if (r == 0 && a)
 		r = xattrs(w->base, a->st_ino, &xa);
@@ -341,8 +505,8 @@ static int compare(struct walk *w, const char *path, const struct stat *a,
 		data_changed = r == 0;
 		binary = true;
 		r = r < 0 ? r : 0;
-	} else {
-		if (r == 0 && a)
+	} else if (r == 0) {
+		if (a)
 			r = content(w->base, a, &ca, &la);
 		if (r == 0 && b)
 			r = content(w->view, b, &cb, &lb);
@@ -350,37 +514,51 @@ static int compare(struct walk *w, const char *path, const struct stat *a,
 		binary = (ca && !dif_is_text(ca, la)) ||
 			 (cb && !dif_is_text(cb, lb));
 	}
+	if (r == 0 && (changed || data_changed))
+		label = label_of(w, path, b);
 	if (r == 0 && data_changed) {
 		changed = true;
 		if (binary) {
-			r = dif_buf_printf(
-				&out, "Binary files %s%s and %s%s differ\n",
-				a ? "a/" : "/dev/null", a ? path : "",
-				b ? "b/" : "/dev/null", b ? path : "");
+			r = dif_buf_printf(&out,
+					   "Binary files %s and %s differ\n",
+					   a ? qa : "/dev/null",
+					   b ? qb : "/dev/null");
 		} else {
 			r = dif_buf_printf(&out, "--- %s%s\n+++ %s%s\n",
-					   a ? "a/" : "/dev/null",
-					   a ? path : "",
-					   b ? "b/" : "/dev/null",
-					   b ? path : "");
+					   a ? qa : "/dev/null", a ? tab : "",
+					   b ? qb : "/dev/null", b ? tab : "");
 			if (r == 0) {
 				h = dif_unified(ca ? ca : "", la, cb ? cb : "",
-						lb, w->o->context,
-						label_of(w, path, b), &out);
+						lb, w->o->context, label, &out);
 				r = h < 0 ? h : 0;
 			}
 		}
 	}
+	/*
+	 * Times only when nothing else shows: a commit writes them, but
+	 * with another change they are noise; a directory's follows its
+	 * entries.
+	 */
+	if (r == 0 && !changed && !S_ISDIR(b->st_mode) &&
+	    (a->st_mtim.tv_sec != b->st_mtim.tv_sec ||
+	     a->st_mtim.tv_nsec != b->st_mtim.tv_nsec)) {
+		r = mtime_line(&out, "old", a);
+		if (r == 0)
+			r = mtime_line(&out, "new", b);
+		changed = true;
+		label = label_of(w, path, b);
+	}
 	if (r == 0 && changed) {
-		const char *label = label_of(w, path, b);
-
-		if (label && !data_changed)
+		/* where no hunk carries it */
+		if (label && (!data_changed || binary))
 			r = dif_buf_printf(&out, "# %s\n", label);
 		if (r == 0)
 			r = emit(w, &out);
 		w->changes++;
 	}
-	if (r < 0)
+	if (r < 0 && w->emit_failed)
+		dm_err_set(w->err, -r, "%s", strerror(-r));
+	else if (r < 0)
 		dm_err_set(w->err, -r, "%s: %s", path, strerror(-r));
 	dif_buf_free(&out);
 	dif_buf_free(&xa);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Tree diff: everything a view changes relative to its template, as a
- * unified diff in the manner of `git diff` (file headers, mode, owner and
+ * unified diff in the manner of `git diff` (file headers with path names
+ * quoted as git quotes them, mode, owner, device, link count, time and
  * xattr lines, hunks). Reads both trees through the view API only; writes
  * through the caller's sink, never prints by itself.
  */
@@ -17,7 +18,11 @@ struct stat;
 struct ovl_view;
 
 struct dif_tree_opts {
-	/* receives the diff text */
+	/*
+	 * receives the diff text; 0, or -errno, which ends the walk:
+	 * dif_tree() returns it, @err naming no path (the sink is the
+	 * caller's to name)
+	 */
 	int (*emit)(void *ctx, const char *data, size_t len);
 	void *emit_ctx;
 	/*
