@@ -70,7 +70,7 @@ def test_diff_of_big_texts_matches_gnu_diff_and_patch_applies_it(domufs, tmp_pat
             f.write(data)
     assert m.unmount() == []
     r = domufs.run("diff", "--cache-dir", m.cache_dir, "--overlay", ovl, tpl)
-    assert r.returncode == 1, str(r)
+    assert r.returncode == 0, str(r)
 
     want = tmp_path / "want"
     want.mkdir()
