@@ -60,6 +60,26 @@ enum {
 void cli_view_opt(int opt, const char *arg, struct cli_view_opts *vo);
 
 /*
+ * diff and mount: --fs and --partition as commit takes them, so that the
+ * fixups show what a commit with them writes (fstab's root device and
+ * type, the boot menu's root=).
+ */
+enum {
+	CLI_OPT_LAYOUT_FS = 0x100,
+	CLI_OPT_LAYOUT_PARTITION,
+};
+
+/* clang-format off */
+#define CLI_LAYOUT_LONGOPTS \
+	{ "fs", required_argument, NULL, CLI_OPT_LAYOUT_FS }, \
+	{ "partition", required_argument, NULL, CLI_OPT_LAYOUT_PARTITION }
+/* clang-format on */
+
+/* Stores --fs or --partition into @vo; a usage error (exit status) or 0. */
+int cli_layout_opt(const char *cmd, int opt, const char *arg,
+		   struct cli_view_opts *vo);
+
+/*
  * Opens the template (indexing it if needed) and the view over it.
  * Reports errors on stderr; returns an exit status (CLI_EXIT_OK on success).
  */

@@ -34,6 +34,10 @@ static const char help[] =
 	"  --domain FILE    the domain profile: show the fixups too; its\n"
 	"                   `template`/`overlay` keys give defaults for\n"
 	"                   TEMPLATE and --overlay\n"
+	"  --fs FS          ext2, ext3 or ext4 (default), and\n"
+	"  --partition PT   none (default) or msdos: with --domain, the fixups\n"
+	"                   as a commit with these writes them (fstab, the\n"
+	"                   boot menu's root=)\n"
 	"  --cache-dir DIR  cache location (default $XDG_CACHE_HOME/domufs,\n"
 	"                   /var/cache/domufs for root)\n"
 	"  --exit-code      exit 1 when there are changes, 0 when none\n";
@@ -72,6 +76,7 @@ int cli_cmd_diff(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		CLI_VIEW_LONGOPTS,
+		CLI_LAYOUT_LONGOPTS,
 		{ "exit-code", no_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -95,6 +100,12 @@ int cli_cmd_diff(int argc, char **argv)
 		case CLI_OPT_OVERLAY:
 		case CLI_OPT_DOMAIN:
 			cli_view_opt(c, optarg, &vo);
+			break;
+		case CLI_OPT_LAYOUT_FS:
+		case CLI_OPT_LAYOUT_PARTITION:
+			r = cli_layout_opt("diff", c, optarg, &vo);
+			if (r)
+				return r;
 			break;
 		case 'E':
 			exit_code = true;

@@ -30,6 +30,10 @@ static const char help[] =
 	"  --domain FILE    the domain profile (xl.cfg syntax): the Xen fixups\n"
 	"                   apply on the fly; its `template`/`overlay` keys give\n"
 	"                   defaults for TEMPLATE and --overlay\n"
+	"  --fs FS          ext2, ext3 or ext4 (default), and\n"
+	"  --partition PT   none (default) or msdos: with --domain, the fixups\n"
+	"                   as a commit with these writes them (fstab, the\n"
+	"                   boot menu's root=)\n"
 	"  --cache-dir DIR  cache location (default $XDG_CACHE_HOME/domufs,\n"
 	"                   /var/cache/domufs for root)\n"
 	"  -f, --foreground stay in the foreground until unmounted\n"
@@ -90,6 +94,7 @@ int cli_cmd_mount(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		CLI_VIEW_LONGOPTS,
+		CLI_LAYOUT_LONGOPTS,
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "poll-us", required_argument, NULL, 'p' },
@@ -120,6 +125,12 @@ int cli_cmd_mount(int argc, char **argv)
 		case CLI_OPT_OVERLAY:
 		case CLI_OPT_DOMAIN:
 			cli_view_opt(c, optarg, &vo);
+			break;
+		case CLI_OPT_LAYOUT_FS:
+		case CLI_OPT_LAYOUT_PARTITION:
+			r = cli_layout_opt("mount", c, optarg, &vo);
+			if (r)
+				return r;
 			break;
 		case 'f':
 			fo.foreground = true;

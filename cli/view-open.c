@@ -33,6 +33,24 @@ void cli_view_opt(int opt, const char *arg, struct cli_view_opts *vo)
 	}
 }
 
+int cli_layout_opt(const char *cmd, int opt, const char *arg,
+		   struct cli_view_opts *vo)
+{
+	if (opt == CLI_OPT_LAYOUT_FS) {
+		if (strcmp(arg, "ext2") && strcmp(arg, "ext3") &&
+		    strcmp(arg, "ext4"))
+			return cli_usage_error(
+				cmd, "bad --fs '%s' (ext2, ext3 or ext4)", arg);
+		vo->fs_type = arg;
+		return 0;
+	}
+	if (strcmp(arg, "none") && strcmp(arg, "msdos"))
+		return cli_usage_error(
+			cmd, "bad --partition '%s' (none or msdos)", arg);
+	vo->partitioned = !strcmp(arg, "msdos");
+	return 0;
+}
+
 /* The signal that interrupted an index build (0: none); see below. */
 static volatile sig_atomic_t open_signal;
 

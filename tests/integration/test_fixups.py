@@ -554,8 +554,8 @@ def profile(name_or_file: str) -> Path:
 # --------------------------------------------------------------------------
 # helpers
 
-def mount(domufs, tpl, prof, overlay=None, cache_dir=None):
-    extra = ["--domain", str(prof)]
+def mount(domufs, tpl, prof, overlay=None, cache_dir=None, extra=()):
+    extra = ["--domain", str(prof), *extra]
     if overlay is not None:
         extra += ["--overlay", str(overlay)]
     return domufs.mount(tpl.path if isinstance(tpl, Template) else tpl, extra=extra, cache_dir=cache_dir)
@@ -1378,3 +1378,21 @@ def test_bad_profiles_are_refused_naming_file_and_line(bad, domufs, templates, t
     assert r.returncode != 0, str(r)
     assert not img.exists() and not list(tmp_path.glob(".x.img.*")), os.listdir(tmp_path)
     assert_one_line_naming(r.stderr, prof, line, "commit")
+
+
+def test_diff_and_mount_show_what_a_commit_with_fs_and_partition_writes(domufs, templates, tmp_path):
+    """commit --fs ext3 --partition msdos writes /dev/xvda1 and ext3 into
+    fstab and root=/dev/xvda1 into the boot menu: diff and mount with the
+    same options show that, to review before committing."""
+    tpl = templates("debian12")
+    r = domufs.run("diff", "--domain", profile("debian12"), "--fs", "ext3", "--partition", "msdos", tpl.path)
+    assert r.returncode == 0 and r.stderr == "", str(r)
+    fstab = r.stdout.split("diff --domufs a/etc/fstab b/etc/fstab\n", 1)[1].split("\ndiff --domufs ", 1)[0]
+    assert re.search(r"^\+/dev/xvda1\s+/\s+ext3\s", fstab, re.M), fstab
+    assert "root=/dev/xvda1" in r.stdout, r.stdout
+    m = mount(domufs, tpl, profile("debian12"), extra=["--fs", "ext2"])
+    assert re.search(r"^/dev/xvda\s+/\s+ext2\s", read_checked(m.path, "etc/fstab").decode(), re.M)
+    unmount(m)
+    for bad in (["--fs", "ext5"], ["--partition", "gpt"]):
+        r = domufs.run("diff", "--domain", profile("debian12"), *bad, tpl.path)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and bad[1] in r.stderr, str(r)
