@@ -80,3 +80,20 @@ def test_a_bare_number_is_bytes_for_an_image(site, default_template):
     r = provision(*base_args(site, default_template), "--size", str(96 << 20), "fleance")
     assert r.returncode == 0, r.stderr
     assert (site["images"] / "fleance.img").stat().st_size == 96 << 20
+
+
+def test_dry_run_summary_says_would_be(site, default_template):
+    """A dry run provisions nothing: its summary says what a real run would."""
+    r = provision(*base_args(site, default_template), "--dry-run", "banquo", "fleance",
+                  "macduff")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines()[-1] == "provision: 3 of 3 domains would be provisioned", r.stderr
+    r = provision(*base_args(site, default_template), "--dry-run", "banquo", "duncan", "fleance")
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.splitlines()[-1] == \
+        "provision: 2 of 3 domains would be provisioned; failed: duncan", r.stderr
+    assert not site["images"].exists() and not site["xl"].exists()
+    # a real run still says provisioned
+    r = provision(*base_args(site, default_template), "banquo", "duncan")
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.splitlines()[-1] == "provision: 1 of 2 domains provisioned; failed: duncan"
