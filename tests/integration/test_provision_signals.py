@@ -151,6 +151,13 @@ def children(pid):
     return out
 
 
+def descendants(pid):
+    found = children(pid)
+    for child, _ in list(found):
+        found += descendants(child)
+    return found
+
+
 def processes_naming(text):
     """The pids of the processes whose command line mentions TEXT."""
     found = []
@@ -178,7 +185,7 @@ def wait_for_commit(p, profile, settle=1.0, timeout=300):
             out, err = p.communicate()
             pytest.fail(f"provision ended (status {p.returncode}) before committing {profile}:"
                         f"\n{err}")
-        for pid, argv in children(p.pid):
+        for pid, argv in descendants(p.pid):
             if argv[1:2] == ["commit"] and str(profile) in argv:
                 time.sleep(settle)
                 return pid
@@ -319,3 +326,35 @@ def test_a_signal_ignored_at_start_stays_ignored(site, default_template):
     assert p.returncode == 0, err
     assert err.splitlines()[-1] == "provision: 2 of 2 domains provisioned", err
     assert len(out.splitlines()) == 2, out
+
+
+def test_signal_to_a_command_in_its_own_process_group(site, tmp_path):
+    """A command that made itself a process group (here a shell under
+    setsid that runs domufs) gets the signal through its group, domufs
+    too: ^C from a terminal would not reach it."""
+    tmpl = big_template()
+    setsid = shutil.which("setsid")
+    if setsid is None:
+        pytest.skip("no setsid(1) to start domufs in a process group of its own")
+    wrapper = tmp_path / "domufs-setsid"
+    wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(setsid)} sh -c \'"$0" "$@"; s=$?; exit $s\' '
+                       f'{shlex.quote(os.environ["DOMUFS"])} "$@"\n')
+    wrapper.chmod(0o755)
+    p = start([*base_args(site, tmpl), "banquo", "fleance"],
+              env=dict(os.environ, DOMUFS=str(wrapper)))
+    try:
+        commit = wait_for_commit(p, site["profiles"] / "banquo.cfg")
+        shell = [pid for pid, _ in children(p.pid)]
+        assert len(shell) == 1 and shell[0] != commit
+        assert os.getpgid(commit) == shell[0] != os.getpgid(p.pid)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 143, err
+    assert err.splitlines()[-1] == ("provision: 0 of 2 domains provisioned; "
+                                    "not done, stopped by SIGTERM: banquo fleance"), err
+    assert gone(commit) and gone(shell[0]) and processes_naming(str(site["tmp"])) == []
+    assert not site["images"].exists() or list(site["images"].iterdir()) == []
