@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/cleanup.h"
 #include "image/img.h"
+#include "xen/profile.h"
 #include "xen/xs.h"
 
 static const char help[] =
@@ -39,7 +41,8 @@ static const char help[] =
 	"                       device's size; for an image, computed from the tree)\n"
 	"  --label LABEL        volume label (at most 16 bytes)\n"
 	"  --uuid UUID          filesystem UUID (default random, or derived from\n"
-	"                       SOURCE_DATE_EPOCH when set)\n"
+	"                       SOURCE_DATE_EPOCH, the domain, the overlay and\n"
+	"                       the template when SOURCE_DATE_EPOCH is set)\n"
 	"  --partition none|msdos  msdos: an MBR with one bootable Linux partition\n"
 	"                       from 1 MiB on holding the filesystem (default none)\n"
 	"  --force              overwrite a target that holds a filesystem or\n"
@@ -48,8 +51,9 @@ static const char help[] =
 	"                       is a terminal), or one JSON object per line\n"
 	"  --format FORMAT      write a template tarball: tar, tar.gz or tar.zst\n"
 	"\n"
-	"SOURCE_DATE_EPOCH fixes times, UUID and hash seed: equal views give\n"
-	"bit-identical images. Refused before anything is written: a mounted or\n"
+	"SOURCE_DATE_EPOCH fixes times, UUID and hash seed: equal views committed\n"
+	"with the same epoch, domain, overlay and template give bit-identical\n"
+	"images. Refused before anything is written: a mounted or\n"
 	"busy target, the disk of a running Xen domain (asked of xenstore when\n"
 	"there is one), one holding a filesystem (without --force), one too\n"
 	"small.\n";
@@ -188,6 +192,37 @@ static bool same_file(const char *a, const char *b)
 	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/*
+ * What tells this commit from another domain's, for the UUID derived from
+ * SOURCE_DATE_EPOCH: the profile's name and hostname, the overlay's and
+ * the template's real paths. Equal views committed with the same epoch,
+ * domain, overlay and template give equal images.
+ */
+static char *commit_identity(const struct cli_view_opts *vo,
+			     const struct cli_view *cv)
+{
+	const char *ovl = vo->overlay_dir;
+	_cleanup_free_ char *ro = NULL, *rt = NULL;
+	char *ret = NULL;
+
+	if (!ovl && cv->profile)
+		ovl = cv->profile->overlay_dir;
+	if (ovl)
+		ro = realpath(ovl, NULL);
+	rt = realpath(cv->template_path, NULL);
+	if (asprintf(&ret, "domain=%s\nhostname=%s\noverlay=%s\ntemplate=%s",
+		     cv->profile && cv->profile->name ? cv->profile->name : "",
+		     cv->profile && cv->profile->hostname ?
+			     cv->profile->hostname :
+			     "",
+		     ro	 ? ro :
+		     ovl ? ovl :
+			   "",
+		     rt ? rt : cv->template_path) < 0)
+		return NULL;
+	return ret;
+}
+
 static void fmt_mib(char *buf, size_t size, uint64_t bytes)
 {
 	snprintf(buf, size, "%.1f MiB", (double)bytes / (1 << 20));
@@ -216,6 +251,7 @@ int cli_cmd_commit(int argc, char **argv)
 						  PROGRESS_LINE :
 						  PROGRESS_NONE };
 	struct dm_err err = { 0 };
+	_cleanup_free_ char *identity = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	const char *format = NULL, *target;
 	enum img_tar_compression comp = IMG_TAR_NONE;
@@ -354,6 +390,15 @@ int cli_cmd_commit(int argc, char **argv)
 			  target);
 		cli_view_close(&cv);
 		return CLI_EXIT_RUNTIME;
+	}
+	if (!format && o.have_epoch && !o.have_uuid) {
+		identity = commit_identity(&vo, &cv);
+		if (!identity) {
+			cli_error("%s: %s", target, strerror(ENOMEM));
+			cli_view_close(&cv);
+			return CLI_EXIT_RUNTIME;
+		}
+		o.identity = identity;
 	}
 	o.progress = on_progress;
 	o.progress_ctx = &ui;

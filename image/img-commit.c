@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cleanup.h"
 #include "common/hash.h"
 #include "common/io.h"
 #include "image/img-internal.h"
@@ -165,7 +166,16 @@ int img_commit(struct ovl_view *v, const char *target,
 	if (o->have_uuid)
 		memcpy(bo.uuid, o->uuid, 16);
 	else if (o->have_epoch) {
-		derive(bo.uuid, "uuid", (uint64_t)o->epoch);
+		/* the epoch alone would give every domain one UUID */
+		_cleanup_free_ char *what = NULL;
+
+		if (asprintf(&what, "uuid\n%s",
+			     o->identity ? o->identity : "") < 0) {
+			r = dm_err_set(err, ENOMEM, "%s: %s", target,
+				       strerror(ENOMEM));
+			goto out;
+		}
+		derive(bo.uuid, what, (uint64_t)o->epoch);
 		uuid_v4_bits(bo.uuid);
 	} else {
 		r = random_bytes(bo.uuid, 16);

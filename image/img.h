@@ -68,6 +68,12 @@ struct img_commit_opts {
 	uint8_t uuid[16];
 	bool have_epoch; /* SOURCE_DATE_EPOCH: fixed times, UUID, seeds */
 	int64_t epoch;
+	/*
+	 * With @have_epoch and no @have_uuid: what tells this commit from
+	 * those of other domains (the domain, the overlay, the template),
+	 * mixed into the UUID derived from @epoch; NULL: the epoch alone.
+	 */
+	const char *identity;
 	bool force; /* overwrite a target that holds a filesystem */
 	img_progress_fn progress; /* may be NULL */
 	void *progress_ctx;

@@ -1,0 +1,86 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""domufs commit: what provisioning scripts rely on (an outside audit).
+
+UUIDs of domains committed under one SOURCE_DATE_EPOCH, what a cancelled
+or failed commit to a block device says, templates and mounted file
+systems reached through loop devices, parallel commits to one new image,
+a tree changing during the commit, JSON progress on failure, discard."""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+import fixtures as F
+from fixtures import sh
+from conftest import assert_one_error_line
+from test_commit import Loops, commit, fsck, small_template, sparse_disk, tar_of
+
+BENCH_TEMPLATE = "/var/tmp/domufs-bench/root.tar.zst"
+
+
+@pytest.fixture(autouse=True)
+def _need_root():
+    if os.geteuid() != 0:
+        pytest.skip("commit tests mount images and use loop devices: need root")
+
+
+@pytest.fixture
+def loops(tmp_path):
+    lp = Loops(tmp_path)
+    yield lp
+    lp.cleanup()
+
+
+def fs_uuid(target):
+    return sh("blkid", "-p", "-s", "UUID", "-o", "value", str(target)).stdout.strip()
+
+
+# ---------------------------------------------------------------- 1. UUIDs
+
+def test_source_date_epoch_uuid_differs_between_domains(domufs, tmp_path):
+    tpl = small_template(tmp_path)
+    cache = domufs.cache_dir()
+    env = {"SOURCE_DATE_EPOCH": "1700000000"}
+    uuids = {}
+    for dom in ("banquo", "fleance"):
+        ovl = tmp_path / f"{dom}-overlay"
+        ovl.mkdir()
+        for run in (1, 2):
+            img = tmp_path / f"{dom}-{run}.img"
+            res = commit(domufs, cache, tpl, img, "--overlay", ovl, env=env)
+            assert res.returncode == 0, str(res)
+            uuids[dom, run] = fs_uuid(img)
+    # one domain twice: the same image, UUID included
+    assert uuids["banquo", 1] == uuids["banquo", 2]
+    assert uuids["fleance", 1] == uuids["fleance", 2]
+    assert F.sha256_file(os.fsencode(str(tmp_path / "banquo-1.img"))) == \
+        F.sha256_file(os.fsencode(str(tmp_path / "banquo-2.img")))
+    # two domains: two UUIDs (/dev/disk/by-uuid in dom0)
+    assert uuids["banquo", 1] != uuids["fleance", 1], uuids
+    # an explicit --uuid still wins
+    img = tmp_path / "explicit.img"
+    u = "0b5e0b5e-1234-4abc-8def-0123456789ab"
+    res = commit(domufs, cache, tpl, img, "--uuid", u, env=env)
+    assert res.returncode == 0, str(res)
+    assert fs_uuid(img) == u
+
+
+def test_source_date_epoch_uuid_differs_between_profiles(domufs, tmp_path):
+    tpl = small_template(tmp_path)
+    cache = domufs.cache_dir()
+    env = {"SOURCE_DATE_EPOCH": "1700000000"}
+    uuids = []
+    for dom in ("banquo", "fleance"):
+        prof = tmp_path / f"{dom}.cfg"
+        prof.write_text(f'name = "{dom}"\nmemory = 256\n'
+                        f"disk = [ 'file:/var/lib/xen/{dom}.img,xvda,w' ]\n")
+        img = tmp_path / f"{dom}.img"
+        res = commit(domufs, cache, tpl, img, "--domain", prof, env=env)
+        assert res.returncode == 0, str(res)
+        uuids.append(fs_uuid(img))
+    assert uuids[0] != uuids[1], uuids
