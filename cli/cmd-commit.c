@@ -409,6 +409,12 @@ int cli_cmd_commit(int argc, char **argv)
 		r = img_commit(cv.view, target, &o, &res, &err);
 	cli_view_close(&cv);
 	progress_end(&ui, &res, r == 0);
+	if (r == -ECANCELED && res.wiped) {
+		cli_error("%s: commit cancelled: %s no longer holds a "
+			  "filesystem (its old one was wiped)",
+			  target, target);
+		return CLI_EXIT_RUNTIME;
+	}
 	if (r == -ECANCELED) {
 		cli_error("%s: commit cancelled (nothing written)", target);
 		return CLI_EXIT_RUNTIME;

@@ -86,6 +86,21 @@ static int too_small(const struct img_geom_in *gi, const char *target,
 			  min.blocks * IMG_BLOCK_SIZE + fs_offset);
 }
 
+/* Says in @err that the block device @target holds no filesystem now. */
+static void no_filesystem_now(struct dm_err *err, const char *target)
+{
+	size_t len;
+
+	if (!err)
+		return;
+	len = strlen(err->msg);
+	if (len < sizeof(err->msg))
+		(void)!snprintf(err->msg + len, sizeof(err->msg) - len,
+				" (%s holds no filesystem now: its old one "
+				"was wiped)",
+				target);
+}
+
 int img_commit(struct ovl_view *v, const char *target,
 	       const struct img_commit_opts *o, struct img_commit_result *ret,
 	       struct dm_err *err)
@@ -200,6 +215,8 @@ int img_commit(struct ovl_view *v, const char *target,
 	bo.progress = o->progress;
 	bo.progress_ctx = o->progress_ctx;
 
+	/* from here on a block device's old filesystem may be gone */
+	ret->wiped = t.block_device;
 	r = img_target_prepare(&t, total, fs_offset, err);
 	if (r < 0)
 		goto out;
@@ -226,6 +243,7 @@ int img_commit(struct ovl_view *v, const char *target,
 	if (r < 0)
 		goto out;
 
+	ret->wiped = t.block_device;
 	ret->size = total;
 	ret->fs_size = g.blocks * IMG_BLOCK_SIZE;
 	ret->size_computed = computed;
@@ -239,6 +257,8 @@ int img_commit(struct ovl_view *v, const char *target,
 random_failed:
 	r = dm_err_set(err, -r, "reading random bytes: %s", strerror(-r));
 out:
+	if (r < 0 && r != -ECANCELED && ret->wiped)
+		no_filesystem_now(err, target);
 	img_target_close(&t);
 	img_plan_free(&plan);
 	return r;

@@ -86,6 +86,12 @@ struct img_commit_result {
 	uint64_t fs_size; /* bytes of the filesystem */
 	bool size_computed; /* the size came from the tree */
 	bool block_device;
+	/*
+	 * A block device's old signatures are (being) wiped: set on failure
+	 * too, once the old filesystem may be gone (the device then holds
+	 * none).
+	 */
+	bool wiped;
 	uint64_t entries; /* names written */
 	uint64_t inodes; /* inodes written (hardlinks share one) */
 	uint64_t bytes; /* regular file bytes */
@@ -100,7 +106,9 @@ struct img_commit_result {
  * writing anything, a target that is mounted or in use, one that already
  * holds a filesystem or partition table (unless @force), one that
  * @o->check_target refuses, and one too small (the message says how much
- * is needed).
+ * is needed). A failure after a block device's wipe (@ret->wiped) says in
+ * @err that the device holds no filesystem now (-ECANCELED aside: the
+ * caller says it).
  */
 int img_commit(struct ovl_view *v, const char *target,
 	       const struct img_commit_opts *o, struct img_commit_result *ret,

@@ -84,3 +84,78 @@ def test_source_date_epoch_uuid_differs_between_profiles(domufs, tmp_path):
         assert res.returncode == 0, str(res)
         uuids.append(fs_uuid(img))
     assert uuids[0] != uuids[1], uuids
+
+
+# ---------------------------------------------------------------- 2. cancelled after the wipe
+
+@pytest.fixture
+def big_template():
+    if not os.path.isfile(BENCH_TEMPLATE):
+        pytest.skip(f"{BENCH_TEMPLATE} is absent: no template big enough for a commit "
+                    "that is still running after a second")
+    return BENCH_TEMPLATE
+
+
+def start_commit(domufs, cache, template, target, *opts):
+    return subprocess.Popen([domufs.binary, "commit", "--cache-dir", str(cache), *opts,
+                             "--progress=json", str(template), str(target)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_phase(p, phase, timeout=60):
+    """Reads the JSON progress lines until @phase shows; the lines read."""
+    lines = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = p.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if json.loads(line).get("phase") == phase:
+            return lines
+    pytest.fail(f"no {phase!r} phase: {''.join(lines)}")
+
+
+def cancel_while_writing(p, delay):
+    """SIGTERM @delay s into the write phase; the error lines (not JSON)."""
+    try:
+        wait_for_phase(p, "write")
+        time.sleep(delay)
+        p.send_signal(signal.SIGTERM)
+        err = p.communicate(timeout=120)[1]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    if p.returncode == 0:
+        pytest.skip("the commit finished before SIGTERM")
+    assert p.returncode == 1, err
+    return [x for x in err.splitlines() if not x.startswith("{")]
+
+
+def test_cancel_after_the_wipe_says_the_device_holds_no_filesystem(big_template, domufs, loops,
+                                                                    tmp_path):
+    tpl = small_template(tmp_path)
+    cache = domufs.cache_dir()
+    backing, dev = sparse_disk(loops, tmp_path / "disk", 2 << 30)
+    assert commit(domufs, cache, tpl, dev).returncode == 0
+    assert domufs.index(big_template, cache).returncode == 0
+    # "write" comes after the wipe: the old filesystem is gone
+    lines = cancel_while_writing(start_commit(domufs, cache, big_template, dev, "--force"), 0.2)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"domufs: {dev}: ") and "cancelled" in lines[0], lines
+    assert "nothing written" not in lines[0], lines
+    assert "no longer holds a filesystem" in lines[0], lines
+    assert sh("blkid", "-p", dev, check=False).returncode == 2
+
+
+def test_cancel_of_an_image_leaves_it_and_says_nothing_written(big_template, domufs, tmp_path):
+    tpl = small_template(tmp_path)
+    cache = domufs.cache_dir()
+    img = tmp_path / "keep.img"
+    assert commit(domufs, cache, tpl, img).returncode == 0
+    before = F.sha256_file(os.fsencode(str(img)))
+    assert domufs.index(big_template, cache).returncode == 0
+    lines = cancel_while_writing(start_commit(domufs, cache, big_template, img, "--force"), 0)
+    assert lines == [f"domufs: {img}: commit cancelled (nothing written)"], lines
+    assert F.sha256_file(os.fsencode(str(img))) == before
