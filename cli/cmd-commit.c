@@ -19,6 +19,7 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "image/img.h"
+#include "templates/tmpl.h"
 #include "xen/profile.h"
 #include "xen/xs.h"
 
@@ -223,6 +224,19 @@ static char *commit_identity(const struct cli_view_opts *vo,
 	return ret;
 }
 
+/* The cache data file beside the index (KEY.idx: KEY.data). */
+static bool cache_data_path(const struct tmpl_info *info, char *buf,
+			    size_t size)
+{
+	size_t len = strlen(info->index_path);
+
+	if (len < 4 || strcmp(info->index_path + len - 4, ".idx") ||
+	    len + 2 >= size)
+		return false;
+	snprintf(buf, size, "%.*s.data", (int)(len - 4), info->index_path);
+	return true;
+}
+
 static void fmt_mib(char *buf, size_t size, uint64_t bytes)
 {
 	snprintf(buf, size, "%.1f MiB", (double)bytes / (1 << 20));
@@ -252,6 +266,8 @@ int cli_cmd_commit(int argc, char **argv)
 						  PROGRESS_NONE };
 	struct dm_err err = { 0 };
 	_cleanup_free_ char *identity = NULL;
+	struct tmpl_info info;
+	char data[sizeof(info.index_path)];
 	struct sigaction sa = { .sa_handler = on_signal };
 	const char *format = NULL, *target;
 	enum img_tar_compression comp = IMG_TAR_NONE;
@@ -400,9 +416,17 @@ int cli_cmd_commit(int argc, char **argv)
 		}
 		o.identity = identity;
 	}
+	/* a block device backed by what the commit reads: never written */
+	o.protect[0] = (struct img_protect){ cv.template_path, "the template" };
+	tmpl_index_info(cv.tmpl, &info);
+	if (!info.in_place && cache_data_path(&info, data, sizeof(data)))
+		o.protect[1] = (struct img_protect){
+			data, "the template's cache data file"
+		};
 	o.progress = on_progress;
 	o.progress_ctx = &ui;
 	o.check_target = check_xen_target;
+	o.warn = cli_warn;
 	if (format)
 		r = img_export_tar(cv.view, target, comp, &o, &res, &err);
 	else

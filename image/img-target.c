@@ -313,6 +313,31 @@ static int loop_in_use(const char *name, dev_t rdev, char *where, size_t wsize)
 	return 1;
 }
 
+/*
+ * The next loop device in /sys/block @d: its name in @name, its number
+ * in *@rdev; false after the last.
+ */
+static bool next_loop(DIR *d, char *name, size_t size, dev_t *rdev)
+{
+	struct dirent *de;
+
+	while ((de = readdir(d))) {
+		char p[PATH_MAX], devs[32];
+		unsigned maj, mnr;
+
+		if (strncmp(de->d_name, "loop", 4))
+			continue;
+		snprintf(p, sizeof(p), "/sys/block/%s/dev", de->d_name);
+		if (dm_read_line(p, devs, sizeof(devs)) < 0 ||
+		    sscanf(devs, "%u:%u", &maj, &mnr) != 2)
+			continue;
+		snprintf(name, size, "%s", de->d_name);
+		*rdev = makedev(maj, mnr);
+		return true;
+	}
+	return false;
+}
+
 #define LOOP_DEPTH 8 /* loop devices stacked on loop devices, at most */
 
 /*
@@ -325,26 +350,16 @@ static int find_loop_user(const struct stat *st, int depth, char *loop,
 			  size_t lsize, char *where, size_t wsize)
 {
 	_cleanup_(closedirp) DIR *d = opendir("/sys/block");
-	struct dirent *de;
+	char name[256];
+	struct stat lst = { .st_mode = S_IFBLK };
 
 	if (!d || depth >= LOOP_DEPTH)
 		return 0;
-	while ((de = readdir(d))) {
-		char p[PATH_MAX], devs[32];
-		unsigned maj, mnr;
-		struct stat lst = { .st_mode = S_IFBLK };
-
-		if (strncmp(de->d_name, "loop", 4))
-			continue;
-		snprintf(p, sizeof(p), "/sys/block/%s/dev", de->d_name);
-		if (dm_read_line(p, devs, sizeof(devs)) < 0 ||
-		    sscanf(devs, "%u:%u", &maj, &mnr) != 2)
-			continue;
-		lst.st_rdev = makedev(maj, mnr);
+	while (next_loop(d, name, sizeof(name), &lst.st_rdev)) {
 		if (!loop_backed_by(lst.st_rdev, st))
 			continue;
-		if (loop_in_use(de->d_name, lst.st_rdev, where, wsize)) {
-			snprintf(loop, lsize, "/dev/%.32s", de->d_name);
+		if (loop_in_use(name, lst.st_rdev, where, wsize)) {
+			snprintf(loop, lsize, "/dev/%.32s", name);
 			return 1;
 		}
 		if (find_loop_user(&lst, depth + 1, loop, lsize, where, wsize))
@@ -367,6 +382,122 @@ static int check_loops(const char *path, const struct stat *st,
 				  loop);
 	return dm_err_set(err, EBUSY, "%s: in use: backs %s, mounted on %s",
 			  path, loop, where);
+}
+
+/* The backing file of the loop device @rdev, by name; "" when none. */
+static void loop_backing_name(dev_t rdev, char *buf, size_t size)
+{
+	char p[96];
+
+	snprintf(p, sizeof(p), "/sys/dev/block/%u:%u/loop/backing_file",
+		 major(rdev), minor(rdev));
+	if (dm_read_line(p, buf, size) < 0)
+		buf[0] = '\0';
+}
+
+/*
+ * A loop device target @st whose backing (a file or a device, and so on
+ * down a stack of loop devices) backs another loop device that is in use,
+ * or is a mounted device: refused like the target itself (the other loop
+ * device reads the blocks the commit would write).
+ */
+static int check_shared_backing(const char *path, const struct stat *st,
+				struct dm_err *err)
+{
+	char where[PATH_MAX], loop[64], file[PATH_MAX];
+	dev_t rdev = st->st_rdev;
+	struct stat bst;
+
+	for (int depth = 0; depth < LOOP_DEPTH; depth++) {
+		if (!dm_loop_backing(rdev, &bst))
+			return 0;
+		loop_backing_name(rdev, file, sizeof(file));
+		if (S_ISBLK(bst.st_mode) &&
+		    find_mount(bst.st_rdev, where, sizeof(where)))
+			return dm_err_set(err, EBUSY,
+					  "%s: in use: backed by %s, mounted "
+					  "on %s",
+					  path, file, where);
+		if (find_loop_user(&bst, 0, loop, sizeof(loop), where,
+				   sizeof(where))) {
+			if (!where[0])
+				return dm_err_set(err, EBUSY,
+						  "%s: in use: its backing %s "
+						  "also backs %s, which is in "
+						  "use",
+						  path, file, loop);
+			return dm_err_set(err, EBUSY,
+					  "%s: in use: its backing %s also "
+					  "backs %s, mounted on %s",
+					  path, file, loop, where);
+		}
+		if (!S_ISBLK(bst.st_mode))
+			return 0;
+		rdev = bst.st_rdev;
+	}
+	return 0;
+}
+
+/*
+ * A block device @st backed through loop devices (stacked ones too) by a
+ * file in @o->protect (the template): refused even with --force, naming
+ * both (the commit would overwrite what it reads).
+ */
+static int check_protected(const char *path, const struct stat *st,
+			   const struct img_commit_opts *o, struct dm_err *err)
+{
+	for (size_t i = 0; i < IMG_PROTECT_MAX; i++) {
+		const struct img_protect *pr = &o->protect[i];
+		dev_t rdev = st->st_rdev;
+		struct stat pst, bst;
+
+		if (!pr->path || stat(pr->path, &pst) < 0)
+			continue;
+		for (int depth = 0; depth < LOOP_DEPTH; depth++) {
+			if (!dm_loop_backing(rdev, &bst))
+				break;
+			if (S_ISREG(bst.st_mode) && bst.st_dev == pst.st_dev &&
+			    bst.st_ino == pst.st_ino)
+				return dm_err_set(err, EINVAL,
+						  "%s: backed by %s, %s: a "
+						  "filesystem would replace it",
+						  path, pr->path, pr->what);
+			if (!S_ISBLK(bst.st_mode))
+				break;
+			rdev = bst.st_rdev;
+		}
+	}
+	return 0;
+}
+
+/*
+ * An image file @st that backs an attached loop device, even one not in
+ * use: the loop device would go on reading the old image, deleted, once
+ * the new one is renamed into place. Refused unless --force; with it, a
+ * warning.
+ */
+static int check_attached(const char *path, const struct stat *st,
+			  const struct img_commit_opts *o, struct dm_err *err)
+{
+	_cleanup_(closedirp) DIR *d = opendir("/sys/block");
+	char name[256];
+	dev_t rdev;
+
+	while (d && next_loop(d, name, sizeof(name), &rdev)) {
+		if (!loop_backed_by(rdev, st))
+			continue;
+		if (!o->force)
+			return dm_err_set(err, EBUSY,
+					  "%s: backs /dev/%.32s, which would "
+					  "go on reading the old image; detach "
+					  "it, or use --force",
+					  path, name);
+		dm_warn(o->warn, o->warn_ctx,
+			"%s: backs /dev/%.32s, which goes on reading the old "
+			"image (deleted): detach it",
+			path, name);
+	}
+	return 0;
 }
 
 /* The caller's check (a running Xen domain's disk), when there is one. */
@@ -434,6 +565,8 @@ static int check_file(const char *path, const struct stat *st,
 	int r;
 
 	r = check_loops(path, st, err);
+	if (r == 0)
+		r = check_attached(path, st, o, err);
 	if (r < 0)
 		return r;
 	/* domains have file-backed disks too */
@@ -511,6 +644,10 @@ int img_target_open(const char *path, const struct img_commit_opts *o,
 	if (find_mount(st.st_rdev, where, sizeof(where)))
 		return dm_err_set(err, EBUSY, "%s: mounted on %s", path, where);
 	r = check_loops(path, &st, err);
+	if (r == 0)
+		r = check_shared_backing(path, &st, err);
+	if (r == 0)
+		r = check_protected(path, &st, o, err);
 	if (r < 0)
 		return r;
 	r = check_target(path, o, err);

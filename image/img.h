@@ -59,6 +59,14 @@ typedef int (*img_progress_fn)(void *ctx, const struct img_progress *p);
 typedef int (*img_target_check_fn)(void *ctx, const char *target,
 				   struct dm_err *err);
 
+/* A file that a block device target must not be backed by. */
+struct img_protect {
+	const char *path; /* NULL: none */
+	const char *what; /* "the template" */
+};
+
+#define IMG_PROTECT_MAX 2
+
 struct img_commit_opts {
 	enum img_fs fs;
 	enum img_partition partition;
@@ -75,10 +83,18 @@ struct img_commit_opts {
 	 */
 	const char *identity;
 	bool force; /* overwrite a target that holds a filesystem */
+	/*
+	 * Files the commit reads (the template, its cache data file): a block
+	 * device backed by one of them through loop devices (stacked ones
+	 * too) is refused even with @force.
+	 */
+	struct img_protect protect[IMG_PROTECT_MAX];
 	img_progress_fn progress; /* may be NULL */
 	void *progress_ctx;
 	img_target_check_fn check_target; /* may be NULL */
 	void *check_ctx;
+	dm_warn_fn warn; /* may be NULL: what --force lets through */
+	void *warn_ctx;
 };
 
 struct img_commit_result {

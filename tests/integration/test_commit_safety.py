@@ -159,3 +159,84 @@ def test_cancel_of_an_image_leaves_it_and_says_nothing_written(big_template, dom
     lines = cancel_while_writing(start_commit(domufs, cache, big_template, img, "--force"), 0)
     assert lines == [f"domufs: {img}: commit cancelled (nothing written)"], lines
     assert F.sha256_file(os.fsencode(str(img))) == before
+
+
+# ---------------------------------------------------------------- 3. the template behind a loop device
+
+def padded_template(tmp, name="padded.tar"):
+    """A template large enough to hold a filesystem of its own view."""
+    return tar_of(tmp, name, [("etc", "dir", None, 0o755),
+                              ("etc/hostname", "file", b"padded\n", 0o644),
+                              ("pad", "file", os.urandom(1 << 20) * 24, 0o644)])
+
+
+def test_refuses_a_loop_device_backed_by_the_template(domufs, loops, tmp_path):
+    tpl = padded_template(tmp_path)
+    cache = domufs.cache_dir()
+    before = F.sha256_file(os.fsencode(str(tpl)))
+    dev = loops.attach(tpl)
+    res = commit(domufs, cache, tpl, dev, "--force")
+    assert res.returncode == 1, str(res)
+    assert_one_error_line(res, dev, str(tpl), "template")
+    # and through a loop device stacked on that one
+    stacked = loops.attach(dev)
+    res = commit(domufs, cache, tpl, stacked, "--force")
+    assert res.returncode == 1, str(res)
+    assert_one_error_line(res, stacked, str(tpl), "template")
+    assert F.sha256_file(os.fsencode(str(tpl))) == before
+
+
+def test_refuses_a_loop_device_backed_by_the_cache_data_file(domufs, loops, tmp_path):
+    tpl = padded_template(tmp_path)
+    sh("gzip", "-1", "-k", tpl)
+    gz = tmp_path / "padded.tar.gz"
+    cache = domufs.cache_dir()
+    assert domufs.index(gz, cache).returncode == 0
+    data = [p for p in cache.rglob("*.data")]
+    assert len(data) == 1, data
+    before = F.sha256_file(os.fsencode(str(data[0])))
+    dev = loops.attach(data[0])
+    res = commit(domufs, cache, gz, dev, "--force")
+    assert res.returncode == 1, str(res)
+    assert_one_error_line(res, dev, str(data[0]), "cache data")
+    assert F.sha256_file(os.fsencode(str(data[0]))) == before
+
+
+# ---------------------------------------------------------------- 4. one backing file, two loop devices
+
+def test_refuses_a_loop_device_whose_backing_file_is_mounted_elsewhere(domufs, loops, tmp_path):
+    tpl = small_template(tmp_path)
+    cache = domufs.cache_dir()
+    backing, a = sparse_disk(loops, tmp_path / "disk", 64 << 20)
+    assert commit(domufs, cache, tpl, a).returncode == 0
+    b = loops.attach(backing)
+    mnt = loops.mount(b)
+    before = F.sha256_file(os.fsencode(str(backing)))
+    res = commit(domufs, cache, tpl, a, "--force")
+    assert res.returncode == 1, str(res)
+    assert_one_error_line(res, a, "in use", b, str(mnt))
+    assert (mnt / "etc" / "hostname").read_bytes() == b"small\n"
+    loops.umount(mnt)
+    assert F.sha256_file(os.fsencode(str(backing))) == before
+    # attached but unused, the other one holds nothing up
+    res = commit(domufs, cache, tpl, a, "--force")
+    assert res.returncode == 0, str(res)
+    fsck(a)
+
+
+def test_image_backing_an_attached_loop_device(domufs, loops, tmp_path):
+    """Replaced by a rename, the image would leave the loop device reading
+    the old one, deleted: refused without --force, a warning with it."""
+    tpl = small_template(tmp_path)
+    cache = domufs.cache_dir()
+    img = tmp_path / "attached.img"
+    with open(img, "wb") as f:
+        f.truncate(64 << 20)  # no signature: only the loop device counts
+    dev = loops.attach(img)
+    res = commit(domufs, cache, tpl, img)
+    assert res.returncode == 1, str(res)
+    assert_one_error_line(res, img, dev, "--force")
+    res = commit(domufs, cache, tpl, img, "--force")
+    assert res.returncode == 0, str(res)
+    warnings = [x for x in res.stderr.splitlines() if x.strip()]
+    assert len(warnings) == 1 and "warning" in warnings[0] and dev in warnings[0], res.stderr
