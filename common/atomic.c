@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,25 +174,86 @@ static void fill_x(char *tmp)
 }
 
 /*
+ * Names the unnamed file @fd @to, never replacing a file of that name
+ * (EEXIST): through /proc/self/fd (any user), or AT_EMPTY_PATH
+ * (privileged) without /proc. 0 or -1 with errno set.
+ */
+static int link_fd(int fd, const char *to)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, to, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
+	return linkat(fd, "", AT_FDCWD, to, AT_EMPTY_PATH);
+}
+
+/* Renames @tmp to @real unless @real exists (EEXIST). 0 or -1, errno. */
+static int rename_noreplace(const char *tmp, const char *real)
+{
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, real, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	/* a file system without RENAME_NOREPLACE: link() never replaces */
+	if (link(tmp, real) < 0)
+		return -1;
+	(void)unlink(tmp);
+	return 0;
+}
+
+/*
+ * Puts the synced temporary @fd (@tmp: its name, or "") in place at
+ * @real as @ex expects; 1 when done (@tmp then ""), 0 when there is
+ * nothing to expect, or -errno.
+ */
+static int place_expected(int fd, char *tmp, const char *real, const char *path,
+			  const struct dm_atomic_expect *ex, struct dm_err *err)
+{
+	struct stat st;
+	int r;
+
+	if (!ex)
+		return 0;
+	if (ex->exists) {
+		if (stat(real, &st) == 0 && st.st_dev == ex->dev &&
+		    st.st_ino == ex->ino)
+			return 0;
+		return dm_err_set(err, EEXIST,
+				  "%s: replaced meanwhile by someone else; "
+				  "not overwritten",
+				  path);
+	}
+	r = tmp[0] ? rename_noreplace(tmp, real) : link_fd(fd, real);
+	if (r < 0 && errno == EEXIST)
+		return dm_err_set(err, EEXIST,
+				  "%s: created meanwhile by someone else; use "
+				  "--force",
+				  path);
+	if (r < 0)
+		return dm_err_set(err, errno, "%s: putting it in place: %s",
+				  path, strerror(errno));
+	tmp[0] = '\0';
+	return 1;
+}
+
+/*
  * Gives the unnamed temporary @fd a name beside @real, into @tmp (linkat()
  * fails on a name taken: another is tried): through /proc/self/fd (any
  * user), or AT_EMPTY_PATH (privileged) without /proc.
  */
 static int link_tmpfile(int fd, const char *real, char *tmp, size_t size)
 {
-	char proc[64];
 	int r;
 
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	for (int tries = 0; tries < 100; tries++) {
 		r = tmp_name(real, tmp, size);
 		if (r < 0)
 			return r;
 		fill_x(tmp);
-		if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) ==
-			    0 ||
-		    (errno == ENOENT &&
-		     linkat(fd, "", AT_FDCWD, tmp, AT_EMPTY_PATH) == 0))
+		if (link_fd(fd, tmp) == 0)
 			return 0;
 		if (errno != EEXIST)
 			break;
@@ -203,6 +265,13 @@ static int link_tmpfile(int fd, const char *real, char *tmp, size_t size)
 
 int dm_atomic_commit(int fd, char *tmp, const char *path, struct dm_err *err)
 {
+	return dm_atomic_commit_expect(fd, tmp, path, NULL, err);
+}
+
+int dm_atomic_commit_expect(int fd, char *tmp, const char *path,
+			    const struct dm_atomic_expect *ex,
+			    struct dm_err *err)
+{
 	_cleanup_free_ char *real = NULL, *d = NULL;
 	_cleanup_close_ int dfd = -1;
 	int r;
@@ -213,6 +282,11 @@ int dm_atomic_commit(int fd, char *tmp, const char *path, struct dm_err *err)
 	r = target_of(path, &real, err); /* what dm_atomic_create() found */
 	if (r < 0)
 		return r;
+	r = place_expected(fd, tmp, real, path, ex, err);
+	if (r < 0)
+		return r;
+	if (r > 0)
+		goto placed;
 	if (!tmp[0]) {
 		r = link_tmpfile(fd, real, tmp, PATH_MAX);
 		if (r < 0)
@@ -224,6 +298,7 @@ int dm_atomic_commit(int fd, char *tmp, const char *path, struct dm_err *err)
 		return dm_err_set(err, errno, "%s: renaming %s into place: %s",
 				  path, tmp, strerror(errno));
 	tmp[0] = '\0';
+placed:
 	/* the new name itself lasts once the directory is synced */
 	d = strdup(real);
 	if (d) {

@@ -15,6 +15,7 @@
 #ifndef DM_ATOMIC_H
 #define DM_ATOMIC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -44,5 +45,28 @@ int dm_atomic_create(const char *path, mode_t mode, char *tmp, size_t size,
  * the temporary if it has a name (for the caller to unlink).
  */
 int dm_atomic_commit(int fd, char *tmp, const char *path, struct dm_err *err);
+
+/*
+ * What dm_atomic_commit_expect() checks before the new file takes @path:
+ * with @exists false, that @path still does not exist (the new file is
+ * linked or renamed into place without replacing one: linkat(), or
+ * renameat2() RENAME_NOREPLACE); with @exists true, that @path is still
+ * the file @dev/@ino.
+ */
+struct dm_atomic_expect {
+	bool exists;
+	dev_t dev;
+	ino_t ino;
+};
+
+/*
+ * dm_atomic_commit(), but fails with -EEXIST and "PATH: created meanwhile
+ * by someone else; use --force" ("PATH: replaced meanwhile by someone
+ * else; not overwritten") when @path is not as @ex expects (NULL: no
+ * check).
+ */
+int dm_atomic_commit_expect(int fd, char *tmp, const char *path,
+			    const struct dm_atomic_expect *ex,
+			    struct dm_err *err);
 
 #endif

@@ -235,6 +235,8 @@ struct img_target {
 	char path[4096];
 	bool block_device;
 	bool exists;
+	dev_t dev; /* an existing image file: the one checked, by the rename */
+	ino_t ino;
 	int fd; /* O_EXCL block device, or the temporary image file */
 	char tmp_path[4096]; /* image files: the temporary beside the target */
 	uint64_t device_size; /* block devices */

@@ -634,6 +634,8 @@ int img_target_open(const char *path, const struct img_commit_opts *o,
 		return 0; /* a new image file */
 	}
 	ret->exists = true;
+	ret->dev = st.st_dev;
+	ret->ino = st.st_ino;
 	if (S_ISREG(st.st_mode))
 		return check_file(path, &st, o, true, err);
 	if (!S_ISBLK(st.st_mode))
@@ -772,8 +774,12 @@ int img_target_prepare(struct img_target *t, uint64_t size, uint64_t fs_offset,
 
 int img_target_commit(struct img_target *t, struct dm_err *err)
 {
+	/* in place only if it is still what was checked (or still none) */
+	struct dm_atomic_expect ex = { t->exists, t->dev, t->ino };
+
 	if (!t->block_device)
-		return dm_atomic_commit(t->fd, t->tmp_path, t->path, err);
+		return dm_atomic_commit_expect(t->fd, t->tmp_path, t->path, &ex,
+					       err);
 	if (fsync(t->fd) < 0)
 		return dm_err_set(err, errno, "%s: syncing: %s", t->path,
 				  strerror(errno));

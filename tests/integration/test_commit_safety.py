@@ -240,3 +240,51 @@ def test_image_backing_an_attached_loop_device(domufs, loops, tmp_path):
     assert res.returncode == 0, str(res)
     warnings = [x for x in res.stderr.splitlines() if x.strip()]
     assert len(warnings) == 1 and "warning" in warnings[0] and dev in warnings[0], res.stderr
+
+
+# ---------------------------------------------------------------- 5. parallel commits to one image
+
+def test_parallel_commits_to_one_new_image(domufs, tmp_path):
+    tpl = padded_template(tmp_path)
+    cache = domufs.cache_dir()
+    assert domufs.index(tpl, cache).returncode == 0
+    img = tmp_path / "new.img"
+    procs = [subprocess.Popen([domufs.binary, "commit", "--cache-dir", str(cache), str(tpl),
+                               str(img)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(3)]
+    results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    ok = [r for r in results if r[0] == 0]
+    assert len(ok) == 1, results
+    for rc, out, err in results:
+        if rc != 0:
+            assert rc == 1 and err == f"domufs: {img}: created meanwhile by someone else; " \
+                                      "use --force\n", results
+    fsck(img)
+    assert not [x for x in tmp_path.iterdir() if ".domufs-" in x.name], "temporary file left"
+
+
+def test_image_replaced_during_the_commit_is_not_overwritten(big_template, domufs, tmp_path):
+    tpl = small_template(tmp_path)
+    cache = domufs.cache_dir()
+    img = tmp_path / "img"
+    assert commit(domufs, cache, tpl, img).returncode == 0
+    assert domufs.index(big_template, cache).returncode == 0
+    p = start_commit(domufs, cache, big_template, img, "--force")
+    try:
+        wait_for_phase(p, "write")
+        other = tmp_path / "other"
+        other.write_bytes(b"someone else's\n")
+        os.replace(other, img)
+        err = p.communicate(timeout=120)[1]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 1, err
+    lines = [x for x in err.splitlines() if not x.startswith("{")]
+    assert lines == [f"domufs: {img}: replaced meanwhile by someone else; not overwritten"], err
+    assert img.read_bytes() == b"someone else's\n"
+    assert not [x for x in tmp_path.iterdir() if ".domufs-" in x.name], "temporary file left"
