@@ -125,7 +125,8 @@ int img_commit(struct ovl_view *v, const char *target,
 	r = img_target_open(target, o, &t, err);
 	if (r < 0)
 		return r;
-	r = img_plan_build(v, o->fs, o->progress, o->progress_ctx, &plan, err);
+	r = img_plan_build(v, o->fs, target, o->progress, o->progress_ctx,
+			   &plan, err);
 	if (r < 0)
 		goto out;
 	gi.tree_inodes = img_plan_inodes(&plan);

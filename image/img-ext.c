@@ -137,12 +137,12 @@ static int fill(struct img_builder *b, const struct img_node *n, uint64_t lblk,
 					  (size_t)(limit - got), off + got);
 
 		if (k < 0)
-			return dm_err_set(b->err, (int)-k, "%s: reading: %s",
-					  b->what, strerror((int)-k));
+			return img_view_error(b->err, (int)k, NULL, b->what,
+					      "reading");
 		if (k == 0)
-			return dm_err_set(b->err, EIO,
-					  "%s: reading: file shrank during "
-					  "the commit",
+			return dm_err_set(b->err, EAGAIN,
+					  "%s: changed during the commit (it "
+					  "shrank)",
 					  b->what);
 		got += (uint64_t)k;
 	}
@@ -252,16 +252,16 @@ static int write_xattrs(struct img_builder *b, const struct img_node *n,
 	if (len == -ENOTSUP || len == -ENODATA || len == 0)
 		return 0;
 	if (len < 0)
-		return dm_err_set(b->err, (int)-len, "%s: listing xattrs: %s",
-				  b->what, strerror((int)-len));
+		return img_view_error(b->err, (int)len, NULL, b->what,
+				      "listing xattrs");
 	list = malloc((size_t)len);
 	names = calloc((size_t)len, sizeof(*names));
 	if (!list || !names)
 		return -ENOMEM;
 	len = ovl_view_listxattr(b->v, n->vino, list, (size_t)len);
 	if (len < 0)
-		return dm_err_set(b->err, (int)-len, "%s: listing xattrs: %s",
-				  b->what, strerror((int)-len));
+		return img_view_error(b->err, (int)len, NULL, b->what,
+				      "listing xattrs");
 	for (char *p = list; p < list + len; p += strlen(p) + 1)
 		if (*p)
 			names[count++] = p;
@@ -286,9 +286,12 @@ static int write_xattrs(struct img_builder *b, const struct img_node *n,
 					       (size_t)vl);
 		}
 		if (vl < 0) {
-			r = dm_err_set(b->err, (int)-vl,
-				       "%s: reading xattr '%s': %s", b->what,
-				       names[i], strerror((int)-vl));
+			char action[300];
+
+			snprintf(action, sizeof(action), "reading xattr '%s'",
+				 names[i]);
+			r = img_view_error(b->err, (int)vl, NULL, b->what,
+					   action);
 			break;
 		}
 		e = ext2fs_xattr_set(h, names[i], val, (size_t)vl);
@@ -330,8 +333,7 @@ static int write_node(struct img_builder *b, size_t node, const char *target)
 	} else {
 		r = ovl_view_getattr(b->v, n->vino, &st);
 		if (r < 0)
-			return dm_err_set(b->err, -r, "%s: %s", b->what,
-					  strerror(-r));
+			return img_view_error(b->err, r, NULL, b->what, NULL);
 		if ((st.st_mode & S_IFMT) != (n->mode & S_IFMT) ||
 		    (S_ISREG(st.st_mode) && (uint64_t)st.st_size != n->size))
 			return dm_err_set(b->err, EAGAIN,
@@ -391,8 +393,8 @@ static int write_node(struct img_builder *b, size_t node, const char *target)
 						sizeof(target_buf));
 
 		if (len < 0)
-			return dm_err_set(b->err, (int)-len, "%s: %s", b->what,
-					  strerror((int)-len));
+			return img_view_error(b->err, (int)len, NULL, b->what,
+					      NULL);
 		if ((uint64_t)len != n->size)
 			return dm_err_set(b->err, EAGAIN,
 					  "%s: changed during the commit",

@@ -91,11 +91,22 @@ struct img_plan {
 #define IMG_FS_TAR ((enum img_fs)(IMG_FS_EXT4 + 1))
 
 /*
- * Scans the whole view. @fs decides the mapping estimate (extents or not)
+ * Scans the whole view (for the commit to @target). @fs decides the mapping estimate (extents or not)
  * and, unless IMG_FS_TAR, refuses what that filesystem cannot store.
  */
-int img_plan_build(struct ovl_view *v, enum img_fs fs, img_progress_fn pf,
-		   void *pctx, struct img_plan *ret, struct dm_err *err);
+int img_plan_build(struct ovl_view *v, enum img_fs fs, const char *target,
+		   img_progress_fn pf, void *pctx, struct img_plan *ret,
+		   struct dm_err *err);
+
+/*
+ * The error -@r the view gave about @what (a path in the view, "TARGET:
+ * PATH" when @target is NULL) while @action (NULL: none). A path gone
+ * since it was listed (ENOENT, ESTALE: a writable mount of the overlay
+ * removed it) is the tree changing under the commit: "TARGET: PATH:
+ * changed during the commit". Returns -errno.
+ */
+int img_view_error(struct dm_err *err, int r, const char *target,
+		   const char *what, const char *action);
 void img_plan_free(struct img_plan *p);
 
 static inline uint32_t img_plan_ino(const struct img_plan *p, size_t node)

@@ -315,8 +315,8 @@ static int str_cmp(const void *a, const void *b)
  * in the inode; 1: a block too; -ENOSPC when one fits in neither - found
  * here, before the target is touched, not after a block device was wiped.
  */
-static int xattr_layout(struct ovl_view *v, uint64_t vino, const char *what,
-			struct dm_err *err)
+static int xattr_layout(struct ovl_view *v, uint64_t vino, const char *target,
+			const char *what, struct dm_err *err)
 {
 	_cleanup_free_ char *list = NULL;
 	_cleanup_free_ const char **names = NULL;
@@ -327,16 +327,16 @@ static int xattr_layout(struct ovl_view *v, uint64_t vino, const char *what,
 	if (len == -ENOTSUP || len == -ENODATA || len == 0)
 		return 0;
 	if (len < 0)
-		return dm_err_set(err, (int)-len, "%s: listing xattrs: %s",
-				  what, strerror((int)-len));
+		return img_view_error(err, (int)len, target, what,
+				      "listing xattrs");
 	list = malloc((size_t)len);
 	names = calloc((size_t)len, sizeof(*names));
 	if (!list || !names)
 		return -ENOMEM;
 	len = ovl_view_listxattr(v, vino, list, (size_t)len);
 	if (len < 0)
-		return dm_err_set(err, (int)-len, "%s: listing xattrs: %s",
-				  what, strerror((int)-len));
+		return img_view_error(err, (int)len, target, what,
+				      "listing xattrs");
 	for (char *p = list; p < list + len; p += strlen(p) + 1)
 		if (*p)
 			names[count++] = p;
@@ -346,10 +346,14 @@ static int xattr_layout(struct ovl_view *v, uint64_t vino, const char *what,
 		ssize_t vl = xattr_disk_len(v, vino, names[i]);
 		size_t need;
 
-		if (vl < 0)
-			return dm_err_set(err, (int)-vl,
-					  "%s: reading xattr '%s': %s", what,
-					  names[i], strerror((int)-vl));
+		if (vl < 0) {
+			char action[300];
+
+			snprintf(action, sizeof(action), "reading xattr '%s'",
+				 names[i]);
+			return img_view_error(err, (int)vl, target, what,
+					      action);
+		}
 		need = ((16 + xattr_short_len(names[i]) + 3) & ~(size_t)3) +
 		       (((size_t)vl + 3) & ~(size_t)3);
 		if (need <= ibody)
@@ -397,6 +401,7 @@ struct walker {
 	size_t nstack, cap_stack;
 	img_progress_fn pf;
 	void *pctx;
+	const char *target;
 	struct dm_err *err;
 };
 
@@ -425,7 +430,7 @@ static int new_node(struct walker *w, uint64_t vino, uint32_t parent,
 
 	r = ovl_view_getattr(w->v, vino, &st);
 	if (r < 0)
-		return dm_err_set(w->err, -r, "%s: %s", what, strerror(-r));
+		return img_view_error(w->err, r, w->target, what, NULL);
 	n->mode = (uint32_t)st.st_mode;
 	n->size = st.st_size > 0 ? (uint64_t)st.st_size : 0;
 	n->nlink = S_ISDIR(st.st_mode) ? 2 : 0;
@@ -459,7 +464,7 @@ static int new_node(struct walker *w, uint64_t vino, uint32_t parent,
 	}
 	if (w->fs == IMG_FS_TAR)
 		return 0; /* a pax record holds an xattr of any size */
-	r = xattr_layout(w->v, vino, what, w->err);
+	r = xattr_layout(w->v, vino, w->target, what, w->err);
 	if (r < 0)
 		return r;
 	n->xattr_blocks = (uint32_t)r;
@@ -534,7 +539,7 @@ static int scan_dir(struct walker *w, uint32_t d)
 	img_plan_path(p, d, what, sizeof(what));
 	r = ovl_view_opendir(w->v, p->nodes[d].vino, &dh);
 	if (r < 0)
-		return dm_err_set(w->err, -r, "%s: %s", what, strerror(-r));
+		return img_view_error(w->err, r, w->target, what, NULL);
 	count = ovl_dir_count(dh);
 	for (uint64_t i = 2; i < count; i++) {
 		const char *name;
@@ -543,8 +548,11 @@ static int scan_dir(struct walker *w, uint32_t d)
 
 		r = ovl_dir_entry(dh, i, &name, &st);
 		if (r < 0) {
-			dm_err_set(w->err, -r, "%s: reading entry %llu: %s",
-				   what, (unsigned long long)i, strerror(-r));
+			char action[64];
+
+			snprintf(action, sizeof(action), "reading entry %llu",
+				 (unsigned long long)i);
+			img_view_error(w->err, r, w->target, what, action);
 			goto out;
 		}
 		len = strlen(name);
@@ -656,13 +664,32 @@ out:
 	return r;
 }
 
-int img_plan_build(struct ovl_view *v, enum img_fs fs, img_progress_fn pf,
-		   void *pctx, struct img_plan *ret, struct dm_err *err)
+int img_view_error(struct dm_err *err, int r, const char *target,
+		   const char *what, const char *action)
+{
+	if (r == -ENOENT || r == -ESTALE) {
+		if (target)
+			return dm_err_set(err, EAGAIN,
+					  "%s: %s: changed during the commit",
+					  target, what);
+		return dm_err_set(err, EAGAIN, "%s: changed during the commit",
+				  what);
+	}
+	if (action)
+		return dm_err_set(err, -r, "%s: %s: %s", what, action,
+				  strerror(-r));
+	return dm_err_set(err, -r, "%s: %s", what, strerror(-r));
+}
+
+int img_plan_build(struct ovl_view *v, enum img_fs fs, const char *target,
+		   img_progress_fn pf, void *pctx, struct img_plan *ret,
+		   struct dm_err *err)
 {
 	struct walker w = {
 		.p = ret,
 		.v = v,
 		.fs = fs,
+		.target = target,
 		.pf = pf,
 		.pctx = pctx,
 		.err = err,

@@ -284,8 +284,8 @@ int img_export_tar(struct ovl_view *v, const char *out,
 	r = img_target_check_file(out, o, err);
 	if (r < 0)
 		return r;
-	r = img_plan_build(v, IMG_FS_TAR, o->progress, o->progress_ctx, &plan,
-			   err);
+	r = img_plan_build(v, IMG_FS_TAR, out, o->progress, o->progress_ctx,
+			   &plan, err);
 	if (r < 0)
 		return r;
 	x.first_path = calloc(plan.nnodes, sizeof(*x.first_path));

@@ -288,3 +288,60 @@ def test_image_replaced_during_the_commit_is_not_overwritten(big_template, domuf
     assert lines == [f"domufs: {img}: replaced meanwhile by someone else; not overwritten"], err
     assert img.read_bytes() == b"someone else's\n"
     assert not [x for x in tmp_path.iterdir() if ".domufs-" in x.name], "temporary file left"
+
+
+# ---------------------------------------------------------------- 6. the tree changing under the commit
+
+def test_entries_deleted_during_the_commit_say_changed_during_the_commit(domufs, tmp_path):
+    """A writable mount of the overlay removing entries while the commit
+    walks the tree: success, or the documented "TARGET: PATH: changed
+    during the commit", never a bare "No such file or directory"."""
+    tpl = small_template(tmp_path)
+    cache = domufs.cache_dir()
+    ovl = tmp_path / "ovl"
+    ovl.mkdir()
+    m = domufs.mount(tpl, cache_dir=cache, extra=["--overlay", str(ovl)])
+    wr = m.b(b"var")
+    os.mkdir(wr)
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            for i in range(40):
+                d = os.path.join(wr, b"d%d" % i)
+                try:
+                    os.mkdir(d)
+                    for j in range(8):
+                        with open(os.path.join(d, b"f%d" % j), "wb") as f:
+                            f.write(b"x" * 100)
+                except OSError:
+                    pass
+            for i in range(40):
+                d = os.path.join(wr, b"d%d" % i)
+                try:
+                    for j in range(8):
+                        os.unlink(os.path.join(d, b"f%d" % j))
+                    os.rmdir(d)
+                except OSError:
+                    pass
+
+    t = threading.Thread(target=churn)
+    t.start()
+    failures = []
+    try:
+        for n in range(60):
+            img = tmp_path / f"c{n}.img"
+            res = commit(domufs, cache, tpl, img, "--overlay", ovl)
+            if res.returncode != 0:
+                failures.append((img, res))
+            if len(failures) >= 3:
+                break
+    finally:
+        stop.set()
+        t.join()
+        assert not m.unmount()
+    if not failures:
+        pytest.skip("no commit met the tree changing")
+    for img, res in failures:
+        assert res.returncode == 1, str(res)
+        assert_one_error_line(res, str(img), "changed during the commit")
