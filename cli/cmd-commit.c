@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,7 @@ struct progress_ui {
 	double t0, last;
 	const char *last_phase;
 	bool drawn;
+	struct img_progress at; /* the last report */
 };
 
 static volatile sig_atomic_t cancelled;
@@ -105,6 +107,7 @@ static int on_progress(void *ctx, const struct img_progress *p)
 			     0;
 	bool phase_changed = ui->last_phase != p->phase;
 
+	ui->at = *p;
 	if (cancelled)
 		return -ECANCELED;
 	if (ui->mode == PROGRESS_NONE)
@@ -160,6 +163,66 @@ static void progress_end(struct progress_ui *ui,
 			res->seconds > 0 ? (double)res->bytes / res->seconds :
 					   0);
 	fflush(stderr);
+}
+
+/* @s as a JSON string's contents: escaped, invalid UTF-8 as U+FFFD. */
+static void json_string(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		size_t n = *p < 0x80	       ? 1 :
+			   (*p & 0xe0) == 0xc0 ? 2 :
+			   (*p & 0xf0) == 0xe0 ? 3 :
+			   (*p & 0xf8) == 0xf0 ? 4 :
+						 0;
+		size_t i = 1;
+
+		while (i < n && (p[i] & 0xc0) == 0x80)
+			i++;
+		if (n == 0 || i < n || (n == 2 && *p < 0xc2)) {
+			fputs("\\ufffd", f);
+			p += i;
+		} else if (n > 1) {
+			fwrite(p, 1, n, f);
+			p += n;
+		} else if (*p == '"' || *p == '\\') {
+			fprintf(f, "\\%c", *p++);
+		} else if (*p < 0x20) {
+			fprintf(f, "\\u%04x", *p++);
+		} else {
+			fputc(*p++, f);
+		}
+	}
+}
+
+/*
+ * The one error line on stderr; with --progress=json a last JSON object
+ * before it, phase "error", with the line as its "message" (and the
+ * fields of every other line, as far as the commit got).
+ */
+static void __attribute__((format(printf, 2, 3)))
+commit_error(struct progress_ui *ui, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (ui->mode == PROGRESS_JSON) {
+		fprintf(stderr,
+			"{\"phase\":\"error\",\"entries\":%" PRIu64
+			",\"entries_total\":%" PRIu64 ",\"bytes\":%" PRIu64
+			",\"bytes_total\":%" PRIu64
+			",\"elapsed\":%.3f,\"rate\":0,\"eta\":0.0,"
+			"\"message\":\"",
+			ui->at.entries, ui->at.entries_total, ui->at.bytes,
+			ui->at.bytes_total, now_seconds() - ui->t0);
+		json_string(stderr, msg);
+		fputs("\"}\n", stderr);
+	}
+	cli_error("%s", msg);
 }
 
 static int epoch_from_env(struct img_commit_opts *o)
@@ -402,15 +465,17 @@ int cli_cmd_commit(int argc, char **argv)
 		return r;
 	/* (a tarball may replace its own template: the next version) */
 	if (!format && same_file(target, cv.template_path)) {
-		cli_error("%s: is the template: a filesystem would replace it",
-			  target);
+		commit_error(
+			&ui,
+			"%s: is the template: a filesystem would replace it",
+			target);
 		cli_view_close(&cv);
 		return CLI_EXIT_RUNTIME;
 	}
 	if (!format && o.have_epoch && !o.have_uuid) {
 		identity = commit_identity(&vo, &cv);
 		if (!identity) {
-			cli_error("%s: %s", target, strerror(ENOMEM));
+			commit_error(&ui, "%s: %s", target, strerror(ENOMEM));
 			cli_view_close(&cv);
 			return CLI_EXIT_RUNTIME;
 		}
@@ -434,17 +499,19 @@ int cli_cmd_commit(int argc, char **argv)
 	cli_view_close(&cv);
 	progress_end(&ui, &res, r == 0);
 	if (r == -ECANCELED && res.wiped) {
-		cli_error("%s: commit cancelled: %s no longer holds a "
-			  "filesystem (its old one was wiped)",
-			  target, target);
+		commit_error(&ui,
+			     "%s: commit cancelled: %s no longer holds a "
+			     "filesystem (its old one was wiped)",
+			     target, target);
 		return CLI_EXIT_RUNTIME;
 	}
 	if (r == -ECANCELED) {
-		cli_error("%s: commit cancelled (nothing written)", target);
+		commit_error(&ui, "%s: commit cancelled (nothing written)",
+			     target);
 		return CLI_EXIT_RUNTIME;
 	}
 	if (r < 0) {
-		cli_error("%s", err.msg[0] ? err.msg : strerror(-r));
+		commit_error(&ui, "%s", err.msg[0] ? err.msg : strerror(-r));
 		return CLI_EXIT_RUNTIME;
 	}
 	if (format) {

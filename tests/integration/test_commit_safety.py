@@ -345,3 +345,25 @@ def test_entries_deleted_during_the_commit_say_changed_during_the_commit(domufs,
     for img, res in failures:
         assert res.returncode == 1, str(res)
         assert_one_error_line(res, str(img), "changed during the commit")
+
+
+# ---------------------------------------------------------------- 7. --progress=json on failure
+
+def test_progress_json_ends_with_an_error_object(domufs, tmp_path):
+    tpl = padded_template(tmp_path)
+    cache = domufs.cache_dir()
+    img = os.path.join(os.fsencode(str(tmp_path)), b'we"ird\\\xffname.img')
+    r = subprocess.run([domufs.binary, "commit", "--cache-dir", str(cache), "--progress=json",
+                        "--size", "1M", str(tpl), img], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    assert r.returncode == 1, r
+    lines = r.stderr.splitlines()
+    objs = [json.loads(x.decode("utf-8")) for x in lines if x.startswith(b"{")]
+    plain = [x for x in lines if not x.startswith(b"{")]
+    assert len(plain) == 1 and plain[0].startswith(b"domufs: " + img + b": too small"), r.stderr
+    assert objs and objs[-1]["phase"] == "error", r.stderr
+    assert lines[-2].startswith(b"{"), r.stderr  # the object, then the line
+    want = plain[0][len(b"domufs: "):].decode("utf-8", "replace")
+    assert objs[-1]["message"] == want, (objs[-1], want)
+    assert {"entries", "entries_total", "bytes", "bytes_total", "elapsed", "rate",
+            "eta"} <= set(objs[-1]), objs[-1]
