@@ -49,6 +49,8 @@ static const char help[] =
 	"                       from 1 MiB on holding the filesystem (default none)\n"
 	"  --force              overwrite a target that holds a filesystem or\n"
 	"                       partition table\n"
+	"  --no-discard         do not discard a block device before writing it\n"
+	"                       (default: BLKDISCARD of the whole device)\n"
 	"  --progress[=json|none]  a progress line on stderr (default: when stderr\n"
 	"                       is a terminal), or one JSON object per line\n"
 	"  --format FORMAT      write a template tarball: tar, tar.gz or tar.zst\n"
@@ -315,6 +317,7 @@ int cli_cmd_commit(int argc, char **argv)
 		{ "uuid", required_argument, NULL, 'U' },
 		{ "partition", required_argument, NULL, 'p' },
 		{ "force", no_argument, NULL, 'F' },
+		{ "no-discard", no_argument, NULL, 'N' },
 		{ "progress", optional_argument, NULL, 'P' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
@@ -395,6 +398,10 @@ int cli_cmd_commit(int argc, char **argv)
 		case 'F':
 			o.force = true;
 			break;
+		case 'N':
+			image_opts = true;
+			o.no_discard = true;
+			break;
 		case 'P':
 			if (!optarg)
 				ui.mode = PROGRESS_LINE;
@@ -436,8 +443,8 @@ int cli_cmd_commit(int argc, char **argv)
 	if (format && image_opts)
 		return cli_usage_error(
 			"commit", "--format writes a tarball: --fs, --size, "
-				  "--label, --uuid and --partition do not "
-				  "apply");
+				  "--label, --uuid, --partition and "
+				  "--no-discard do not apply");
 	if (epoch_from_env(&o) < 0)
 		return cli_usage_error("commit", "bad SOURCE_DATE_EPOCH '%s'",
 				       getenv("SOURCE_DATE_EPOCH"));

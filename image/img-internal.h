@@ -251,6 +251,7 @@ struct img_target {
 	int fd; /* O_EXCL block device, or the temporary image file */
 	char tmp_path[4096]; /* image files: the temporary beside the target */
 	uint64_t device_size; /* block devices */
+	bool discard; /* block devices: BLKDISCARD the whole device */
 	/* block devices: where the old table's partitions start, to wipe */
 	uint64_t old_parts[IMG_OLD_PARTS_MAX];
 	size_t nold_parts;
@@ -276,7 +277,8 @@ int img_target_check_file(const char *path, const struct img_commit_opts *o,
 /*
  * Makes the target ready for @size bytes: creates the temporary image file
  * (sparse, @size long), or wipes a block device's signatures (@fs_offset:
- * where the filesystem starts) and syncs.
+ * where the filesystem starts), discards the whole device (unless
+ * --no-discard; where it cannot, nothing) and syncs.
  */
 int img_target_prepare(struct img_target *t, uint64_t size, uint64_t fs_offset,
 		       struct dm_err *err);

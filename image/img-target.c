@@ -643,6 +643,7 @@ int img_target_open(const char *path, const struct img_commit_opts *o,
 				  "%s: not a regular file or block device",
 				  path);
 	ret->block_device = true;
+	ret->discard = !o->no_discard;
 	if (find_mount(st.st_rdev, where, sizeof(where)))
 		return dm_err_set(err, EBUSY, "%s: mounted on %s", path, where);
 	r = check_loops(path, &st, err);
@@ -746,6 +747,26 @@ static int wipe(const struct img_target *t, uint64_t fs_offset)
 	return r;
 }
 
+/*
+ * Discards the whole block device, after the wipe (a commit killed
+ * during a long discard leaves nothing that looks like a filesystem): a
+ * thin volume gets its space back, and the last domain's data does not
+ * stay readable in the new filesystem's free blocks. 1 when discarded, 0
+ * when not wanted or the device cannot (EOPNOTSUPP), or -errno.
+ */
+static int discard(const struct img_target *t)
+{
+	uint64_t range[2] = { 0, t->device_size };
+
+	if (!t->discard)
+		return 0;
+	if (ioctl(t->fd, BLKDISCARD, range) == 0)
+		return 1;
+	if (errno == EOPNOTSUPP || errno == ENOTTY)
+		return 0;
+	return -errno;
+}
+
 int img_target_prepare(struct img_target *t, uint64_t size, uint64_t fs_offset,
 		       struct dm_err *err)
 {
@@ -753,6 +774,16 @@ int img_target_prepare(struct img_target *t, uint64_t size, uint64_t fs_offset,
 
 	if (t->block_device) {
 		r = wipe(t, fs_offset);
+		if (r < 0)
+			return dm_err_set(err, -r, "%s: wiping: %s", t->path,
+					  strerror(-r));
+		r = discard(t);
+		if (r < 0)
+			return dm_err_set(err, -r, "%s: discarding: %s",
+					  t->path, strerror(-r));
+		/* a device may read discarded blocks back as they were */
+		if (r > 0)
+			r = wipe(t, fs_offset);
 		if (r < 0)
 			return dm_err_set(err, -r, "%s: wiping: %s", t->path,
 					  strerror(-r));

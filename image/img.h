@@ -83,6 +83,7 @@ struct img_commit_opts {
 	 */
 	const char *identity;
 	bool force; /* overwrite a target that holds a filesystem */
+	bool no_discard; /* a block device is not discarded before the write */
 	/*
 	 * Files the commit reads (the template, its cache data file): a block
 	 * device backed by one of them through loop devices (stacked ones

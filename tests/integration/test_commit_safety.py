@@ -367,3 +367,32 @@ def test_progress_json_ends_with_an_error_object(domufs, tmp_path):
     assert objs[-1]["message"] == want, (objs[-1], want)
     assert {"entries", "entries_total", "bytes", "bytes_total", "elapsed", "rate",
             "eta"} <= set(objs[-1]), objs[-1]
+
+
+# ---------------------------------------------------------------- 8. discard
+
+def allocated(path):
+    return os.stat(path).st_blocks * 512
+
+
+def test_block_device_is_discarded_unless_no_discard(domufs, loops, tmp_path):
+    """Discarding a loop device punches holes in its backing file: the
+    previous domain's data does not stay behind in the free blocks."""
+    big = padded_template(tmp_path)
+    small = small_template(tmp_path)
+    cache = domufs.cache_dir()
+    backing, dev = sparse_disk(loops, tmp_path / "disk", 128 << 20)
+    assert commit(domufs, cache, big, dev).returncode == 0
+    full = allocated(backing)
+    assert full >= 24 << 20, full
+    res = commit(domufs, cache, small, dev, "--force", "--no-discard")
+    assert res.returncode == 0, str(res)
+    kept = allocated(backing)
+    assert kept >= full, "discarded despite --no-discard"
+    res = commit(domufs, cache, small, dev, "--force")
+    assert res.returncode == 0, str(res)
+    # the 24 MiB of the old domain's file are gone (the rest: metadata)
+    assert allocated(backing) <= kept - (20 << 20), (full, kept, allocated(backing))
+    fsck(dev)
+    res = commit(domufs, cache, small, tmp_path / "t.tar", "--no-discard", "--format", "tar")
+    assert res.returncode == 2, str(res)
