@@ -346,8 +346,8 @@ static bool next_loop(DIR *d, char *name, size_t size, dev_t *rdev)
  * that loop device's name in @loop, its mountpoint in @where ("" when it
  * is held but not mounted).
  */
-static int find_loop_user(const struct stat *st, int depth, char *loop,
-			  size_t lsize, char *where, size_t wsize)
+static int find_loop_user(const struct stat *st, int depth, dev_t skip,
+			  char *loop, size_t lsize, char *where, size_t wsize)
 {
 	_cleanup_(closedirp) DIR *d = opendir("/sys/block");
 	char name[256];
@@ -356,13 +356,14 @@ static int find_loop_user(const struct stat *st, int depth, char *loop,
 	if (!d || depth >= LOOP_DEPTH)
 		return 0;
 	while (next_loop(d, name, sizeof(name), &lst.st_rdev)) {
-		if (!loop_backed_by(lst.st_rdev, st))
+		if (lst.st_rdev == skip || !loop_backed_by(lst.st_rdev, st))
 			continue;
 		if (loop_in_use(name, lst.st_rdev, where, wsize)) {
 			snprintf(loop, lsize, "/dev/%.32s", name);
 			return 1;
 		}
-		if (find_loop_user(&lst, depth + 1, loop, lsize, where, wsize))
+		if (find_loop_user(&lst, depth + 1, skip, loop, lsize, where,
+				   wsize))
 			return 1;
 	}
 	return 0;
@@ -374,7 +375,7 @@ static int check_loops(const char *path, const struct stat *st,
 {
 	char where[PATH_MAX], loop[64];
 
-	if (!find_loop_user(st, 0, loop, sizeof(loop), where, sizeof(where)))
+	if (!find_loop_user(st, 0, 0, loop, sizeof(loop), where, sizeof(where)))
 		return 0;
 	if (!where[0])
 		return dm_err_set(err, EBUSY,
@@ -418,8 +419,9 @@ static int check_shared_backing(const char *path, const struct stat *st,
 					  "%s: in use: backed by %s, mounted "
 					  "on %s",
 					  path, file, where);
-		if (find_loop_user(&bst, 0, loop, sizeof(loop), where,
-				   sizeof(where))) {
+		/* the target itself and what is stacked on it: above */
+		if (find_loop_user(&bst, 0, st->st_rdev, loop, sizeof(loop),
+				   where, sizeof(where))) {
 			if (!where[0])
 				return dm_err_set(err, EBUSY,
 						  "%s: in use: its backing %s "
