@@ -29,6 +29,7 @@ struct exporter {
 	struct tmpl_region *regions;
 	size_t cap_regions;
 	const struct img_commit_opts *o;
+	const char *out; /* the tarball written */
 	struct img_progress progress;
 	struct dm_err *err;
 };
@@ -118,6 +119,14 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static int xattr_error(struct exporter *x, int r, const char *name)
+{
+	char action[300];
+
+	snprintf(action, sizeof(action), "xattr '%s'", name);
+	return img_view_error(x->err, r, x->out, x->path, action);
+}
+
 static int add_member(struct exporter *x, size_t node)
 {
 	const struct img_node *n = &x->plan->nodes[node];
@@ -144,13 +153,13 @@ static int add_member(struct exporter *x, size_t node)
 	}
 	r = ovl_view_getattr(x->v, n->vino, &st);
 	if (r < 0)
-		return dm_err_set(x->err, -r, "%s: %s", x->path, strerror(-r));
+		return img_view_error(x->err, r, x->out, x->path, NULL);
 	m.st = &st;
 	if (S_ISLNK(st.st_mode)) {
 		len = ovl_view_readlink(x->v, n->vino, link, sizeof(link) - 1);
 		if (len < 0)
-			return dm_err_set(x->err, (int)-len, "%s: %s", x->path,
-					  strerror((int)-len));
+			return img_view_error(x->err, (int)len, x->out, x->path,
+					      NULL);
 		link[len] = '\0';
 		m.link = link;
 	}
@@ -175,17 +184,15 @@ static int add_member(struct exporter *x, size_t node)
 		len = ovl_view_listxattr(x->v, n->vino, list, (size_t)len);
 	}
 	if (len < 0 && len != -ENOTSUP && len != -ENODATA)
-		return dm_err_set(x->err, (int)-len, "%s: listing xattrs: %s",
-				  x->path, strerror((int)-len));
+		return img_view_error(x->err, (int)len, x->out, x->path,
+				      "listing xattrs");
 	for (char *p = list; len > 0 && p < list + len; p += strlen(p) + 1)
 		if (*p) {
 			ssize_t vl =
 				ovl_view_getxattr(x->v, n->vino, p, NULL, 0);
 
 			if (vl < 0)
-				return dm_err_set(x->err, (int)-vl,
-						  "%s: xattr '%s': %s", x->path,
-						  p, strerror((int)-vl));
+				return xattr_error(x, (int)vl, p);
 			names[count++] = p;
 			vtotal += (size_t)vl;
 		}
@@ -200,9 +207,7 @@ static int add_member(struct exporter *x, size_t node)
 					       vals + o, vtotal - o);
 
 		if (vl < 0)
-			return dm_err_set(x->err, (int)-vl,
-					  "%s: xattr '%s': %s", x->path,
-					  names[i], strerror((int)-vl));
+			return xattr_error(x, (int)vl, names[i]);
 		xa[i].name = names[i];
 		xa[i].value = vals + o;
 		xa[i].len = (size_t)vl;
@@ -275,7 +280,9 @@ int img_export_tar(struct ovl_view *v, const char *out,
 		[IMG_TAR_ZSTD] = TMPL_COMPRESS_ZSTD,
 	};
 	struct img_plan plan;
-	struct exporter x = { .v = v, .plan = &plan, .o = o, .err = err };
+	struct exporter x = {
+		.v = v, .plan = &plan, .o = o, .out = out, .err = err
+	};
 	struct timespec t0, t1;
 	int r;
 
