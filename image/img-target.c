@@ -567,12 +567,12 @@ static int check_file(const char *path, const struct stat *st,
 	int r;
 
 	r = check_loops(path, st, err);
+	/* domains have file-backed disks too */
+	if (r == 0)
+		r = check_target(path, o, err);
+	/* last of the refusals: with --force it warns */
 	if (r == 0)
 		r = check_attached(path, st, o, err);
-	if (r < 0)
-		return r;
-	/* domains have file-backed disks too */
-	r = check_target(path, o, err);
 	if (r < 0)
 		return r;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
