@@ -68,8 +68,10 @@ fusermount3 -u "$mnt"
 
 step "domufs diff (what the fixups and the overlay change)"
 set +e
-./build/domufs diff --cache-dir "$demo/cache" --domain templates/domains/demo.cfg \
-	--overlay "$demo/overlay" "$demo/default.tar.zst"
+# --exit-code: 1 when there are changes, as diff(1) (without it, 0 on success)
+./build/domufs diff --exit-code --cache-dir "$demo/cache" \
+	--domain templates/domains/demo.cfg --overlay "$demo/overlay" \
+	"$demo/default.tar.zst"
 rc=$?
 set -e
 [ $rc -eq 1 ] || { echo "demo: diff exited $rc, expected 1 (changes)"; exit 1; }
