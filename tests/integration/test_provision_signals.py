@@ -10,6 +10,7 @@ root of the benchmarks, /var/tmp/domufs-bench/root.tar.zst (only read;
 DOMUFS_TEST_BIG_TEMPLATE to use another); they are skipped without it.
 """
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -176,6 +177,17 @@ def start(args, **kw):
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
+@contextlib.contextmanager
+def reaped(p):
+    """Kills provision on the way out if it still runs (a wait that failed)."""
+    try:
+        yield p
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def wait_for_commit(p, profile, settle=1.0, timeout=300):
     """The pid of the `domufs commit` P runs for PROFILE, once it has run
     SETTLE s (its signal handlers are set up before it reads the template)."""
@@ -247,7 +259,7 @@ def test_signal_during_the_first_commit(site, request, sig, how, phase, force):
         (site["images"] / "banquo.img").write_bytes(old)
         args.append("--force")
     p = start([*args, "banquo", "fleance", "macduff"], start_new_session=(how == "group"))
-    try:
+    with reaped(p):
         commit = wait_for_commit(p, site["profiles"] / "banquo.cfg",
                                  settle=0 if phase == "write" else 1.0)
         if phase == "write":
@@ -257,10 +269,6 @@ def test_signal_during_the_first_commit(site, request, sig, how, phase, force):
         else:
             p.send_signal(sig)
         out, err = p.communicate(timeout=120)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
     assert p.returncode == 128 + sig, err
     assert "Traceback" not in err, err
     lines = err.splitlines()
@@ -295,14 +303,10 @@ def test_signal_after_a_domain_is_done(site, default_template):
     p = start(["--profiles", site["profiles"], "--image-dir", site["images"],
                "--xl-dir", site["xl"], "--cache-dir", site["cache"],
                "banquo", "fleance", "macduff"])
-    try:
+    with reaped(p):
         commit = wait_for_commit(p, site["profiles"] / "fleance.cfg")
         p.send_signal(signal.SIGTERM)
         out, err = p.communicate(timeout=120)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
     assert p.returncode == 143, err
     assert "Traceback" not in err, err
     assert err.splitlines()[-1] == ("provision: 1 of 3 domains provisioned: banquo; "
@@ -342,17 +346,13 @@ def test_signal_to_a_command_in_its_own_process_group(site, tmp_path):
     wrapper.chmod(0o755)
     p = start([*base_args(site, tmpl), "banquo", "fleance"],
               env=dict(os.environ, DOMUFS=str(wrapper)))
-    try:
+    with reaped(p):
         commit = wait_for_commit(p, site["profiles"] / "banquo.cfg")
         shell = [pid for pid, _ in children(p.pid)]
         assert len(shell) == 1 and shell[0] != commit
         assert os.getpgid(commit) == shell[0] != os.getpgid(p.pid)
         p.send_signal(signal.SIGTERM)
         out, err = p.communicate(timeout=120)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
     assert p.returncode == 143, err
     assert err.splitlines()[-1] == ("provision: 0 of 2 domains provisioned; "
                                     "not done, stopped by SIGTERM: banquo fleance"), err
